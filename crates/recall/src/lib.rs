@@ -1,1 +1,218 @@
-//! placeholder
+//! # funnel-recall — the recall stage: candidate generation
+//!
+//! Every candidate generator implements [`Recaller`]: fit on an interaction matrix, then
+//! recommend top-K items for users (batch first, excluding what they already have), for a
+//! context given only as an item list (a session or a user not seen in training), and list
+//! similar items; save and load versioned model files ([`model_file`]).
+//!
+//! Models: [`Popular`] (optionally time-decayed), [`ItemKnn`] (cosine, Jaccard, asymmetric
+//! cosine; BM25/TF-IDF weighting; shrinkage; top-N neighbours) and [`UserKnn`].
+//!
+//! ```
+//! use funnel_data::{Event, InteractionsBuilder, NoProgress};
+//! use funnel_recall::{build, Params, Recaller};
+//! let mut b = InteractionsBuilder::new();
+//! for (u, i) in [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("c", "x")] {
+//!     b.push(0, &Event::implicit(u, i));
+//! }
+//! let train = b.build().unwrap().remove(0);
+//! let mut model = build("itemknn", &Params::default()).unwrap();
+//! model.fit(&train, &NoProgress).unwrap();
+//! let c = train.users().get("c").unwrap();
+//! let y = train.items().get("y").unwrap();
+//! assert_eq!(model.recommend(&[c], 5).unwrap()[0][0].0, y); // c has x; people with x have y
+//! ```
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod itemknn;
+pub mod model_file;
+pub mod params;
+pub mod popular;
+pub mod presets;
+pub mod similarity;
+pub mod topk;
+pub mod userknn;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use funnel_data::{CsrMatrix, IdMap, Interactions, ItemId, Progress, Row, UserId};
+use rayon::prelude::*;
+
+pub use error::{RecallError, Result};
+pub use itemknn::ItemKnn;
+pub use model_file::{ModelReader, ModelWriter, FORMAT_VERSION};
+pub use params::Params;
+pub use popular::Popular;
+pub use topk::{Scores, TopK};
+pub use userknn::UserKnn;
+
+/// A score given to an item.
+pub type Score = f32;
+
+/// Names accepted by [`build`] and `funnel eval --model`.
+pub const MODEL_NAMES: &[&str] = &["popular", "itemknn", "userknn"];
+
+/// What every fitted recaller keeps: the id maps and each user's training items
+/// (to score from and to exclude).
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// User ids.
+    pub users: Arc<IdMap>,
+    /// Item ids.
+    pub items: Arc<IdMap>,
+    /// Training items per user, with values, without times.
+    pub history: CsrMatrix,
+}
+
+impl Fitted {
+    /// Takes ids and history from training interactions.
+    pub fn from_train(train: &Interactions) -> Self {
+        let m = train.csr();
+        let history = CsrMatrix::from_parts(
+            m.n_rows(),
+            m.n_cols(),
+            m.indptr().to_vec(),
+            m.indices().to_vec(),
+            m.values().map(<[f32]>::to_vec),
+            None,
+        )
+        .expect("a valid matrix stays valid");
+        Fitted { users: train.users().clone(), items: train.items().clone(), history }
+    }
+
+    /// The dense id of an external user id.
+    pub fn user(&self, id: &str) -> Result<UserId> {
+        self.users.get(id).ok_or_else(|| RecallError::UnknownId { what: "user", id: id.into(), known: self.users.len() })
+    }
+
+    /// The dense id of an external item id.
+    pub fn item(&self, id: &str) -> Result<ItemId> {
+        self.items.get(id).ok_or_else(|| RecallError::UnknownId { what: "item", id: id.into(), known: self.items.len() })
+    }
+
+    /// Writes ids and history.
+    pub fn save(&self, w: &mut ModelWriter) {
+        w.ids("users", &self.users).ids("items", &self.items).csr("history", &self.history);
+    }
+
+    /// Reads ids and history.
+    pub fn load(r: &ModelReader) -> Result<Self> {
+        let users = Arc::new(r.ids("users")?);
+        let items = Arc::new(r.ids("items")?);
+        let history = r.csr("history")?;
+        if history.n_rows() != users.len() || history.n_cols() != items.len() {
+            return Err(RecallError::ModelFile {
+                path: String::new(),
+                message: "history shape does not match the id maps".into(),
+            });
+        }
+        Ok(Fitted { users, items, history })
+    }
+}
+
+/// A candidate generator.
+///
+/// Implementors provide `fit`, `score` and `similar_items`; batch recommendation,
+/// exclusion of training items and top-K selection are shared, so every model ranks
+/// the same way.
+pub trait Recaller: Send + Sync {
+    /// The model's name (as in `--model`).
+    fn name(&self) -> &'static str;
+
+    /// Learns from training interactions.
+    fn fit(&mut self, train: &Interactions, progress: &dyn Progress) -> Result<()>;
+
+    /// Ids and history, once fitted.
+    fn fitted(&self) -> Option<&Fitted>;
+
+    /// Adds the scores of items for a user (when known) with training items `history`.
+    fn score(&self, user: Option<UserId>, history: Row<'_>, scores: &mut Scores);
+
+    /// The `k` items most similar to `item`, best first (the item itself excluded).
+    fn similar_items(&self, item: ItemId, k: usize) -> Result<Vec<(ItemId, Score)>>;
+
+    /// Saves to a model file.
+    fn save(&self, path: &Path) -> Result<()>;
+
+    /// Top-`k` items for each user, best first, excluding the user's training items.
+    /// Users are scored in parallel.
+    fn recommend(&self, users: &[UserId], k: usize) -> Result<Vec<Vec<(ItemId, Score)>>> {
+        let f = self.fitted().ok_or(RecallError::NotFitted(self.name()))?;
+        if let Some(&u) = users.iter().find(|&&u| u as usize >= f.users.len()) {
+            return Err(RecallError::UnknownId { what: "user", id: u.to_string(), known: f.users.len() });
+        }
+        let n_items = f.items.len();
+        Ok(users
+            .par_iter()
+            .map_init(
+                || Scores::new(n_items),
+                |s, &u| {
+                    let h = f.history.row(u as usize);
+                    self.score(Some(u), h, s);
+                    s.take_top_k(k, h.indices)
+                },
+            )
+            .collect())
+    }
+
+    /// Top-`k` items for a context given only as items (a session, or a user not in the
+    /// training data), excluding those items.
+    fn recommend_for_items(&self, items: &[ItemId], k: usize) -> Result<Vec<(ItemId, Score)>> {
+        let f = self.fitted().ok_or(RecallError::NotFitted(self.name()))?;
+        let mut h: Vec<u32> = items.to_vec();
+        h.sort_unstable();
+        h.dedup();
+        if let Some(&i) = h.iter().find(|&&i| i as usize >= f.items.len()) {
+            return Err(RecallError::UnknownId { what: "item", id: i.to_string(), known: f.items.len() });
+        }
+        let mut s = Scores::new(f.items.len());
+        self.score(None, Row { indices: &h, values: None, times: None }, &mut s);
+        Ok(s.take_top_k(k, &h))
+    }
+}
+
+/// Builds an unfitted model by name with `--set` parameters.
+pub fn build(name: &str, params: &Params) -> Result<Box<dyn Recaller>> {
+    let m: Box<dyn Recaller> = match name {
+        "popular" | "pop" => Box::new(Popular::new(params)?),
+        "itemknn" | "itemcf" => Box::new(ItemKnn::new(params)?),
+        "userknn" | "usercf" => Box::new(UserKnn::new(params)?),
+        other => return Err(RecallError::UnknownModel(other.to_string())),
+    };
+    Ok(m)
+}
+
+/// Loads any model file, dispatching on the model type in its header.
+pub fn load(path: &Path) -> Result<Box<dyn Recaller>> {
+    let r = ModelReader::open(path)?;
+    let m: Box<dyn Recaller> = match r.model() {
+        "popular" => Box::new(Popular::load(&r)?),
+        "itemknn" => Box::new(ItemKnn::load(&r)?),
+        "userknn" => Box::new(UserKnn::load(&r)?),
+        other => {
+            return Err(RecallError::ModelFile {
+                path: path.display().to_string(),
+                message: format!("model type `{other}` is not one this Funnel knows ({})", MODEL_NAMES.join(", ")),
+            })
+        }
+    };
+    Ok(m)
+}
+
+/// Builds a CSR matrix from per-row `(column, value)` lists.
+pub(crate) fn csr_from_rows(n_cols: usize, rows: Vec<Vec<(u32, f32)>>) -> CsrMatrix {
+    let mut indptr = Vec::with_capacity(rows.len() + 1);
+    indptr.push(0u64);
+    let nnz: usize = rows.iter().map(Vec::len).sum();
+    let (mut idx, mut val) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
+    for r in &rows {
+        for &(c, v) in r {
+            idx.push(c);
+            val.push(v);
+        }
+        indptr.push(idx.len() as u64);
+    }
+    CsrMatrix::from_parts(rows.len(), n_cols, indptr, idx, Some(val), None).expect("rows are valid")
+}

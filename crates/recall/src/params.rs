@@ -1,0 +1,76 @@
+//! Model hyper-parameters from `--set key=value` pairs, with typed getters that name
+//! the model, the key and what was expected when a value is wrong or a key unknown.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use crate::error::{RecallError, Result};
+
+/// `key=value` parameters of one model. Keys not read by the model are an error
+/// (see [`Params::finish`]), so a typo never passes silently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+    used: std::cell::RefCell<Vec<String>>,
+}
+
+impl Params {
+    /// Parses `key=value` strings.
+    pub fn parse<S: AsRef<str>>(pairs: &[S]) -> std::result::Result<Params, String> {
+        let mut p = Params::default();
+        for s in pairs {
+            let s = s.as_ref();
+            let (k, v) = s.split_once('=').ok_or_else(|| format!("--set `{s}`: expected key=value"))?;
+            p.values.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Ok(p)
+    }
+
+    /// Sets a value unless one is given already (presets sit under user overrides).
+    pub fn set_default(&mut self, key: &str, value: &str) {
+        self.values.entry(key.to_string()).or_insert_with(|| value.to_string());
+    }
+
+    /// All pairs.
+    pub fn pairs(&self) -> &BTreeMap<String, String> {
+        &self.values
+    }
+
+    /// A typed value, or `default` when absent.
+    pub fn get<T: FromStr>(&self, model: &'static str, key: &str, default: T, expected: &str) -> Result<T> {
+        self.used.borrow_mut().push(key.to_string());
+        match self.values.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| RecallError::Param {
+                model,
+                message: format!("`{key}={v}`: expected {expected}"),
+            }),
+        }
+    }
+
+    /// One of a fixed set of words.
+    pub fn choice(&self, model: &'static str, key: &str, default: &str, options: &[&str]) -> Result<String> {
+        let v: String = self.get(model, key, default.to_string(), "a word")?;
+        if options.contains(&v.as_str()) {
+            Ok(v)
+        } else {
+            Err(RecallError::Param { model, message: format!("`{key}={v}`: expected one of {}", options.join(", ")) })
+        }
+    }
+
+    /// Fails on keys the model did not read.
+    pub fn finish(&self, model: &'static str) -> Result<()> {
+        let used = self.used.borrow();
+        let unknown: Vec<&String> = self.values.keys().filter(|k| !used.contains(k)).collect();
+        if let Some(k) = unknown.first() {
+            let mut known = used.clone();
+            known.sort();
+            known.dedup();
+            return Err(RecallError::Param {
+                model,
+                message: format!("unknown parameter `{k}`; this model takes: {}", known.join(", ")),
+            });
+        }
+        Ok(())
+    }
+}
