@@ -53,7 +53,7 @@ impl Default for SyntheticSpec {
             clusters: 12,
             popularity_exponent: 0.9,
             activity_exponent: 0.7,
-            taste: 6.0,
+            taste: 8.0,
             seed: 42,
             start: 1_600_000_000,
             days: 365,
@@ -198,7 +198,7 @@ impl Synthetic {
                         continue;
                     }
                     let a = self.affinity(u, i) as f64;
-                    let accept = 1.0 / (1.0 + (-(s.taste * a - 1.0)).exp());
+                    let accept = 1.0 / (1.0 + (-s.taste * (a - 0.5)).exp());
                     if attempt == 63 || rng.random::<f64>() < accept {
                         item = i;
                         break;

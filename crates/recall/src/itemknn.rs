@@ -83,53 +83,60 @@ impl ItemKnn {
     }
 }
 
-/// Computes, in parallel over rows of `by_row` (e.g. items), the `keep` most similar other
-/// rows by co-occurrence through `by_col` (e.g. users). Weights are parallel to each
-/// matrix's entries. Shared by ItemKNN (rows = items) and similar-item queries.
-pub(crate) fn knn_rows(
-    by_row: &CsrMatrix,
-    w_row: &[f32],
-    by_col: &CsrMatrix,
-    w_col: &[f32],
-    sim: Similarity,
-    shrink: f32,
-    keep: usize,
-    progress: &dyn Progress,
-) -> Vec<Vec<(u32, f32)>> {
-    let n = by_row.n_rows();
-    let sq: Vec<f32> = (0..n)
-        .map(|r| (by_row.indptr()[r] as usize..by_row.indptr()[r + 1] as usize).map(|k| w_row[k] * w_row[k]).sum())
-        .collect();
-    progress.start("similarities", n as u64);
-    let out = (0..n)
-        .into_par_iter()
-        .map_init(
-            || Scores::new(n),
-            |acc, r| {
-                for k in by_row.indptr()[r] as usize..by_row.indptr()[r + 1] as usize {
-                    let c = by_row.indices()[k] as usize;
-                    let wr = w_row[k];
-                    for k2 in by_col.indptr()[c] as usize..by_col.indptr()[c + 1] as usize {
-                        acc.add(by_col.indices()[k2], wr * w_col[k2]);
+/// Squared norms of the rows of `m` under per-entry weights `w`.
+pub(crate) fn row_sq_norms(m: &CsrMatrix, w: &[f32]) -> Vec<f32> {
+    (0..m.n_rows()).map(|r| (m.indptr()[r] as usize..m.indptr()[r + 1] as usize).map(|k| w[k] * w[k]).sum()).collect()
+}
+
+/// The rows to compare and the space of candidates they are compared with.
+pub(crate) struct CoOccurrence<'a> {
+    /// Query rows (e.g. items → users), with entry weights and squared norms.
+    pub by_row: &'a CsrMatrix,
+    pub w_row: &'a [f32],
+    pub sq_row: &'a [f32],
+    /// The path to candidates (e.g. users → items), with entry weights; candidates are
+    /// its columns, whose squared norms are `sq_target`.
+    pub by_col: &'a CsrMatrix,
+    pub w_col: &'a [f32],
+    pub sq_target: &'a [f32],
+}
+
+impl CoOccurrence<'_> {
+    /// For each query row `r` in `rows`, in parallel, the `keep` most similar candidates
+    /// (excluding `r` itself when `exclude_self`) by weighted co-occurrence.
+    pub fn knn(&self, rows: &[u32], sim: Similarity, shrink: f32, keep: usize, exclude_self: bool, progress: &dyn Progress) -> Vec<Vec<(u32, f32)>> {
+        progress.start("similarities", rows.len() as u64);
+        let out = rows
+            .par_iter()
+            .map_init(
+                || Scores::new(self.by_col.n_cols()),
+                |acc, &r| {
+                    let r = r as usize;
+                    for k in self.by_row.indptr()[r] as usize..self.by_row.indptr()[r + 1] as usize {
+                        let c = self.by_row.indices()[k] as usize;
+                        let wr = self.w_row[k];
+                        for k2 in self.by_col.indptr()[c] as usize..self.by_col.indptr()[c + 1] as usize {
+                            acc.add(self.by_col.indices()[k2], wr * self.w_col[k2]);
+                        }
                     }
-                }
-                // Normalise the co-occurrences in place, then keep the best.
-                let mut top = TopK::new(keep);
-                acc.drain(&[r as u32], |j, dot| {
-                    let s = sim.apply(dot, sq[r], sq[j as usize], shrink);
-                    if s > 0.0 {
-                        top.push(j, s);
+                    let mut top = TopK::new(keep);
+                    let me = [r as u32];
+                    acc.drain(if exclude_self { &me } else { &[] }, |j, dot| {
+                        let s = sim.apply(dot, self.sq_row[r], self.sq_target[j as usize], shrink);
+                        if s > 0.0 {
+                            top.push(j, s);
+                        }
+                    });
+                    if r % 1024 == 0 {
+                        progress.inc(1024);
                     }
-                });
-                if r % 1024 == 0 {
-                    progress.inc(1024);
-                }
-                top.into_sorted()
-            },
-        )
-        .collect();
-    progress.finish();
-    out
+                    top.into_sorted()
+                },
+            )
+            .collect();
+        progress.finish();
+        out
+    }
 }
 
 impl Recaller for ItemKnn {
@@ -151,7 +158,10 @@ impl Recaller for ItemKnn {
         .expect("same shape");
         let iu = weighted.transpose();
         let w_iu = iu.values().map_or_else(|| vec![1.0; iu.nnz()], <[f32]>::to_vec);
-        let rows = knn_rows(&iu, &w_iu, ui, &w_ui, self.similarity, self.shrink, self.neighbors, progress);
+        let sq = row_sq_norms(&iu, &w_iu);
+        let co = CoOccurrence { by_row: &iu, w_row: &w_iu, sq_row: &sq, by_col: ui, w_col: &w_ui, sq_target: &sq };
+        let items: Vec<u32> = (0..ui.n_cols() as u32).collect();
+        let rows = co.knn(&items, self.similarity, self.shrink, self.neighbors, true, progress);
         self.sim = csr_from_rows(ui.n_cols(), rows);
         self.fitted = Some(Fitted::from_train(train));
         Ok(())

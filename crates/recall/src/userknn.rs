@@ -7,7 +7,7 @@ use std::path::Path;
 use funnel_data::{CsrMatrix, Interactions, ItemId, NoProgress, Progress, Row, UserId};
 use serde_json::json;
 
-use crate::itemknn::knn_rows;
+use crate::itemknn::{row_sq_norms, CoOccurrence};
 use crate::similarity::Similarity;
 use crate::{Fitted, ModelReader, ModelWriter, Params, RecallError, Recaller, Result, Score, Scores, TopK};
 
@@ -121,27 +121,18 @@ impl Recaller for UserKnn {
             return Err(RecallError::UnknownId { what: "item", id: item.to_string(), known: f.items.len() });
         }
         // Items whose users overlap most with this item's users (cosine over users).
-        let col = self.by_item.row(item as usize);
-        let one = CsrMatrix::from_parts(
-            1,
-            self.by_item.n_cols(),
-            vec![0, col.len() as u64],
-            col.indices.to_vec(),
-            None,
-            None,
-        )
-        .expect("one row");
-        let ones_row = vec![1.0; one.nnz()];
+        let ones_items = vec![1.0; self.by_item.nnz()];
         let ones_hist = vec![1.0; f.history.nnz()];
-        let mut rows = knn_rows(&one, &ones_row, &f.history, &ones_hist, Similarity::Dot, 0.0, usize::MAX >> 8, &NoProgress);
-        let n_i = col.len() as f32;
-        let mut top = TopK::new(k);
-        for (j, dot) in rows.pop().unwrap_or_default() {
-            if j != item {
-                top.push(j, Similarity::Cosine.apply(dot, n_i, self.by_item.row_len(j as usize) as f32, 0.0));
-            }
-        }
-        Ok(top.into_sorted())
+        let sq = row_sq_norms(&self.by_item, &ones_items);
+        let co = CoOccurrence {
+            by_row: &self.by_item,
+            w_row: &ones_items,
+            sq_row: &sq,
+            by_col: &f.history,
+            w_col: &ones_hist,
+            sq_target: &sq,
+        };
+        Ok(co.knn(&[item], Similarity::Cosine, 0.0, k, true, &NoProgress).remove(0))
     }
 
     fn save(&self, path: &Path) -> Result<()> {
