@@ -64,11 +64,21 @@ impl DataArgs {
             .sum();
         let bar = Bar::bytes("reading", total);
         let cb = |b: u64| bar.set_position(b);
-        let loaded = load(&self.source(), ReadOptions { lenient: self.lenient, progress: Some(&cb) })?;
+        let loaded = load(
+            &self.source(),
+            ReadOptions {
+                lenient: self.lenient,
+                progress: Some(&cb),
+            },
+        )?;
         bar.done();
         let r = &loaded.report;
         if r.skipped_total() > 0 {
-            eprintln!("warning: skipped {} of {} lines (--lenient):", r.skipped_total(), r.lines);
+            eprintln!(
+                "warning: skipped {} of {} lines (--lenient):",
+                r.skipped_total(),
+                r.lines
+            );
             for (reason, n) in &r.skipped {
                 eprintln!("  {:>10}  {}", n, reason.name());
             }
@@ -77,7 +87,10 @@ impl DataArgs {
             }
         }
         if loaded.filtered > 0 {
-            eprintln!("note: {} events left out by --min-value/--kinds", loaded.filtered);
+            eprintln!(
+                "note: {} events left out by --min-value/--kinds",
+                loaded.filtered
+            );
         }
         Ok(loaded)
     }
@@ -85,7 +98,12 @@ impl DataArgs {
 
 fn dir_size(p: &std::path::Path) -> u64 {
     if p.is_dir() {
-        std::fs::read_dir(p).map_or(0, |d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        std::fs::read_dir(p).map_or(0, |d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
     } else {
         std::fs::metadata(p).map_or(0, |m| m.len())
     }

@@ -49,14 +49,23 @@ fn quantiles(mut v: Vec<u32>) -> Value {
 }
 
 fn stats(m: &Interactions) -> Value {
-    let user_counts: Vec<u32> = (0..m.n_users()).map(|u| m.csr().row_len(u) as u32).collect();
+    let user_counts: Vec<u32> = (0..m.n_users())
+        .map(|u| m.csr().row_len(u) as u32)
+        .collect();
     let mut item_counts = m.item_counts();
     let active_items = item_counts.iter().filter(|&&c| c > 0).count();
     item_counts.sort_unstable_by(|a, b| b.cmp(a));
     let top = (m.n_items() / 100).max(1);
-    let top_share = item_counts[..top.min(item_counts.len())].iter().map(|&c| c as f64).sum::<f64>() / m.nnz().max(1) as f64;
+    let top_share = item_counts[..top.min(item_counts.len())]
+        .iter()
+        .map(|&c| c as f64)
+        .sum::<f64>()
+        / m.nnz().max(1) as f64;
     let times = m.csr().times().map(|t| {
-        let (lo, hi) = (t.iter().min().copied().unwrap_or(0), t.iter().max().copied().unwrap_or(0));
+        let (lo, hi) = (
+            t.iter().min().copied().unwrap_or(0),
+            t.iter().max().copied().unwrap_or(0),
+        );
         json!({"first": m.absolute_time(lo), "last": m.absolute_time(hi)})
     });
     json!({
@@ -102,15 +111,24 @@ pub fn run(cmd: &DataCmd) -> Result<()> {
 fn synth(a: &SynthArgs) -> Result<()> {
     let spec = SyntheticSpec::parse(&a.spec)?;
     let g = Synthetic::new(spec.clone());
-    let f = std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let f =
+        std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     writeln!(w, "user,item,rating,timestamp,type")?;
     let bar = Bar::new();
     bar.start("generating", spec.interactions);
     let mut n = 0u64;
     g.for_each_event(|e| {
-        writeln!(w, "{},{},{},{},{}", e.user, e.item, e.value, e.timestamp.unwrap_or(0), e.kind.unwrap_or(""))
-            .map_err(|err| funnel_data::DataError::Invalid(format!("{}: {err}", a.out.display())))?;
+        writeln!(
+            w,
+            "{},{},{},{},{}",
+            e.user,
+            e.item,
+            e.value,
+            e.timestamp.unwrap_or(0),
+            e.kind.unwrap_or("")
+        )
+        .map_err(|err| funnel_data::DataError::Invalid(format!("{}: {err}", a.out.display())))?;
         n += 1;
         if n % 65536 == 0 {
             bar.inc(65536);
@@ -129,7 +147,8 @@ fn synth(a: &SynthArgs) -> Result<()> {
                 let vals: Vec<String> = row
                     .iter()
                     .map(|v| match v {
-                        funnel_data::AttrValue::Categorical(s) | funnel_data::AttrValue::Text(s) => s.clone(),
+                        funnel_data::AttrValue::Categorical(s)
+                        | funnel_data::AttrValue::Text(s) => s.clone(),
                         funnel_data::AttrValue::Numeric(x) => x.to_string(),
                         funnel_data::AttrValue::Multi(v) => v.join("|"),
                         funnel_data::AttrValue::Missing => String::new(),

@@ -49,7 +49,10 @@ pub fn model_params(model: &str, preset: Option<&str>, set: &[String]) -> Result
     let mut p = Params::parse(set).map_err(anyhow::Error::msg)?;
     if let Some(name) = preset {
         let Some(pairs) = presets::get(model, name) else {
-            bail!("no preset `{name}` for model `{model}`; known presets: {}", presets::list().join(", "));
+            bail!(
+                "no preset `{name}` for model `{model}`; known presets: {}",
+                presets::list().join(", ")
+            );
         };
         for (k, v) in pairs {
             p.set_default(k, v);
@@ -58,7 +61,12 @@ pub fn model_params(model: &str, preset: Option<&str>, set: &[String]) -> Result
     Ok(p)
 }
 
-pub fn make_split(train_or_all: Interactions, test: Option<Interactions>, spec: Option<&str>, seed: u64) -> Result<Split> {
+pub fn make_split(
+    train_or_all: Interactions,
+    test: Option<Interactions>,
+    spec: Option<&str>,
+    seed: u64,
+) -> Result<Split> {
     let spec = match (spec, &test) {
         (Some(s), _) => SplitSpec::parse(s)?,
         (None, Some(_)) => SplitSpec::Given,
@@ -86,11 +94,18 @@ pub fn fit_and_eval(
     let mut model = build(model_name, params)?;
     let bar = Bar::new();
     let t0 = Instant::now();
-    model.fit(&s.train, &bar).with_context(|| format!("fitting {model_name}"))?;
+    model
+        .fit(&s.train, &bar)
+        .with_context(|| format!("fitting {model_name}"))?;
     let fit_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let report = evaluate_full_ranking(&s.train, &s.test, ks, |users, k| {
-        model.recommend(users, k).expect("users come from the split").into_iter().map(|l| l.into_iter().map(|(i, _)| i).collect()).collect()
+        model
+            .recommend(users, k)
+            .expect("users come from the split")
+            .into_iter()
+            .map(|l| l.into_iter().map(|(i, _)| i).collect())
+            .collect()
     });
     let eval_seconds = t1.elapsed().as_secs_f64();
     if let Some(path) = save {
@@ -125,7 +140,9 @@ pub fn print_table(j: &serde_json::Value, ks: &[usize]) {
     for k in ks {
         let mut row = format!("{k:>6}");
         for m in TOPK_METRICS.iter().chain(["coverage", "arp"].iter()) {
-            let v = j["metrics"][format!("{m}@{k}")].as_f64().unwrap_or(f64::NAN);
+            let v = j["metrics"][format!("{m}@{k}")]
+                .as_f64()
+                .unwrap_or(f64::NAN);
             row.push_str(&format!(" {v:>10.4}"));
         }
         println!("{row}");
@@ -149,7 +166,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     j["data"] = json!(a.data.data);
     print_table(&j, &a.k);
     if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_string_pretty(&j)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_string_pretty(&j)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
 }
@@ -157,8 +175,14 @@ pub fn run(a: &EvalArgs) -> Result<()> {
 /// The main job on the embedded default: synthetic data, a temporal split, three models.
 pub fn demo(json_out: Option<&PathBuf>) -> Result<()> {
     let spec = "users=3000,items=1500,interactions=100000,seed=42";
-    eprintln!("demo: synthetic data ({spec}), per-user temporal split 80/20, full-ranking evaluation");
-    let src = funnel_data::DataSource { path: format!("synthetic:{spec}"), format: "synthetic".into(), ..Default::default() };
+    eprintln!(
+        "demo: synthetic data ({spec}), per-user temporal split 80/20, full-ranking evaluation"
+    );
+    let src = funnel_data::DataSource {
+        path: format!("synthetic:{spec}"),
+        format: "synthetic".into(),
+        ..Default::default()
+    };
     let loaded = funnel_data::load(&src, Default::default())?;
     let s = make_split(loaded.main, None, Some("user-temporal:0.2"), 42)?;
     print_split(&s);

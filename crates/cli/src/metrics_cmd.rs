@@ -37,16 +37,23 @@ struct Table {
 
 impl Table {
     fn read(path: &Path) -> Result<Table> {
-        let f = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let f = std::fs::File::open(path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
         let mut lines = std::io::BufReader::new(f).split(b'\n');
         let mut no = 0u64;
         let mut next = |no: &mut u64| -> Result<Option<String>> {
             loop {
-                let Some(l) = lines.next() else { return Ok(None) };
+                let Some(l) = lines.next() else {
+                    return Ok(None);
+                };
                 *no += 1;
                 let l = l.with_context(|| format!("{}: read error", path.display()))?;
                 let s = String::from_utf8(l).map_err(|e| {
-                    anyhow::anyhow!("{}:{no}: invalid UTF-8 at byte {}; expected UTF-8 text", path.display(), e.utf8_error().valid_up_to() + 1)
+                    anyhow::anyhow!(
+                        "{}:{no}: invalid UTF-8 at byte {}; expected UTF-8 text",
+                        path.display(),
+                        e.utf8_error().valid_up_to() + 1
+                    )
                 })?;
                 let s = s.trim_end_matches('\r').to_string();
                 if !s.trim().is_empty() {
@@ -54,20 +61,38 @@ impl Table {
                 }
             }
         };
-        let Some(h) = next(&mut no)? else { bail!("{}: the file is empty; expected a header line", path.display()) };
-        let header: Vec<String> = h.trim_start_matches('\u{feff}').split(',').map(|s| s.trim().to_ascii_lowercase()).collect();
+        let Some(h) = next(&mut no)? else {
+            bail!(
+                "{}: the file is empty; expected a header line",
+                path.display()
+            )
+        };
+        let header: Vec<String> = h
+            .trim_start_matches('\u{feff}')
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect();
         let mut rows = Vec::new();
         while let Some(l) = next(&mut no)? {
             let fields: Vec<String> = l.split(',').map(|s| s.trim().to_string()).collect();
             if fields.len() != header.len() {
-                bail!("{}:{no}: expected {} comma-separated fields, found {}", path.display(), header.len(), fields.len());
+                bail!(
+                    "{}:{no}: expected {} comma-separated fields, found {}",
+                    path.display(),
+                    header.len(),
+                    fields.len()
+                );
             }
             rows.push((no, fields));
         }
         if rows.is_empty() {
             bail!("{}: no data lines after the header", path.display());
         }
-        Ok(Table { path: path.to_path_buf(), header, rows })
+        Ok(Table {
+            path: path.to_path_buf(),
+            header,
+            rows,
+        })
     }
 
     fn col(&self, name: &str) -> Option<usize> {
@@ -76,7 +101,11 @@ impl Table {
 
     fn need(&self, name: &str) -> Result<usize> {
         self.col(name).with_context(|| {
-            format!("{}: no `{name}` column; the header has: {}", self.path.display(), self.header.join(", "))
+            format!(
+                "{}: no `{name}` column; the header has: {}",
+                self.path.display(),
+                self.header.join(", ")
+            )
         })
     }
 
@@ -84,9 +113,18 @@ impl Table {
         self.rows
             .iter()
             .map(|(no, f)| {
-                f[c].parse::<f64>().ok().filter(|x| !x.is_nan()).with_context(|| {
-                    format!("{}:{no}, column {} (`{}`): expected a number, found `{}`", self.path.display(), c + 1, self.header[c], f[c])
-                })
+                f[c].parse::<f64>()
+                    .ok()
+                    .filter(|x| !x.is_nan())
+                    .with_context(|| {
+                        format!(
+                            "{}:{no}, column {} (`{}`): expected a number, found `{}`",
+                            self.path.display(),
+                            c + 1,
+                            self.header[c],
+                            f[c]
+                        )
+                    })
             })
             .collect()
     }
@@ -94,7 +132,8 @@ impl Table {
 
 fn write_json(path: Option<&PathBuf>, v: &Value) -> Result<()> {
     if let Some(p) = path {
-        std::fs::write(p, serde_json::to_string_pretty(v)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_string_pretty(v)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
 }
@@ -116,21 +155,37 @@ fn pointwise(path: &Path, json_out: Option<&PathBuf>) -> Result<()> {
     let labels = t.numbers(t.need("label")?)?;
     let scores = t.numbers(t.need("score")?)?;
     if let Some(k) = labels.iter().position(|&y| y != 0.0 && y != 1.0) {
-        bail!("{}:{}: label is {}; expected 0 or 1", path.display(), t.rows[k].0, labels[k]);
+        bail!(
+            "{}:{}: label is {}; expected 0 or 1",
+            path.display(),
+            t.rows[k].0,
+            labels[k]
+        );
     }
     let weights = t.col("weight").map(|c| t.numbers(c)).transpose()?;
     let a = auc(&scores, &labels, weights.as_deref())?;
     let g = match t.col("user") {
         Some(c) => {
             let mut ids: HashMap<&str, u32> = HashMap::new();
-            let users: Vec<u32> = t.rows.iter().map(|(_, f)| { let n = ids.len() as u32; *ids.entry(f[c].as_str()).or_insert(n) }).collect();
+            let users: Vec<u32> = t
+                .rows
+                .iter()
+                .map(|(_, f)| {
+                    let n = ids.len() as u32;
+                    *ids.entry(f[c].as_str()).or_insert(n)
+                })
+                .collect();
             Some(gauc(&users, &scores, &labels, weights.as_deref())?)
         }
         None => None,
     };
     let probabilities = scores.iter().all(|s| (0.0..=1.0).contains(s));
-    let ll = probabilities.then(|| logloss(&scores, &labels, weights.as_deref())).transpose()?;
-    let e = probabilities.then(|| ece(&scores, &labels, 10)).transpose()?;
+    let ll = probabilities
+        .then(|| logloss(&scores, &labels, weights.as_deref()))
+        .transpose()?;
+    let e = probabilities
+        .then(|| ece(&scores, &labels, 10))
+        .transpose()?;
     let mut m = Map::new();
     m.insert("auc".into(), opt(a));
     m.insert("gauc".into(), opt(g.and_then(|g| g.gauc)));
@@ -143,10 +198,17 @@ fn pointwise(path: &Path, json_out: Option<&PathBuf>) -> Result<()> {
         "gauc_skipped_users": g.map(|g| g.skipped_users),
     });
     for (k, val) in &m {
-        println!("{k:>8}  {}", val.as_f64().map_or("n/a".to_string(), |x| format!("{x:.6}")));
+        println!(
+            "{k:>8}  {}",
+            val.as_f64()
+                .map_or("n/a".to_string(), |x| format!("{x:.6}"))
+        );
     }
     if let Some(g) = g {
-        println!("gauc over {} users ({} skipped: one class only)", g.users, g.skipped_users);
+        println!(
+            "gauc over {} users ({} skipped: one class only)",
+            g.users, g.skipped_users
+        );
     }
     if !probabilities {
         println!("logloss/ece: n/a (scores are not all in [0, 1])");
@@ -165,17 +227,25 @@ fn ranked(truth: &Path, ranked: &Path, ks: &[usize], json_out: Option<&PathBuf>)
     let (ru, ri, rs) = (r.need("user")?, r.need("item")?, r.need("score")?);
     let grades = grades_col.map(|c| t.numbers(c)).transpose()?;
     let mut items: HashMap<String, u32> = HashMap::new();
-    let mut intern = |s: &str| { let n = items.len() as u32; *items.entry(s.to_string()).or_insert(n) };
+    let mut intern = |s: &str| {
+        let n = items.len() as u32;
+        *items.entry(s.to_string()).or_insert(n)
+    };
     // Relevant items per user, sorted, with grades.
     let mut rel: HashMap<String, Vec<(u32, f64)>> = HashMap::new();
     for (k, (_, f)) in t.rows.iter().enumerate() {
         let g = grades.as_ref().map_or(1.0, |g| g[k]);
-        rel.entry(f[tu].clone()).or_default().push((intern(&f[ti]), g));
+        rel.entry(f[tu].clone())
+            .or_default()
+            .push((intern(&f[ti]), g));
     }
     let scores = r.numbers(rs)?;
     let mut lists: HashMap<String, Vec<(f64, usize, u32)>> = HashMap::new();
     for (k, (_, f)) in r.rows.iter().enumerate() {
-        lists.entry(f[ru].clone()).or_default().push((scores[k], k, intern(&f[ri])));
+        lists
+            .entry(f[ru].clone())
+            .or_default()
+            .push((scores[k], k, intern(&f[ri])));
     }
     let mut acc = TopKAccumulator::new(ks);
     let mut users: Vec<&String> = rel.keys().collect();

@@ -34,7 +34,10 @@ pub struct SimilarArgs {
 }
 
 fn print(items: &funnel_data::IdMap, list: &[(u32, f32)]) -> Result<()> {
-    let v: Vec<_> = list.iter().map(|&(i, s)| json!({"item": items.external(i), "score": s})).collect();
+    let v: Vec<_> = list
+        .iter()
+        .map(|&(i, s)| json!({"item": items.external(i), "score": s}))
+        .collect();
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }

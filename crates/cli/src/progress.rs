@@ -15,9 +15,11 @@ impl Bar {
     pub fn bytes(what: &str, total: u64) -> Self {
         let b = ProgressBar::new(total);
         b.set_style(
-            ProgressStyle::with_template("{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap()
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap()
+            .progress_chars("=> "),
         );
         b.set_message(what.to_string());
         Bar(b)
@@ -36,7 +38,8 @@ impl Progress for Bar {
     fn start(&self, what: &str, total: u64) {
         self.0.reset();
         self.0.set_length(total);
-        self.0.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.0
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
         self.0.set_style(
             ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
                 .unwrap()

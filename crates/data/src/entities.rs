@@ -65,9 +65,17 @@ impl EntityTable {
         if !next_line(&mut r, &mut buf, path)? {
             return Err(DataError::Empty(path.to_path_buf()));
         }
-        let at = |line, column| Location { path: path.to_path_buf(), line, column };
+        let at = |line, column| Location {
+            path: path.to_path_buf(),
+            line,
+            column,
+        };
         let header = std::str::from_utf8(&buf)
-            .map_err(|e| DataError::Parse { at: at(1, None), kind: BadLine::Utf8, message: utf8_message(e) })?
+            .map_err(|e| DataError::Parse {
+                at: at(1, None),
+                kind: BadLine::Utf8,
+                message: utf8_message(e),
+            })?
             .to_string();
         let mut columns = Vec::new();
         for (c, h) in header.split('\t').enumerate().skip(1) {
@@ -87,21 +95,32 @@ impl EntityTable {
             };
             columns.push((name.to_string(), kind));
         }
-        let mut t = EntityTable { ids: IdMap::new(), columns, rows: Vec::new() };
+        let mut t = EntityTable {
+            ids: IdMap::new(),
+            columns,
+            rows: Vec::new(),
+        };
         let mut line = 1u64;
         while next_line(&mut r, &mut buf, path)? {
             line += 1;
             if buf.is_empty() {
                 continue;
             }
-            let text = std::str::from_utf8(&buf)
-                .map_err(|e| DataError::Parse { at: at(line, None), kind: BadLine::Utf8, message: utf8_message(e) })?;
+            let text = std::str::from_utf8(&buf).map_err(|e| DataError::Parse {
+                at: at(line, None),
+                kind: BadLine::Utf8,
+                message: utf8_message(e),
+            })?;
             let fields: Vec<&str> = text.split('\t').collect();
             if fields.len() != t.columns.len() + 1 {
                 return Err(DataError::Parse {
                     at: at(line, None),
                     kind: BadLine::ColumnCount,
-                    message: format!("expected {} tab-separated fields, found {}", t.columns.len() + 1, fields.len()),
+                    message: format!(
+                        "expected {} tab-separated fields, found {}",
+                        t.columns.len() + 1,
+                        fields.len()
+                    ),
                 });
             }
             let mut row = Vec::with_capacity(t.columns.len());
@@ -112,12 +131,16 @@ impl EntityTable {
                     match kind {
                         AttrKind::Categorical => AttrValue::Categorical(f.to_string()),
                         AttrKind::Text => AttrValue::Text(f.to_string()),
-                        AttrKind::MultiCategorical => AttrValue::Multi(f.split(' ').map(str::to_string).collect()),
-                        AttrKind::Numeric => AttrValue::Numeric(f.parse().map_err(|_| DataError::Parse {
-                            at: at(line, Some(c + 2)),
-                            kind: BadLine::NotANumber,
-                            message: format!("expected a number, found `{f}`"),
-                        })?),
+                        AttrKind::MultiCategorical => {
+                            AttrValue::Multi(f.split(' ').map(str::to_string).collect())
+                        }
+                        AttrKind::Numeric => {
+                            AttrValue::Numeric(f.parse().map_err(|_| DataError::Parse {
+                                at: at(line, Some(c + 2)),
+                                kind: BadLine::NotANumber,
+                                message: format!("expected a number, found `{f}`"),
+                            })?)
+                        }
                     }
                 });
             }

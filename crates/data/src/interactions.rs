@@ -24,7 +24,13 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// An implicit event (value 1, no time, no type).
     pub fn implicit(user: &'a str, item: &'a str) -> Self {
-        Event { user, item, value: 1.0, timestamp: None, kind: None }
+        Event {
+            user,
+            item,
+            value: 1.0,
+            timestamp: None,
+            kind: None,
+        }
     }
 }
 
@@ -43,7 +49,12 @@ pub struct Interactions {
 
 impl Interactions {
     /// Wraps a user×item matrix with its id maps.
-    pub fn new(users: Arc<IdMap>, items: Arc<IdMap>, by_user: CsrMatrix, time_base: i64) -> Result<Self> {
+    pub fn new(
+        users: Arc<IdMap>,
+        items: Arc<IdMap>,
+        by_user: CsrMatrix,
+        time_base: i64,
+    ) -> Result<Self> {
         if by_user.n_rows() != users.len() || by_user.n_cols() != items.len() {
             return Err(DataError::Invalid(format!(
                 "matrix is {}×{} but there are {} users and {} items",
@@ -53,7 +64,13 @@ impl Interactions {
                 items.len()
             )));
         }
-        Ok(Self { users, items, by_user, time_base, by_item: OnceLock::new() })
+        Ok(Self {
+            users,
+            items,
+            by_user,
+            time_base,
+            by_item: OnceLock::new(),
+        })
     }
 
     /// User id map.
@@ -143,7 +160,11 @@ struct Coo {
 impl InteractionsBuilder {
     /// A builder with `parts` parts.
     pub fn with_parts(parts: usize) -> Self {
-        Self { users: IdMap::new(), items: IdMap::new(), parts: (0..parts).map(|_| Coo::default()).collect() }
+        Self {
+            users: IdMap::new(),
+            items: IdMap::new(),
+            parts: (0..parts).map(|_| Coo::default()).collect(),
+        }
     }
 
     /// A builder with one part.
@@ -196,7 +217,8 @@ impl InteractionsBuilder {
     pub fn build(self) -> Result<Vec<Interactions>> {
         let users = Arc::new(self.users);
         let items = Arc::new(self.items);
-        let have_times = self.parts.iter().all(|p| !p.missing_time) && self.parts.iter().any(|p| !p.rows.is_empty());
+        let have_times = self.parts.iter().all(|p| !p.missing_time)
+            && self.parts.iter().any(|p| !p.rows.is_empty());
         let (base, top) = if have_times {
             let it = self.parts.iter().flat_map(|p| p.times.iter().copied());
             let lo = it.clone().min().unwrap_or(0);
@@ -212,9 +234,17 @@ impl InteractionsBuilder {
         }
         let mut out = Vec::with_capacity(self.parts.len());
         for p in self.parts {
-            let rel: Option<Vec<u32>> = have_times.then(|| p.times.iter().map(|&t| (t - base) as u32).collect());
+            let rel: Option<Vec<u32>> =
+                have_times.then(|| p.times.iter().map(|&t| (t - base) as u32).collect());
             drop(p.times);
-            let m = CsrMatrix::from_coo(users.len(), items.len(), &p.rows, &p.cols, Some(&p.values), rel.as_deref());
+            let m = CsrMatrix::from_coo(
+                users.len(),
+                items.len(),
+                &p.rows,
+                &p.cols,
+                Some(&p.values),
+                rel.as_deref(),
+            );
             out.push(Interactions::new(users.clone(), items.clone(), m, base)?);
         }
         Ok(out)

@@ -22,6 +22,8 @@
 //! assert_eq!(m.csc().row_len(0), 2); // book-1 has two users
 //! ```
 #![warn(missing_docs)]
+// Kernels walk CSR row ranges by index; zipped iterators over several arrays read worse.
+#![allow(clippy::needless_range_loop)]
 
 pub mod entities;
 pub mod error;

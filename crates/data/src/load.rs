@@ -55,7 +55,10 @@ pub fn guess_format(path: &str) -> Option<&'static str> {
         if p.join("train.txt").is_file() {
             return Some("lightgcn");
         }
-        if ["u.data", "ratings.dat", "ratings.csv"].iter().any(|f| p.join(f).is_file()) {
+        if ["u.data", "ratings.dat", "ratings.csv"]
+            .iter()
+            .any(|f| p.join(f).is_file())
+        {
             return Some("movielens");
         }
         if recbole_inter(p).is_some() {
@@ -82,7 +85,11 @@ fn recbole_inter(dir: &Path) -> Option<PathBuf> {
     if p.is_file() {
         return Some(p);
     }
-    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "inter"))
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "inter"))
 }
 
 /// Reads a data source into interaction matrices.
@@ -93,7 +100,10 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
                 "synthetic".to_string()
             } else {
                 guess_format(&src.path).map(str::to_string).ok_or_else(|| {
-                    DataError::Invalid(format!("{}: cannot guess the format; pass --format NAME", src.path))
+                    DataError::Invalid(format!(
+                        "{}: cannot guess the format; pass --format NAME",
+                        src.path
+                    ))
                 })?
             }
         }
@@ -106,13 +116,18 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
     let kinds = src.kinds.clone();
     let keep = move |e: &Event<'_>| {
         min_value.is_none_or(|m| e.value >= m)
-            && kinds.as_ref().is_none_or(|ks| e.kind.is_some_and(|k| ks.iter().any(|x| x == k)))
+            && kinds
+                .as_ref()
+                .is_none_or(|ks| e.kind.is_some_and(|k| ks.iter().any(|x| x == k)))
     };
     let mut report = ReadReport::default();
     let (mut users, mut items) = (None, None);
 
     if format == "synthetic" {
-        let spec = src.path.trim_start_matches("synthetic").trim_start_matches(':');
+        let spec = src
+            .path
+            .trim_start_matches("synthetic")
+            .trim_start_matches(':');
         let g = Synthetic::new(SyntheticSpec::parse(spec)?);
         g.for_each_event(|e| {
             report.lines += 1;
@@ -130,7 +145,10 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
         let p = Path::new(&src.path);
         let (train, test) = if p.is_dir() {
             let t = p.join("test.txt");
-            (p.join("train.txt"), src.test.clone().or(t.is_file().then_some(t)))
+            (
+                p.join("train.txt"),
+                src.test.clone().or(t.is_file().then_some(t)),
+            )
         } else {
             (p.to_path_buf(), src.test.clone())
         };
@@ -139,10 +157,15 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
         }
         for (part, file) in std::iter::once(&train).chain(test.as_ref()).enumerate() {
             let mut touched: Vec<String> = Vec::new();
-            let r = read_lightgcn(file, opts, &mut |e| {
-                b.push(part, e);
-                Ok(())
-            }, &mut |u| touched.push(u.to_string()))?;
+            let r = read_lightgcn(
+                file,
+                opts,
+                &mut |e| {
+                    b.push(part, e);
+                    Ok(())
+                },
+                &mut |u| touched.push(u.to_string()),
+            )?;
             for u in touched {
                 b.touch_user(&u);
             }
@@ -155,7 +178,10 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
             if path.is_dir() {
                 let dir = path.clone();
                 path = recbole_inter(&dir).ok_or_else(|| {
-                    DataError::Invalid(format!("{}: no .inter file in this directory", dir.display()))
+                    DataError::Invalid(format!(
+                        "{}: no .inter file in this directory",
+                        dir.display()
+                    ))
                 })?;
             }
             for (ext, slot) in [("user", &mut users), ("item", &mut items)] {
@@ -169,7 +195,9 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
             let mut o = match &fmt {
                 Format::Delimited(o) => o.clone(),
                 Format::RecBole => DelimitedOptions::recbole(),
-                Format::JsonLines(_) | Format::Parquet(_) if src.delimiter.is_none() && !src.no_header => {
+                Format::JsonLines(_) | Format::Parquet(_)
+                    if src.delimiter.is_none() && !src.no_header =>
+                {
                     DelimitedOptions::csv()
                 }
                 _ => {
@@ -182,7 +210,11 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
                 o.columns.apply_mapping(m)?;
             }
             if let Some(d) = &src.delimiter {
-                o.delimiter = if d == "\\t" || d == "tab" { "\t".into() } else { d.clone() };
+                o.delimiter = if d == "\\t" || d == "tab" {
+                    "\t".into()
+                } else {
+                    d.clone()
+                };
             }
             o.header &= !src.no_header;
             fmt = match fmt {
@@ -207,11 +239,23 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
         return Err(DataError::Invalid(format!(
             "{}: no events left{}",
             src.path,
-            if filtered > 0 { format!(" after filtering ({filtered} filtered out)") } else { String::new() }
+            if filtered > 0 {
+                format!(" after filtering ({filtered} filtered out)")
+            } else {
+                String::new()
+            }
         )));
     }
     let mut built = b.build()?;
     let test = (built.len() > 1).then(|| built.pop().unwrap());
     let main = built.pop().unwrap();
-    Ok(Loaded { main, test, report, filtered, users, items, format })
+    Ok(Loaded {
+        main,
+        test,
+        report,
+        filtered,
+        users,
+        items,
+        format,
+    })
 }

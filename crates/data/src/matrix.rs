@@ -56,7 +56,11 @@ impl CsrMatrix {
         times: Option<Vec<u32>>,
     ) -> Result<Self, String> {
         if indptr.len() != n_rows + 1 || indptr[0] != 0 {
-            return Err(format!("indptr has {} entries, expected {}", indptr.len(), n_rows + 1));
+            return Err(format!(
+                "indptr has {} entries, expected {}",
+                indptr.len(),
+                n_rows + 1
+            ));
         }
         let nnz = *indptr.last().unwrap() as usize;
         if indices.len() != nnz
@@ -71,12 +75,26 @@ impl CsrMatrix {
         if indices.iter().any(|&c| c as usize >= n_cols) {
             return Err(format!("a column index is >= {n_cols}"));
         }
-        Ok(Self { n_rows, n_cols, indptr, indices, values, times })
+        Ok(Self {
+            n_rows,
+            n_cols,
+            indptr,
+            indices,
+            values,
+            times,
+        })
     }
 
     /// An empty matrix of the given shape.
     pub fn empty(n_rows: usize, n_cols: usize) -> Self {
-        Self { n_rows, n_cols, indptr: vec![0; n_rows + 1], indices: vec![], values: None, times: None }
+        Self {
+            n_rows,
+            n_cols,
+            indptr: vec![0; n_rows + 1],
+            indices: vec![],
+            values: None,
+            times: None,
+        }
     }
 
     /// Builds from coordinate triples. Entries are sorted by column within each row;
@@ -128,7 +146,14 @@ impl CsrMatrix {
         let mut out_vals = values.map(|v| order.iter().map(|&k| v[k as usize]).collect::<Vec<_>>());
         let mut out_times = times.map(|t| order.iter().map(|&k| t[k as usize]).collect::<Vec<_>>());
         drop(order);
-        let mut m = CsrMatrix { n_rows, n_cols, indptr, indices: out_cols, values: None, times: None };
+        let mut m = CsrMatrix {
+            n_rows,
+            n_cols,
+            indptr,
+            indices: out_cols,
+            values: None,
+            times: None,
+        };
         m.sort_and_merge_rows(&mut out_vals, &mut out_times);
         m.values = out_vals.filter(|v| v.iter().any(|&x| x != 1.0));
         m.times = out_times;
@@ -139,8 +164,11 @@ impl CsrMatrix {
     /// then compacts the arrays.
     fn sort_and_merge_rows(&mut self, vals: &mut Option<Vec<f32>>, times: &mut Option<Vec<u32>>) {
         // Split the flat arrays into per-row mutable slices.
-        let bounds: Vec<(usize, usize)> =
-            self.indptr.windows(2).map(|w| (w[0] as usize, w[1] as usize)).collect();
+        let bounds: Vec<(usize, usize)> = self
+            .indptr
+            .windows(2)
+            .map(|w| (w[0] as usize, w[1] as usize))
+            .collect();
         let new_lens: Vec<u64> = {
             let mut cols_rest: &mut [u32] = &mut self.indices;
             let mut vals_rest: Option<&mut [f32]> = vals.as_deref_mut();
@@ -162,9 +190,16 @@ impl CsrMatrix {
                 });
                 parts.push((c, v, t));
             }
-            parts.into_par_iter().map(|(c, v, t)| sort_merge_row(c, v, t) as u64).collect()
+            parts
+                .into_par_iter()
+                .map(|(c, v, t)| sort_merge_row(c, v, t) as u64)
+                .collect()
         };
-        if new_lens.iter().zip(&bounds).all(|(&n, &(a, b))| n as usize == b - a) {
+        if new_lens
+            .iter()
+            .zip(&bounds)
+            .all(|(&n, &(a, b))| n as usize == b - a)
+        {
             return;
         }
         let mut w = 0usize;
@@ -282,8 +317,12 @@ fn sort_merge_row(cols: &mut [u32], vals: Option<&mut [f32]>, times: Option<&mut
     let mut perm: Vec<u32> = (0..n as u32).collect();
     perm.sort_by_key(|&k| cols[k as usize]);
     let c0: Vec<u32> = perm.iter().map(|&k| cols[k as usize]).collect();
-    let v0: Option<Vec<f32>> = vals.as_ref().map(|v| perm.iter().map(|&k| v[k as usize]).collect());
-    let t0: Option<Vec<u32>> = times.as_ref().map(|t| perm.iter().map(|&k| t[k as usize]).collect());
+    let v0: Option<Vec<f32>> = vals
+        .as_ref()
+        .map(|v| perm.iter().map(|&k| v[k as usize]).collect());
+    let t0: Option<Vec<u32>> = times
+        .as_ref()
+        .map(|t| perm.iter().map(|&k| t[k as usize]).collect());
     let mut w = 0usize;
     let (mut vals, mut times) = (vals, times);
     for k in 0..n {

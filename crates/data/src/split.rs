@@ -46,11 +46,19 @@ impl SplitSpec {
     pub fn parse(s: &str) -> Result<SplitSpec> {
         let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
         let ratio = || -> Result<f64> {
-            let a = arg.ok_or_else(|| DataError::Invalid(format!("split `{s}`: expected a test ratio, e.g. `{name}:0.2`")))?;
+            let a = arg.ok_or_else(|| {
+                DataError::Invalid(format!(
+                    "split `{s}`: expected a test ratio, e.g. `{name}:0.2`"
+                ))
+            })?;
             a.parse::<f64>()
                 .ok()
                 .filter(|r| *r > 0.0 && *r < 1.0)
-                .ok_or_else(|| DataError::Invalid(format!("split `{s}`: expected a ratio strictly between 0 and 1, found `{a}`")))
+                .ok_or_else(|| {
+                    DataError::Invalid(format!(
+                        "split `{s}`: expected a ratio strictly between 0 and 1, found `{a}`"
+                    ))
+                })
         };
         Ok(match name {
             "given" => SplitSpec::Given,
@@ -108,14 +116,22 @@ impl Split {
     /// Wraps a given train/test pair (from [`crate::InteractionsBuilder`] parts).
     pub fn given(train: Interactions, test: Interactions) -> Split {
         let report = report(&train, &test);
-        Split { train, test, report }
+        Split {
+            train,
+            test,
+            report,
+        }
     }
 }
 
 fn report(train: &Interactions, test: &Interactions) -> SplitReport {
     let train_items = train.item_counts();
     let mut cold_item = vec![false; test.n_items()];
-    let mut r = SplitReport { train_interactions: train.nnz(), test_interactions: test.nnz(), ..Default::default() };
+    let mut r = SplitReport {
+        train_interactions: train.nnz(),
+        test_interactions: test.nnz(),
+        ..Default::default()
+    };
     for u in 0..test.n_users() {
         let row = test.user_row(u as u32);
         if row.is_empty() {
@@ -147,7 +163,9 @@ pub fn split(all: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split> {
     let times = m.times();
     let cut: Option<u32> = match *spec {
         SplitSpec::Given => {
-            return Err(DataError::Invalid("split `given` needs separate train and test files (--test PATH)".into()))
+            return Err(DataError::Invalid(
+                "split `given` needs separate train and test files (--test PATH)".into(),
+            ))
         }
         SplitSpec::GlobalTemporal { test_ratio } => {
             let mut t = times.unwrap().to_vec();
@@ -178,8 +196,8 @@ pub fn split(all: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split> {
             }
             SplitSpec::GlobalTemporal { .. } | SplitSpec::GlobalCut { .. } => {
                 let c = cut.unwrap_or(u32::MAX);
-                for k in a..b {
-                    to_test[k] = times.unwrap()[k] >= c;
+                for (flag, &t) in to_test[a..b].iter_mut().zip(&times.unwrap()[a..b]) {
+                    *flag = t >= c;
                 }
             }
             SplitSpec::LeaveLastOut | SplitSpec::UserTemporal { .. } => {
@@ -187,7 +205,9 @@ pub fn split(all: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split> {
                     continue;
                 }
                 let n_test = match *spec {
-                    SplitSpec::UserTemporal { test_ratio } => ((n as f64 * test_ratio).round() as usize).clamp(1, n - 1),
+                    SplitSpec::UserTemporal { test_ratio } => {
+                        ((n as f64 * test_ratio).round() as usize).clamp(1, n - 1)
+                    }
                     _ => 1,
                 };
                 // Latest events by (time, item); ties at the boundary go to test together,
@@ -218,14 +238,22 @@ pub fn split(all: &Interactions, spec: &SplitSpec, seed: u64) -> Result<Split> {
     let train = all.with_matrix(filter(m, &to_test, false));
     let test = all.with_matrix(filter(m, &to_test, true));
     let report = report(&train, &test);
-    Ok(Split { train, test, report })
+    Ok(Split {
+        train,
+        test,
+        report,
+    })
 }
 
 /// The entries of `m` whose flag equals `keep`.
 fn filter(m: &CsrMatrix, flags: &[bool], keep: bool) -> CsrMatrix {
     let mut indptr = Vec::with_capacity(m.n_rows() + 1);
     indptr.push(0u64);
-    let (mut idx, mut vals, mut times) = (Vec::new(), m.values().map(|_| Vec::new()), m.times().map(|_| Vec::new()));
+    let (mut idx, mut vals, mut times) = (
+        Vec::new(),
+        m.values().map(|_| Vec::new()),
+        m.times().map(|_| Vec::new()),
+    );
     for r in 0..m.n_rows() {
         for k in m.indptr()[r] as usize..m.indptr()[r + 1] as usize {
             if flags[k] == keep {
@@ -240,7 +268,8 @@ fn filter(m: &CsrMatrix, flags: &[bool], keep: bool) -> CsrMatrix {
         }
         indptr.push(idx.len() as u64);
     }
-    CsrMatrix::from_parts(m.n_rows(), m.n_cols(), indptr, idx, vals, times).expect("a filtered matrix is valid")
+    CsrMatrix::from_parts(m.n_rows(), m.n_cols(), indptr, idx, vals, times)
+        .expect("a filtered matrix is valid")
 }
 
 #[cfg(test)]
@@ -253,7 +282,16 @@ mod tests {
         for u in 0..20 {
             for k in 0..10 {
                 let (us, is) = (format!("u{u}"), format!("i{}", (u * 3 + k * 7) % 50));
-                b.push(0, &Event { user: &us, item: &is, value: 1.0, timestamp: Some(1000 + (u * 13 + k * 101) % 977), kind: None });
+                b.push(
+                    0,
+                    &Event {
+                        user: &us,
+                        item: &is,
+                        value: 1.0,
+                        timestamp: Some(1000 + (u * 13 + k * 101) % 977),
+                        kind: None,
+                    },
+                );
             }
         }
         b.build().unwrap().remove(0)
@@ -262,7 +300,10 @@ mod tests {
     fn per_user_max_min(s: &Split, u: u32) -> (Option<u32>, Option<u32>) {
         let tr = s.train.user_row(u);
         let te = s.test.user_row(u);
-        (tr.times.and_then(|t| t.iter().max().copied()), te.times.and_then(|t| t.iter().min().copied()))
+        (
+            tr.times.and_then(|t| t.iter().max().copied()),
+            te.times.and_then(|t| t.iter().min().copied()),
+        )
     }
 
     #[test]
@@ -303,7 +344,14 @@ mod tests {
         assert_ne!(a.test.csr(), c.test.csr());
         // Cold items are test items with no train interaction, recomputed by hand.
         let counts = a.train.item_counts();
-        let mut cold: Vec<u32> = a.test.csr().indices().iter().copied().filter(|&i| counts[i as usize] == 0).collect();
+        let mut cold: Vec<u32> = a
+            .test
+            .csr()
+            .indices()
+            .iter()
+            .copied()
+            .filter(|&i| counts[i as usize] == 0)
+            .collect();
         cold.sort();
         cold.dedup();
         assert_eq!(a.report.cold_items, cold.len());
@@ -314,9 +362,14 @@ mod tests {
         let mut b = InteractionsBuilder::new();
         b.push(0, &Event::implicit("u", "i"));
         let all = b.build().unwrap().remove(0);
-        let e = split(&all, &SplitSpec::LeaveLastOut, 0).unwrap_err().to_string();
+        let e = split(&all, &SplitSpec::LeaveLastOut, 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no timestamps"), "{e}");
         assert!(SplitSpec::parse("random:1.5").is_err());
-        assert_eq!(SplitSpec::parse("cut:5").unwrap(), SplitSpec::GlobalCut { timestamp: 5 });
+        assert_eq!(
+            SplitSpec::parse("cut:5").unwrap(),
+            SplitSpec::GlobalCut { timestamp: 5 }
+        );
     }
 }

@@ -66,11 +66,18 @@ impl SyntheticSpec {
     pub fn parse(spec: &str) -> Result<Self> {
         let mut s = SyntheticSpec::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| DataError::Invalid(format!("synthetic spec `{part}`: expected key=value")))?;
-            let bad = |what: &str| DataError::Invalid(format!("synthetic spec `{k}={v}`: expected {what}"));
-            let int = || v.replace('_', "").parse::<f64>().ok().filter(|x| *x >= 1.0 && x.fract() == 0.0);
+            let (k, v) = part.split_once('=').ok_or_else(|| {
+                DataError::Invalid(format!("synthetic spec `{part}`: expected key=value"))
+            })?;
+            let bad = |what: &str| {
+                DataError::Invalid(format!("synthetic spec `{k}={v}`: expected {what}"))
+            };
+            let int = || {
+                v.replace('_', "")
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| *x >= 1.0 && x.fract() == 0.0)
+            };
             match k {
                 "users" => s.users = int().ok_or_else(|| bad("a positive integer"))? as usize,
                 "items" => s.items = int().ok_or_else(|| bad("a positive integer"))? as usize,
@@ -118,7 +125,9 @@ impl Synthetic {
         let d = spec.dim;
         let normal = Normal::new(0.0f32, 1.0).unwrap();
         let scale = 1.0 / (d as f32).sqrt();
-        let centers: Vec<f32> = (0..spec.clusters * d).map(|_| normal.sample(&mut rng) * scale).collect();
+        let centers: Vec<f32> = (0..spec.clusters * d)
+            .map(|_| normal.sample(&mut rng) * scale)
+            .collect();
         let mut draw = |n: usize, clusters: &mut Vec<u32>, noise: f32| {
             let mut v = Vec::with_capacity(n * d);
             for _ in 0..n {
@@ -144,8 +153,15 @@ impl Synthetic {
             pop[i] = 1.0 / ((rank + 1) as f64).powf(spec.popularity_exponent);
         }
         // Half the catalogue exists from the start; the rest is born over 80% of the span.
-        let item_birth: Vec<f64> =
-            (0..spec.items).map(|_| if rng.random_bool(0.5) { 0.0 } else { rng.random_range(0.0..0.8) }).collect();
+        let item_birth: Vec<f64> = (0..spec.items)
+            .map(|_| {
+                if rng.random_bool(0.5) {
+                    0.0
+                } else {
+                    rng.random_range(0.0..0.8)
+                }
+            })
+            .collect();
         let user_counts = activity(&spec, &mut rng);
         Synthetic {
             item_alias: Alias::new(&pop),
@@ -167,7 +183,11 @@ impl Synthetic {
     /// Affinity of user `u` for item `i` (inner product of latent vectors).
     pub fn affinity(&self, u: usize, i: usize) -> f32 {
         let d = self.spec.dim;
-        self.user_vecs[u * d..(u + 1) * d].iter().zip(&self.item_vecs[i * d..(i + 1) * d]).map(|(a, b)| a * b).sum()
+        self.user_vecs[u * d..(u + 1) * d]
+            .iter()
+            .zip(&self.item_vecs[i * d..(i + 1) * d])
+            .map(|(a, b)| a * b)
+            .sum()
     }
 
     /// Streams every event, user by user, each user's events in time order.
@@ -179,7 +199,9 @@ impl Synthetic {
         let mut seen = FxHashSet::default();
         let (mut ubuf, mut ibuf) = (String::new(), String::new());
         for u in 0..s.users {
-            let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(u as u64 + 1)));
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                s.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(u as u64 + 1)),
+            );
             let n = self.user_counts[u] as usize;
             // Each user is active in a window of the span.
             let len = rng.random_range(0.05..0.6);
@@ -210,10 +232,16 @@ impl Synthetic {
                 }
                 seen.insert(item);
                 let a = self.affinity(u, item) as f64;
-                let rating = (3.0 + 2.0 * (2.0 * a).tanh() + rng.random_range(-0.8..0.8)).round().clamp(1.0, 5.0);
+                let rating = (3.0 + 2.0 * (2.0 * a).tanh() + rng.random_range(-0.8..0.8))
+                    .round()
+                    .clamp(1.0, 5.0);
                 ibuf.clear();
                 let _ = write!(ibuf, "i{item}");
-                let kind = if rating >= 4.0 && rng.random_bool(0.3) { "purchase" } else { "click" };
+                let kind = if rating >= 4.0 && rng.random_bool(0.3) {
+                    "purchase"
+                } else {
+                    "click"
+                };
                 sink(&Event {
                     user: &ubuf,
                     item: &ibuf,
@@ -272,7 +300,9 @@ impl Synthetic {
             t.rows.push(vec![
                 AttrValue::Categorical(format!("c{c}")),
                 AttrValue::Multi(vec![format!("t{c}"), format!("t{extra}")]),
-                AttrValue::Numeric(((5.0 + 10.0 * c as f64) * rng.random_range(0.5..1.5) * 100.0).round() / 100.0),
+                AttrValue::Numeric(
+                    ((5.0 + 10.0 * c as f64) * rng.random_range(0.5..1.5) * 100.0).round() / 100.0,
+                ),
                 AttrValue::Text(format!("item {i} of category {c}")),
                 AttrValue::Numeric((self.spec.start as f64 + self.item_birth[i] * span).floor()),
             ]);
@@ -286,11 +316,18 @@ impl Synthetic {
 fn activity(spec: &SyntheticSpec, rng: &mut ChaCha8Rng) -> Vec<u32> {
     let cap = (spec.items / 2).max(1) as f64;
     let w: Vec<f64> = (0..spec.users)
-        .map(|_| 1.0 / rng.random_range(1.0..(spec.users as f64 + 1.0)).powf(spec.activity_exponent))
+        .map(|_| {
+            1.0 / rng
+                .random_range(1.0..(spec.users as f64 + 1.0))
+                .powf(spec.activity_exponent)
+        })
         .collect();
     let total_w: f64 = w.iter().sum();
     let target = spec.interactions as f64;
-    let mut counts: Vec<u32> = w.iter().map(|x| (target * x / total_w).floor().clamp(1.0, cap) as u32).collect();
+    let mut counts: Vec<u32> = w
+        .iter()
+        .map(|x| (target * x / total_w).floor().clamp(1.0, cap) as u32)
+        .collect();
     let mut sum: u64 = counts.iter().map(|&c| c as u64).sum();
     // Fix the rounding: add to or take from users round-robin until the sum is exact.
     let mut u = 0usize;
@@ -392,7 +429,10 @@ mod tests {
         .unwrap();
         counts.sort_unstable_by(|a, b| b.cmp(a));
         let top10: u32 = counts[..40].iter().sum();
-        assert!(top10 as f64 > 0.25 * 20000.0, "top 10% of items hold {top10} of 20000 events");
+        assert!(
+            top10 as f64 > 0.25 * 20000.0,
+            "top 10% of items hold {top10} of 20000 events"
+        );
         // Chosen items are liked more than random pairs (whose mean affinity is ~ cluster overlap).
         let mut rnd = 0.0f64;
         for k in 0..5000 {

@@ -24,12 +24,19 @@ pub struct RankingReport {
 /// batches in parallel. Besides the per-user metrics it reports `coverage@K` (share of the
 /// catalogue recommended to anyone) and `arp@K` (average recommendation popularity: mean
 /// training count of recommended items), the popularity bias of the list.
-pub fn evaluate_full_ranking<F>(train: &Interactions, test: &Interactions, ks: &[usize], recommend: F) -> RankingReport
+pub fn evaluate_full_ranking<F>(
+    train: &Interactions,
+    test: &Interactions,
+    ks: &[usize],
+    recommend: F,
+) -> RankingReport
 where
     F: Fn(&[u32], usize) -> Vec<Vec<u32>> + Sync,
 {
     let max_k = ks.iter().copied().max().unwrap_or(10);
-    let users: Vec<u32> = (0..test.n_users() as u32).filter(|&u| !test.user_row(u).is_empty()).collect();
+    let users: Vec<u32> = (0..test.n_users() as u32)
+        .filter(|&u| !test.user_row(u).is_empty())
+        .collect();
     let popularity = train.item_counts();
     let n_items = train.n_items();
     struct Part {
@@ -54,7 +61,11 @@ where
                         p.seen[ki][i as usize] = true;
                     }
                     if !top.is_empty() {
-                        p.pop[ki] += top.iter().map(|&i| popularity[i as usize] as f64).sum::<f64>() / top.len() as f64;
+                        p.pop[ki] += top
+                            .iter()
+                            .map(|&i| popularity[i as usize] as f64)
+                            .sum::<f64>()
+                            / top.len() as f64;
                     }
                 }
             }
@@ -74,9 +85,15 @@ where
         metrics = p.acc.averages();
         for (ki, &k) in ks.iter().enumerate() {
             let covered = p.seen[ki].iter().filter(|&&s| s).count();
-            metrics.insert(format!("coverage@{k}"), covered as f64 / n_items.max(1) as f64);
+            metrics.insert(
+                format!("coverage@{k}"),
+                covered as f64 / n_items.max(1) as f64,
+            );
             metrics.insert(format!("arp@{k}"), p.pop[ki] / n_users.max(1) as f64);
         }
     }
-    RankingReport { metrics, users: n_users }
+    RankingReport {
+        metrics,
+        users: n_users,
+    }
 }

@@ -8,17 +8,28 @@ use crate::{MetricsError, Result};
 
 fn check(scores: &[f64], labels: &[f64], weights: Option<&[f64]>) -> Result<()> {
     if scores.len() != labels.len() || weights.is_some_and(|w| w.len() != scores.len()) {
-        return Err(MetricsError::Length { scores: scores.len(), labels: labels.len() });
+        return Err(MetricsError::Length {
+            scores: scores.len(),
+            labels: labels.len(),
+        });
     }
     if let Some(i) = scores.iter().position(|s| s.is_nan()) {
         return Err(MetricsError::Invalid(format!("score #{} is NaN", i + 1)));
     }
     if let Some(i) = labels.iter().position(|&y| y != 0.0 && y != 1.0) {
-        return Err(MetricsError::Invalid(format!("label #{} is {}; expected 0 or 1", i + 1, labels[i])));
+        return Err(MetricsError::Invalid(format!(
+            "label #{} is {}; expected 0 or 1",
+            i + 1,
+            labels[i]
+        )));
     }
     if let Some(w) = weights {
         if let Some(i) = w.iter().position(|&x| !(x >= 0.0 && x.is_finite())) {
-            return Err(MetricsError::Invalid(format!("weight #{} is {}; expected a finite number >= 0", i + 1, w[i])));
+            return Err(MetricsError::Invalid(format!(
+                "weight #{} is {}; expected a finite number >= 0",
+                i + 1,
+                w[i]
+            )));
         }
     }
     Ok(())
@@ -39,7 +50,12 @@ pub fn auc(scores: &[f64], labels: &[f64], weights: Option<&[f64]>) -> Result<Op
 }
 
 fn split_keys(scores: &[f64], labels: &[f64], positive: bool) -> Vec<u64> {
-    scores.iter().zip(labels).filter(|(_, &y)| (y == 1.0) == positive).map(|(&s, _)| order_key(s)).collect()
+    scores
+        .iter()
+        .zip(labels)
+        .filter(|(_, &y)| (y == 1.0) == positive)
+        .map(|(&s, _)| order_key(s))
+        .collect()
 }
 
 fn auc_unweighted(scores: &[f64], labels: &[f64]) -> Option<f64> {
@@ -141,14 +157,24 @@ pub struct Gauc {
 /// Group AUC: per-user AUC weighted by the user's impressions (the sum of their
 /// example weights, or their count). Users whose labels are all one class are skipped
 /// and counted.
-pub fn gauc(users: &[u32], scores: &[f64], labels: &[f64], weights: Option<&[f64]>) -> Result<Gauc> {
+pub fn gauc(
+    users: &[u32],
+    scores: &[f64],
+    labels: &[f64],
+    weights: Option<&[f64]>,
+) -> Result<Gauc> {
     check(scores, labels, weights)?;
     if users.len() != scores.len() {
-        return Err(MetricsError::Length { scores: scores.len(), labels: users.len() });
+        return Err(MetricsError::Length {
+            scores: scores.len(),
+            labels: users.len(),
+        });
     }
     let mut order: Vec<u32> = (0..users.len() as u32).collect();
     order.par_sort_by_key(|&i| users[i as usize]);
-    let groups: Vec<&[u32]> = order.chunk_by(|&a, &b| users[a as usize] == users[b as usize]).collect();
+    let groups: Vec<&[u32]> = order
+        .chunk_by(|&a, &b| users[a as usize] == users[b as usize])
+        .collect();
     let per_user: Vec<Option<(f64, f64)>> = groups
         .par_iter()
         .map(|g| {
@@ -170,7 +196,11 @@ pub fn gauc(users: &[u32], scores: &[f64], labels: &[f64], weights: Option<&[f64
         den += imp;
         used += 1;
     }
-    Ok(Gauc { gauc: (den > 0.0).then(|| num / den), users: used, skipped_users: groups.len() - used })
+    Ok(Gauc {
+        gauc: (den > 0.0).then(|| num / den),
+        users: used,
+        skipped_users: groups.len() - used,
+    })
 }
 
 /// Mean negative log-likelihood of the labels under predicted probabilities, with
@@ -178,7 +208,11 @@ pub fn gauc(users: &[u32], scores: &[f64], labels: &[f64], weights: Option<&[f64
 pub fn logloss(probs: &[f64], labels: &[f64], weights: Option<&[f64]>) -> Result<f64> {
     check(probs, labels, weights)?;
     if let Some(i) = probs.iter().position(|p| !(0.0..=1.0).contains(p)) {
-        return Err(MetricsError::Invalid(format!("probability #{} is {}; expected a value in [0, 1]", i + 1, probs[i])));
+        return Err(MetricsError::Invalid(format!(
+            "probability #{} is {}; expected a value in [0, 1]",
+            i + 1,
+            probs[i]
+        )));
     }
     let eps = f64::EPSILON;
     let (mut num, mut den) = (0.0, 0.0);
@@ -209,7 +243,10 @@ pub fn ece(probs: &[f64], labels: &[f64], bins: usize) -> Result<f64> {
         sy[b] += y;
     }
     let total = probs.len().max(1) as f64;
-    Ok((0..bins).filter(|&b| n[b] > 0).map(|b| (sy[b] - sp[b]).abs() / total).sum())
+    Ok((0..bins)
+        .filter(|&b| n[b] > 0)
+        .map(|b| (sy[b] - sp[b]).abs() / total)
+        .sum())
 }
 
 #[cfg(test)]
@@ -223,7 +260,14 @@ mod tests {
                 if y[i] == 1.0 && y[j] == 0.0 {
                     let ww = w[i] * w[j];
                     den += ww;
-                    num += ww * if s[i] > s[j] { 1.0 } else if s[i] == s[j] { 0.5 } else { 0.0 };
+                    num += ww
+                        * if s[i] > s[j] {
+                            1.0
+                        } else if s[i] == s[j] {
+                            0.5
+                        } else {
+                            0.0
+                        };
                 }
             }
         }
@@ -234,7 +278,9 @@ mod tests {
     fn auc_matches_pair_counting_with_ties_and_weights() {
         for n in [5usize, 300, 1000] {
             let s: Vec<f64> = (0..n).map(|i| ((i * 37) % 23) as f64 / 7.0).collect();
-            let y: Vec<f64> = (0..n).map(|i| ((i * 11 + 3) % 5 < 2) as u8 as f64).collect();
+            let y: Vec<f64> = (0..n)
+                .map(|i| ((i * 11 + 3) % 5 < 2) as u8 as f64)
+                .collect();
             let w: Vec<f64> = (0..n).map(|i| 0.5 + (i % 4) as f64).collect();
             let ones = vec![1.0; n];
             let a = auc(&s, &y, None).unwrap().unwrap();

@@ -37,9 +37,13 @@ pub fn radix_sort<T: Copy + Default>(keys: &mut Vec<u64>, payload: &mut Vec<T>) 
         }
     }
     let mut kbuf = vec![0u64; n];
-    let mut pbuf = if with_payload { vec![T::default(); n] } else { Vec::new() };
+    let mut pbuf = if with_payload {
+        vec![T::default(); n]
+    } else {
+        Vec::new()
+    };
     for (p, h) in hist.iter().enumerate() {
-        if h.iter().any(|&c| c == n) {
+        if h.contains(&n) {
             continue; // every key has this digit: the pass would not move anything
         }
         let mut offs = [0usize; BUCKETS];
@@ -74,7 +78,9 @@ mod tests {
 
     #[test]
     fn sorts_like_total_order_with_payload() {
-        let mut x: Vec<f64> = (0..5000).map(|i| ((i * 7919) % 1013) as f64 / 97.0 - 5.0).collect();
+        let mut x: Vec<f64> = (0..5000)
+            .map(|i| ((i * 7919) % 1013) as f64 / 97.0 - 5.0)
+            .collect();
         x.extend([-0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY, 1e-300, -1e-300]);
         let mut keys: Vec<u64> = x.iter().map(|&v| order_key(v)).collect();
         let mut pay: Vec<u32> = (0..x.len() as u32).collect();

@@ -24,7 +24,11 @@ pub struct TopKAccumulator {
 impl TopKAccumulator {
     /// An accumulator for cut-offs `ks`.
     pub fn new(ks: &[usize]) -> Self {
-        Self { ks: ks.to_vec(), sums: vec![[0.0; 6]; ks.len()], users: 0 }
+        Self {
+            ks: ks.to_vec(),
+            sums: vec![[0.0; 6]; ks.len()],
+            users: 0,
+        }
     }
 
     /// Adds one user. `relevant` is sorted ascending with optional graded relevance
@@ -61,7 +65,12 @@ impl TopKAccumulator {
         }
         for (ki, &k) in self.ks.iter().enumerate() {
             let (h, d, rr, a) = snap[&k];
-            let idcg: f64 = ideal.iter().take(k).enumerate().map(|(r, g)| g / ((r + 2) as f64).log2()).sum();
+            let idcg: f64 = ideal
+                .iter()
+                .take(k)
+                .enumerate()
+                .map(|(r, g)| g / ((r + 2) as f64).log2())
+                .sum();
             let s = &mut self.sums[ki];
             s[0] += (h > 0) as u8 as f64;
             s[1] += h as f64 / k as f64;

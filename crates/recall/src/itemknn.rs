@@ -8,7 +8,10 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::similarity::{Similarity, Weighting};
-use crate::{csr_from_rows, Fitted, ModelReader, ModelWriter, Params, RecallError, Recaller, Result, Score, Scores, TopK};
+use crate::{
+    csr_from_rows, Fitted, ModelReader, ModelWriter, Params, RecallError, Recaller, Result, Score,
+    Scores, TopK,
+};
 
 /// Item-based collaborative filtering with a pruned item–item similarity matrix.
 ///
@@ -68,7 +71,12 @@ impl ItemKnn {
         let mut p = Params::default();
         if let Some(o) = r.params().as_object() {
             for (k, v) in o {
-                p.set_default(k, v.as_str().map_or_else(|| v.to_string(), str::to_string).as_str());
+                p.set_default(
+                    k,
+                    v.as_str()
+                        .map_or_else(|| v.to_string(), str::to_string)
+                        .as_str(),
+                );
             }
         }
         let mut m = ItemKnn::new(&p)?;
@@ -85,7 +93,13 @@ impl ItemKnn {
 
 /// Squared norms of the rows of `m` under per-entry weights `w`.
 pub(crate) fn row_sq_norms(m: &CsrMatrix, w: &[f32]) -> Vec<f32> {
-    (0..m.n_rows()).map(|r| (m.indptr()[r] as usize..m.indptr()[r + 1] as usize).map(|k| w[k] * w[k]).sum()).collect()
+    (0..m.n_rows())
+        .map(|r| {
+            (m.indptr()[r] as usize..m.indptr()[r + 1] as usize)
+                .map(|k| w[k] * w[k])
+                .sum()
+        })
+        .collect()
 }
 
 /// The rows to compare and the space of candidates they are compared with.
@@ -104,7 +118,15 @@ pub(crate) struct CoOccurrence<'a> {
 impl CoOccurrence<'_> {
     /// For each query row `r` in `rows`, in parallel, the `keep` most similar candidates
     /// (excluding `r` itself when `exclude_self`) by weighted co-occurrence.
-    pub fn knn(&self, rows: &[u32], sim: Similarity, shrink: f32, keep: usize, exclude_self: bool, progress: &dyn Progress) -> Vec<Vec<(u32, f32)>> {
+    pub fn knn(
+        &self,
+        rows: &[u32],
+        sim: Similarity,
+        shrink: f32,
+        keep: usize,
+        exclude_self: bool,
+        progress: &dyn Progress,
+    ) -> Vec<Vec<(u32, f32)>> {
         progress.start("similarities", rows.len() as u64);
         let out = rows
             .par_iter()
@@ -112,10 +134,13 @@ impl CoOccurrence<'_> {
                 || Scores::new(self.by_col.n_cols()),
                 |acc, &r| {
                     let r = r as usize;
-                    for k in self.by_row.indptr()[r] as usize..self.by_row.indptr()[r + 1] as usize {
+                    for k in self.by_row.indptr()[r] as usize..self.by_row.indptr()[r + 1] as usize
+                    {
                         let c = self.by_row.indices()[k] as usize;
                         let wr = self.w_row[k];
-                        for k2 in self.by_col.indptr()[c] as usize..self.by_col.indptr()[c + 1] as usize {
+                        for k2 in
+                            self.by_col.indptr()[c] as usize..self.by_col.indptr()[c + 1] as usize
+                        {
                             acc.add(self.by_col.indices()[k2], wr * self.w_col[k2]);
                         }
                     }
@@ -157,11 +182,27 @@ impl Recaller for ItemKnn {
         )
         .expect("same shape");
         let iu = weighted.transpose();
-        let w_iu = iu.values().map_or_else(|| vec![1.0; iu.nnz()], <[f32]>::to_vec);
+        let w_iu = iu
+            .values()
+            .map_or_else(|| vec![1.0; iu.nnz()], <[f32]>::to_vec);
         let sq = row_sq_norms(&iu, &w_iu);
-        let co = CoOccurrence { by_row: &iu, w_row: &w_iu, sq_row: &sq, by_col: ui, w_col: &w_ui, sq_target: &sq };
+        let co = CoOccurrence {
+            by_row: &iu,
+            w_row: &w_iu,
+            sq_row: &sq,
+            by_col: ui,
+            w_col: &w_ui,
+            sq_target: &sq,
+        };
         let items: Vec<u32> = (0..ui.n_cols() as u32).collect();
-        let rows = co.knn(&items, self.similarity, self.shrink, self.neighbors, true, progress);
+        let rows = co.knn(
+            &items,
+            self.similarity,
+            self.shrink,
+            self.neighbors,
+            true,
+            progress,
+        );
         self.sim = csr_from_rows(ui.n_cols(), rows);
         self.fitted = Some(Fitted::from_train(train));
         Ok(())
@@ -174,8 +215,15 @@ impl Recaller for ItemKnn {
     fn score(&self, _: Option<UserId>, history: Row<'_>, scores: &mut Scores) {
         let sv = self.sim.values().unwrap_or(&[]);
         for (k, &i) in history.indices.iter().enumerate() {
-            let w = if self.use_values { history.value(k) } else { 1.0 };
-            let (a, b) = (self.sim.indptr()[i as usize] as usize, self.sim.indptr()[i as usize + 1] as usize);
+            let w = if self.use_values {
+                history.value(k)
+            } else {
+                1.0
+            };
+            let (a, b) = (
+                self.sim.indptr()[i as usize] as usize,
+                self.sim.indptr()[i as usize + 1] as usize,
+            );
             for p in a..b {
                 scores.add(self.sim.indices()[p], w * sv[p]);
             }
@@ -184,14 +232,26 @@ impl Recaller for ItemKnn {
 
     fn similar_items(&self, item: ItemId, k: usize) -> Result<Vec<(ItemId, Score)>> {
         if item as usize >= self.sim.n_rows() {
-            return Err(RecallError::UnknownId { what: "item", id: item.to_string(), known: self.sim.n_rows() });
+            return Err(RecallError::UnknownId {
+                what: "item",
+                id: item.to_string(),
+                known: self.sim.n_rows(),
+            });
         }
         let r = self.sim.row(item as usize);
-        Ok(r.indices.iter().zip(r.values.unwrap_or(&[])).take(k).map(|(&j, &s)| (j, s)).collect())
+        Ok(r.indices
+            .iter()
+            .zip(r.values.unwrap_or(&[]))
+            .take(k)
+            .map(|(&j, &s)| (j, s))
+            .collect())
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("itemknn"))?;
+        let f = self
+            .fitted
+            .as_ref()
+            .ok_or(RecallError::NotFitted("itemknn"))?;
         let mut w = ModelWriter::new("itemknn", self.params_json());
         f.save(&mut w);
         w.csr("similarity", &self.sim);

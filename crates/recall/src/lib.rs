@@ -23,6 +23,8 @@
 //! assert_eq!(model.recommend(&[c], 5).unwrap()[0][0].0, y); // c has x; people with x have y
 //! ```
 #![warn(missing_docs)]
+// Kernels walk CSR row ranges by index; zipped iterators over several arrays read worse.
+#![allow(clippy::needless_range_loop)]
 
 pub mod error;
 pub mod itemknn;
@@ -79,22 +81,36 @@ impl Fitted {
             None,
         )
         .expect("a valid matrix stays valid");
-        Fitted { users: train.users().clone(), items: train.items().clone(), history }
+        Fitted {
+            users: train.users().clone(),
+            items: train.items().clone(),
+            history,
+        }
     }
 
     /// The dense id of an external user id.
     pub fn user(&self, id: &str) -> Result<UserId> {
-        self.users.get(id).ok_or_else(|| RecallError::UnknownId { what: "user", id: id.into(), known: self.users.len() })
+        self.users.get(id).ok_or_else(|| RecallError::UnknownId {
+            what: "user",
+            id: id.into(),
+            known: self.users.len(),
+        })
     }
 
     /// The dense id of an external item id.
     pub fn item(&self, id: &str) -> Result<ItemId> {
-        self.items.get(id).ok_or_else(|| RecallError::UnknownId { what: "item", id: id.into(), known: self.items.len() })
+        self.items.get(id).ok_or_else(|| RecallError::UnknownId {
+            what: "item",
+            id: id.into(),
+            known: self.items.len(),
+        })
     }
 
     /// Writes ids and history.
     pub fn save(&self, w: &mut ModelWriter) {
-        w.ids("users", &self.users).ids("items", &self.items).csr("history", &self.history);
+        w.ids("users", &self.users)
+            .ids("items", &self.items)
+            .csr("history", &self.history);
     }
 
     /// Reads ids and history.
@@ -108,7 +124,11 @@ impl Fitted {
                 message: "history shape does not match the id maps".into(),
             });
         }
-        Ok(Fitted { users, items, history })
+        Ok(Fitted {
+            users,
+            items,
+            history,
+        })
     }
 }
 
@@ -141,7 +161,11 @@ pub trait Recaller: Send + Sync {
     fn recommend(&self, users: &[UserId], k: usize) -> Result<Vec<Vec<(ItemId, Score)>>> {
         let f = self.fitted().ok_or(RecallError::NotFitted(self.name()))?;
         if let Some(&u) = users.iter().find(|&&u| u as usize >= f.users.len()) {
-            return Err(RecallError::UnknownId { what: "user", id: u.to_string(), known: f.users.len() });
+            return Err(RecallError::UnknownId {
+                what: "user",
+                id: u.to_string(),
+                known: f.users.len(),
+            });
         }
         let n_items = f.items.len();
         Ok(users
@@ -165,10 +189,22 @@ pub trait Recaller: Send + Sync {
         h.sort_unstable();
         h.dedup();
         if let Some(&i) = h.iter().find(|&&i| i as usize >= f.items.len()) {
-            return Err(RecallError::UnknownId { what: "item", id: i.to_string(), known: f.items.len() });
+            return Err(RecallError::UnknownId {
+                what: "item",
+                id: i.to_string(),
+                known: f.items.len(),
+            });
         }
         let mut s = Scores::new(f.items.len());
-        self.score(None, Row { indices: &h, values: None, times: None }, &mut s);
+        self.score(
+            None,
+            Row {
+                indices: &h,
+                values: None,
+                times: None,
+            },
+            &mut s,
+        );
         Ok(s.take_top_k(k, &h))
     }
 }
@@ -194,7 +230,10 @@ pub fn load(path: &Path) -> Result<Box<dyn Recaller>> {
         other => {
             return Err(RecallError::ModelFile {
                 path: path.display().to_string(),
-                message: format!("model type `{other}` is not one this Funnel knows ({})", MODEL_NAMES.join(", ")),
+                message: format!(
+                    "model type `{other}` is not one this Funnel knows ({})",
+                    MODEL_NAMES.join(", ")
+                ),
             })
         }
     };

@@ -45,17 +45,32 @@ impl ModelWriter {
 
     /// Adds a `u32` array.
     pub fn u32s(&mut self, name: &str, v: &[u32]) -> &mut Self {
-        self.tensors.push((name.into(), Dtype::U32, vec![v.len()], v.iter().flat_map(|x| x.to_le_bytes()).collect()));
+        self.tensors.push((
+            name.into(),
+            Dtype::U32,
+            vec![v.len()],
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
         self
     }
     /// Adds a `u64` array.
     pub fn u64s(&mut self, name: &str, v: &[u64]) -> &mut Self {
-        self.tensors.push((name.into(), Dtype::U64, vec![v.len()], v.iter().flat_map(|x| x.to_le_bytes()).collect()));
+        self.tensors.push((
+            name.into(),
+            Dtype::U64,
+            vec![v.len()],
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
         self
     }
     /// Adds an `f32` array with a shape.
     pub fn f32s(&mut self, name: &str, shape: Vec<usize>, v: &[f32]) -> &mut Self {
-        self.tensors.push((name.into(), Dtype::F32, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()));
+        self.tensors.push((
+            name.into(),
+            Dtype::F32,
+            shape,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
         self
     }
     /// Adds an id map as `name.offsets` (u64) and `name.bytes` (u8).
@@ -68,12 +83,16 @@ impl ModelWriter {
         }
         self.u64s(&format!("{name}.offsets"), &offsets);
         let n = bytes.len();
-        self.tensors.push((format!("{name}.bytes"), Dtype::U8, vec![n], bytes));
+        self.tensors
+            .push((format!("{name}.bytes"), Dtype::U8, vec![n], bytes));
         self
     }
     /// Adds a sparse matrix as `name.shape`, `name.indptr`, `name.indices` and, when present, `name.values`.
     pub fn csr(&mut self, name: &str, m: &CsrMatrix) -> &mut Self {
-        self.u64s(&format!("{name}.shape"), &[m.n_rows() as u64, m.n_cols() as u64]);
+        self.u64s(
+            &format!("{name}.shape"),
+            &[m.n_rows() as u64, m.n_cols() as u64],
+        );
         self.u64s(&format!("{name}.indptr"), m.indptr());
         self.u32s(&format!("{name}.indices"), m.indices());
         if let Some(v) = m.values() {
@@ -87,14 +106,25 @@ impl ModelWriter {
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = self
             .tensors
             .iter()
-            .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("shape matches bytes")))
+            .map(|(n, d, s, b)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(*d, s.clone(), b)
+                        .expect("shape matches bytes"),
+                )
+            })
             .collect();
-        let meta: HashMap<String, String> = HashMap::from([(HEADER_KEY.to_string(), self.header.to_string())]);
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| RecallError::ModelFile {
+        let meta: HashMap<String, String> =
+            HashMap::from([(HEADER_KEY.to_string(), self.header.to_string())]);
+        let bytes =
+            safetensors::serialize(views, Some(meta)).map_err(|e| RecallError::ModelFile {
+                path: path.display().to_string(),
+                message: format!("cannot serialise: {e}"),
+            })?;
+        std::fs::write(path, bytes).map_err(|e| RecallError::Io {
             path: path.display().to_string(),
-            message: format!("cannot serialise: {e}"),
-        })?;
-        std::fs::write(path, bytes).map_err(|e| RecallError::Io { path: path.display().to_string(), source: e })
+            source: e,
+        })
     }
 }
 
@@ -110,26 +140,47 @@ impl ModelReader {
     /// Reads a file and checks that it is a Funnel model of a version this build reads.
     pub fn open(path: &Path) -> Result<Self> {
         let p = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| RecallError::Io { path: p.clone(), source: e })?;
-        let bad = |m: String| RecallError::ModelFile { path: p.clone(), message: m };
-        let (_, meta) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| bad(format!("not a Funnel model file (expected safetensors with a `funnel` header): {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| RecallError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+        let bad = |m: String| RecallError::ModelFile {
+            path: p.clone(),
+            message: m,
+        };
+        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+            bad(format!(
+                "not a Funnel model file (expected safetensors with a `funnel` header): {e}"
+            ))
+        })?;
         let text = meta
             .metadata()
             .as_ref()
             .and_then(|m| m.get(HEADER_KEY))
-            .ok_or_else(|| bad("a safetensors file without a `funnel` header; not a Funnel model".into()))?;
-        let header: Value = serde_json::from_str(text).map_err(|e| bad(format!("the `funnel` header is not JSON: {e}")))?;
+            .ok_or_else(|| {
+                bad("a safetensors file without a `funnel` header; not a Funnel model".into())
+            })?;
+        let header: Value = serde_json::from_str(text)
+            .map_err(|e| bad(format!("the `funnel` header is not JSON: {e}")))?;
         if header["format"] != "funnel-model" {
-            return Err(bad(format!("header format is {}, expected \"funnel-model\"", header["format"])));
+            return Err(bad(format!(
+                "header format is {}, expected \"funnel-model\"",
+                header["format"]
+            )));
         }
-        let version = header["version"].as_u64().ok_or_else(|| bad("the header has no version".into()))?;
+        let version = header["version"]
+            .as_u64()
+            .ok_or_else(|| bad("the header has no version".into()))?;
         if version > FORMAT_VERSION {
             return Err(bad(format!(
                 "model file format version {version} is newer than this Funnel reads (up to {FORMAT_VERSION}); upgrade Funnel"
             )));
         }
-        Ok(ModelReader { path: p, bytes, header })
+        Ok(ModelReader {
+            path: p,
+            bytes,
+            header,
+        })
     }
 
     /// The model type named in the header.
@@ -154,8 +205,10 @@ impl ModelReader {
     }
 
     fn raw(&self, name: &str, dtype: Dtype) -> Result<Vec<u8>> {
-        let st = SafeTensors::deserialize(&self.bytes)
-            .map_err(|e| RecallError::ModelFile { path: self.path.clone(), message: e.to_string() })?;
+        let st = SafeTensors::deserialize(&self.bytes).map_err(|e| RecallError::ModelFile {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
         let t = st.tensor(name).map_err(|_| RecallError::ModelFile {
             path: self.path.clone(),
             message: format!("missing tensor `{name}`"),
@@ -175,15 +228,27 @@ impl ModelReader {
     }
     /// A `u32` array.
     pub fn u32s(&self, name: &str) -> Result<Vec<u32>> {
-        Ok(self.raw(name, Dtype::U32)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect())
+        Ok(self
+            .raw(name, Dtype::U32)?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect())
     }
     /// A `u64` array.
     pub fn u64s(&self, name: &str) -> Result<Vec<u64>> {
-        Ok(self.raw(name, Dtype::U64)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect())
+        Ok(self
+            .raw(name, Dtype::U64)?
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect())
     }
     /// An `f32` array.
     pub fn f32s(&self, name: &str) -> Result<Vec<f32>> {
-        Ok(self.raw(name, Dtype::F32)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+        Ok(self
+            .raw(name, Dtype::F32)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect())
     }
     /// An id map.
     pub fn ids(&self, name: &str) -> Result<IdMap> {
@@ -193,13 +258,21 @@ impl ModelReader {
             path: self.path.clone(),
             message: format!("ids `{name}` are not UTF-8"),
         })?;
-        Ok(IdMap::from_externals(offsets.windows(2).map(|w| &text[w[0] as usize..w[1] as usize])))
+        Ok(IdMap::from_externals(
+            offsets
+                .windows(2)
+                .map(|w| &text[w[0] as usize..w[1] as usize]),
+        ))
     }
     /// A sparse matrix written by [`ModelWriter::csr`].
     pub fn csr(&self, name: &str) -> Result<CsrMatrix> {
         let shape = self.u64s(&format!("{name}.shape"))?;
         let values_name = format!("{name}.values");
-        let values = if self.has(&values_name) { Some(self.f32s(&values_name)?) } else { None };
+        let values = if self.has(&values_name) {
+            Some(self.f32s(&values_name)?)
+        } else {
+            None
+        };
         CsrMatrix::from_parts(
             shape[0] as usize,
             shape[1] as usize,
@@ -208,6 +281,9 @@ impl ModelReader {
             values,
             None,
         )
-        .map_err(|m| RecallError::ModelFile { path: self.path.clone(), message: format!("matrix `{name}`: {m}") })
+        .map_err(|m| RecallError::ModelFile {
+            path: self.path.clone(),
+            message: format!("matrix `{name}`: {m}"),
+        })
     }
 }

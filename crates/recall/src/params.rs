@@ -20,7 +20,9 @@ impl Params {
         let mut p = Params::default();
         for s in pairs {
             let s = s.as_ref();
-            let (k, v) = s.split_once('=').ok_or_else(|| format!("--set `{s}`: expected key=value"))?;
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| format!("--set `{s}`: expected key=value"))?;
             p.values.insert(k.trim().to_string(), v.trim().to_string());
         }
         Ok(p)
@@ -28,7 +30,9 @@ impl Params {
 
     /// Sets a value unless one is given already (presets sit under user overrides).
     pub fn set_default(&mut self, key: &str, value: &str) {
-        self.values.entry(key.to_string()).or_insert_with(|| value.to_string());
+        self.values
+            .entry(key.to_string())
+            .or_insert_with(|| value.to_string());
     }
 
     /// All pairs.
@@ -37,7 +41,13 @@ impl Params {
     }
 
     /// A typed value, or `default` when absent.
-    pub fn get<T: FromStr>(&self, model: &'static str, key: &str, default: T, expected: &str) -> Result<T> {
+    pub fn get<T: FromStr>(
+        &self,
+        model: &'static str,
+        key: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T> {
         self.used.borrow_mut().push(key.to_string());
         match self.values.get(key) {
             None => Ok(default),
@@ -49,12 +59,21 @@ impl Params {
     }
 
     /// One of a fixed set of words.
-    pub fn choice(&self, model: &'static str, key: &str, default: &str, options: &[&str]) -> Result<String> {
+    pub fn choice(
+        &self,
+        model: &'static str,
+        key: &str,
+        default: &str,
+        options: &[&str],
+    ) -> Result<String> {
         let v: String = self.get(model, key, default.to_string(), "a word")?;
         if options.contains(&v.as_str()) {
             Ok(v)
         } else {
-            Err(RecallError::Param { model, message: format!("`{key}={v}`: expected one of {}", options.join(", ")) })
+            Err(RecallError::Param {
+                model,
+                message: format!("`{key}={v}`: expected one of {}", options.join(", ")),
+            })
         }
     }
 
@@ -68,7 +87,10 @@ impl Params {
             known.dedup();
             return Err(RecallError::Param {
                 model,
-                message: format!("unknown parameter `{k}`; this model takes: {}", known.join(", ")),
+                message: format!(
+                    "unknown parameter `{k}`; this model takes: {}",
+                    known.join(", ")
+                ),
             });
         }
         Ok(())

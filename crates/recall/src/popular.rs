@@ -21,10 +21,20 @@ pub struct Popular {
 impl Popular {
     /// Parameters: `half_life_days` (0 = plain counts), `use_values` (false).
     pub fn new(p: &Params) -> Result<Self> {
-        let half_life_days = p.get("popular", "half_life_days", 0.0, "a number of days >= 0 (0 = no decay)")?;
+        let half_life_days = p.get(
+            "popular",
+            "half_life_days",
+            0.0,
+            "a number of days >= 0 (0 = no decay)",
+        )?;
         let use_values = p.get("popular", "use_values", false, "true or false")?;
         p.finish("popular")?;
-        Ok(Popular { half_life_days, use_values, fitted: None, popularity: Vec::new() })
+        Ok(Popular {
+            half_life_days,
+            use_values,
+            fitted: None,
+            popularity: Vec::new(),
+        })
     }
 
     /// Loads a saved model.
@@ -49,10 +59,17 @@ impl Recaller for Popular {
         let mut pop = vec![0.0f64; train.n_items()];
         let decay = (self.half_life_days > 0.0).then(|| {
             let now = m.times().and_then(|t| t.iter().max().copied()).unwrap_or(0);
-            (now, std::f64::consts::LN_2 / (self.half_life_days * 86_400.0))
+            (
+                now,
+                std::f64::consts::LN_2 / (self.half_life_days * 86_400.0),
+            )
         });
         for (k, &i) in m.indices().iter().enumerate() {
-            let mut w = if self.use_values { m.values().map_or(1.0, |v| v[k] as f64) } else { 1.0 };
+            let mut w = if self.use_values {
+                m.values().map_or(1.0, |v| v[k] as f64)
+            } else {
+                1.0
+            };
             if let (Some((now, rate)), Some(t)) = (decay, m.times()) {
                 w *= (-((now - t[k]) as f64) * rate).exp();
             }
@@ -87,8 +104,14 @@ impl Recaller for Popular {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let f = self.fitted.as_ref().ok_or(crate::RecallError::NotFitted("popular"))?;
-        let mut w = ModelWriter::new("popular", json!({"half_life_days": self.half_life_days, "use_values": self.use_values}));
+        let f = self
+            .fitted
+            .as_ref()
+            .ok_or(crate::RecallError::NotFitted("popular"))?;
+        let mut w = ModelWriter::new(
+            "popular",
+            json!({"half_life_days": self.half_life_days, "use_values": self.use_values}),
+        );
         f.save(&mut w);
         w.f32s("popularity", vec![self.popularity.len()], &self.popularity);
         w.write(path)

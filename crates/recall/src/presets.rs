@@ -1,20 +1,31 @@
 //! Named hyper-parameter presets, so a published figure is reproduced by one command
 //! (`funnel eval --model itemknn --preset gowalla …`). User `--set` values override them.
 
+/// `key=value` pairs of one preset.
+type Pairs = &'static [(&'static str, &'static str)];
+
 /// `(model, preset, parameters)`.
-const PRESETS: &[(&str, &str, &[(&str, &str)])] = &[
+const PRESETS: &[(&str, &str, Pairs)] = &[
     // Tuned on the LightGCN Gowalla split (see docs/results.md).
     // Recall@20 0.1833, NDCG@20 0.1509 (published ItemCF row: 0.1570 / 0.1214).
     (
         "itemknn",
         "gowalla",
-        &[("similarity", "asymmetric"), ("alpha", "0.9"), ("neighbors", "200"), ("weighting", "bm25")],
+        &[
+            ("similarity", "asymmetric"),
+            ("alpha", "0.9"),
+            ("neighbors", "200"),
+            ("weighting", "bm25"),
+        ],
     ),
 ];
 
 /// The parameters of a preset.
-pub fn get(model: &str, preset: &str) -> Option<&'static [(&'static str, &'static str)]> {
-    PRESETS.iter().find(|(m, p, _)| *m == model && *p == preset).map(|(_, _, kv)| *kv)
+pub fn get(model: &str, preset: &str) -> Option<Pairs> {
+    PRESETS
+        .iter()
+        .find(|(m, p, _)| *m == model && *p == preset)
+        .map(|(_, _, kv)| *kv)
 }
 
 /// `model/preset` names of every preset.

@@ -20,7 +20,12 @@ pub enum Similarity {
 impl Similarity {
     /// Reads `similarity` and `alpha`.
     pub fn from_params(model: &'static str, p: &Params) -> Result<Self> {
-        let s = p.choice(model, "similarity", "cosine", &["cosine", "asymmetric", "jaccard", "dot"])?;
+        let s = p.choice(
+            model,
+            "similarity",
+            "cosine",
+            &["cosine", "asymmetric", "jaccard", "dot"],
+        )?;
         let alpha: f32 = p.get(model, "alpha", 0.5, "a number in [0, 1]")?;
         Ok(match s.as_str() {
             "cosine" => Similarity::Cosine,
@@ -45,7 +50,9 @@ impl Similarity {
     pub fn apply(self, dot: f32, sq_x: f32, sq_y: f32, shrink: f32) -> f32 {
         let den = match self {
             Similarity::Cosine => (sq_x * sq_y).sqrt(),
-            Similarity::Asymmetric(a) => sq_x.sqrt().powf(2.0 * a) * sq_y.sqrt().powf(2.0 * (1.0 - a)),
+            Similarity::Asymmetric(a) => {
+                sq_x.sqrt().powf(2.0 * a) * sq_y.sqrt().powf(2.0 * (1.0 - a))
+            }
             Similarity::Jaccard => sq_x + sq_y - dot,
             Similarity::Dot => 1.0,
         } + shrink;
@@ -97,7 +104,13 @@ impl Weighting {
 
     /// Per-entry weights of a user×item matrix (rows = users), parallel to its indices.
     pub fn weights(self, m: &CsrMatrix, use_values: bool) -> Vec<f32> {
-        let raw = |k: usize| if use_values { m.values().map_or(1.0, |v| v[k]) } else { 1.0 };
+        let raw = |k: usize| {
+            if use_values {
+                m.values().map_or(1.0, |v| v[k])
+            } else {
+                1.0
+            }
+        };
         let mut w: Vec<f32> = (0..m.nnz()).map(raw).collect();
         if matches!(self, Weighting::None) {
             return w;
@@ -107,9 +120,16 @@ impl Weighting {
         for &i in m.indices() {
             df[i as usize] += 1;
         }
-        let idf: Vec<f32> = df.iter().map(|&d| (n_users / (1.0 + d as f32)).ln().max(0.0) + 1e-6).collect();
+        let idf: Vec<f32> = df
+            .iter()
+            .map(|&d| (n_users / (1.0 + d as f32)).ln().max(0.0) + 1e-6)
+            .collect();
         let row_sum: Vec<f32> = (0..m.n_rows())
-            .map(|r| (m.indptr()[r] as usize..m.indptr()[r + 1] as usize).map(|k| w[k]).sum())
+            .map(|r| {
+                (m.indptr()[r] as usize..m.indptr()[r + 1] as usize)
+                    .map(|k| w[k])
+                    .sum()
+            })
             .collect();
         let mean_len = row_sum.iter().sum::<f32>() / n_users.max(1.0);
         for r in 0..m.n_rows() {

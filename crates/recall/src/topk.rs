@@ -112,13 +112,18 @@ pub struct TopK {
 impl TopK {
     /// A collector of the `k` best.
     pub fn new(k: usize) -> Self {
-        TopK { k, buf: Vec::with_capacity(2 * k.max(1)), threshold: f32::NEG_INFINITY }
+        TopK {
+            k,
+            buf: Vec::with_capacity(2 * k.max(1)),
+            threshold: f32::NEG_INFINITY,
+        }
     }
 
     /// Offers item `i` with score `s` (NaN scores are never kept).
     #[inline]
     pub fn push(&mut self, i: u32, s: f32) {
-        if self.k == 0 || !(s >= self.threshold) {
+        // `s < threshold` would let NaN in; this comparison keeps it out.
+        if self.k == 0 || s.partial_cmp(&self.threshold).is_none_or(|o| o.is_lt()) {
             return;
         }
         self.buf.push((s, i));
@@ -129,14 +134,16 @@ impl TopK {
 
     fn cut(&mut self) {
         let k = self.k;
-        self.buf.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.buf
+            .select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         self.buf.truncate(k);
         self.threshold = self.buf.iter().map(|x| x.0).fold(f32::INFINITY, f32::min);
     }
 
     /// The kept items, best first.
     pub fn into_sorted(mut self) -> Vec<(u32, f32)> {
-        self.buf.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.buf
+            .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         self.buf.truncate(self.k);
         self.buf.into_iter().map(|(s, i)| (i, s)).collect()
     }
@@ -153,7 +160,11 @@ mod tests {
         for (i, &s) in scores.iter().enumerate() {
             t.push(i as u32, s);
         }
-        let mut all: Vec<(u32, f32)> = scores.iter().enumerate().map(|(i, &s)| (i as u32, s)).collect();
+        let mut all: Vec<(u32, f32)> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (i as u32, s))
+            .collect();
         all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         assert_eq!(t.into_sorted(), all[..10].to_vec());
     }

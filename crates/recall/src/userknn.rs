@@ -9,7 +9,9 @@ use serde_json::json;
 
 use crate::itemknn::{row_sq_norms, CoOccurrence};
 use crate::similarity::Similarity;
-use crate::{Fitted, ModelReader, ModelWriter, Params, RecallError, Recaller, Result, Score, Scores, TopK};
+use crate::{
+    Fitted, ModelReader, ModelWriter, Params, RecallError, Recaller, Result, Score, Scores, TopK,
+};
 
 /// User-based collaborative filtering. Neighbours are found at query time from the
 /// user's items through the item→user index, so users not seen in training (sessions)
@@ -51,7 +53,12 @@ impl UserKnn {
         let mut p = Params::default();
         if let Some(o) = r.params().as_object() {
             for (k, v) in o {
-                p.set_default(k, v.as_str().map_or_else(|| v.to_string(), str::to_string).as_str());
+                p.set_default(
+                    k,
+                    v.as_str()
+                        .map_or_else(|| v.to_string(), str::to_string)
+                        .as_str(),
+                );
             }
         }
         let mut m = UserKnn::new(&p)?;
@@ -102,7 +109,12 @@ impl Recaller for UserKnn {
                 }
             }
             acc.drain(self_id, |v, co| {
-                let s = self.similarity.apply(co, sq_u, f.history.row_len(v as usize) as f32, self.shrink);
+                let s = self.similarity.apply(
+                    co,
+                    sq_u,
+                    f.history.row_len(v as usize) as f32,
+                    self.shrink,
+                );
                 if s > 0.0 {
                     top.push(v, s);
                 }
@@ -116,9 +128,16 @@ impl Recaller for UserKnn {
     }
 
     fn similar_items(&self, item: ItemId, k: usize) -> Result<Vec<(ItemId, Score)>> {
-        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("userknn"))?;
+        let f = self
+            .fitted
+            .as_ref()
+            .ok_or(RecallError::NotFitted("userknn"))?;
         if item as usize >= f.items.len() {
-            return Err(RecallError::UnknownId { what: "item", id: item.to_string(), known: f.items.len() });
+            return Err(RecallError::UnknownId {
+                what: "item",
+                id: item.to_string(),
+                known: f.items.len(),
+            });
         }
         // Items whose users overlap most with this item's users (cosine over users).
         let ones_items = vec![1.0; self.by_item.nnz()];
@@ -132,11 +151,16 @@ impl Recaller for UserKnn {
             w_col: &ones_hist,
             sq_target: &sq,
         };
-        Ok(co.knn(&[item], Similarity::Cosine, 0.0, k, true, &NoProgress).remove(0))
+        Ok(co
+            .knn(&[item], Similarity::Cosine, 0.0, k, true, &NoProgress)
+            .remove(0))
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("userknn"))?;
+        let f = self
+            .fitted
+            .as_ref()
+            .ok_or(RecallError::NotFitted("userknn"))?;
         let alpha = match self.similarity {
             Similarity::Asymmetric(a) => a,
             _ => 0.5,

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use funnel_data::{load as load_data, split, DataSource, NoProgress, ReadOptions, Split, SplitSpec};
+use funnel_data::{
+    load as load_data, split, DataSource, NoProgress, ReadOptions, Split, SplitSpec,
+};
 use funnel_metrics::evaluate_full_ranking;
 use funnel_recall::{build, load, Params, RecallError, MODEL_NAMES};
 
@@ -24,14 +26,23 @@ fn every_model_keeps_the_contract() {
     let users: Vec<u32> = (0..s.train.n_users() as u32).collect();
     for name in MODEL_NAMES {
         let mut m = build(name, &Params::default()).unwrap();
-        assert!(matches!(m.recommend(&[0], 5), Err(RecallError::NotFitted(_))), "{name}");
+        assert!(
+            matches!(m.recommend(&[0], 5), Err(RecallError::NotFitted(_))),
+            "{name}"
+        );
         m.fit(&s.train, &NoProgress).unwrap();
         let recs = m.recommend(&users, 20).unwrap();
         for (&u, list) in users.iter().zip(&recs) {
             assert!(list.len() <= 20, "{name}");
             let hist = s.train.user_row(u).indices;
-            assert!(list.iter().all(|(i, _)| hist.binary_search(i).is_err()), "{name}: user {u} got a training item");
-            assert!(list.windows(2).all(|w| w[0].1 >= w[1].1), "{name}: not sorted");
+            assert!(
+                list.iter().all(|(i, _)| hist.binary_search(i).is_err()),
+                "{name}: user {u} got a training item"
+            );
+            assert!(
+                list.windows(2).all(|w| w[0].1 >= w[1].1),
+                "{name}: not sorted"
+            );
             let mut ids: Vec<u32> = list.iter().map(|x| x.0).collect();
             ids.sort();
             ids.dedup();
@@ -41,7 +52,10 @@ fn every_model_keeps_the_contract() {
         assert_eq!(m.recommend(&[7], 20).unwrap()[0], recs[7], "{name}");
         // Similar items never include the item itself.
         let sim = m.similar_items(3, 10).unwrap();
-        assert!(!sim.is_empty() && sim.iter().all(|(i, _)| *i != 3), "{name}");
+        assert!(
+            !sim.is_empty() && sim.iter().all(|(i, _)| *i != 3),
+            "{name}"
+        );
         // Session recommendation excludes the given items.
         let ctx = &s.train.user_row(5).indices[..3.min(s.train.user_row(5).len())];
         let r = m.recommend_for_items(ctx, 10).unwrap();
@@ -51,10 +65,17 @@ fn every_model_keeps_the_contract() {
         m.save(&path).unwrap();
         let back = load(&path).unwrap();
         assert_eq!(back.name(), m.name());
-        assert_eq!(back.recommend(&users, 20).unwrap(), recs, "{name}: round trip");
+        assert_eq!(
+            back.recommend(&users, 20).unwrap(),
+            recs,
+            "{name}: round trip"
+        );
         assert_eq!(back.similar_items(3, 10).unwrap(), sim, "{name}");
         // Unknown ids.
-        assert!(matches!(m.recommend(&[10_000], 5), Err(RecallError::UnknownId { what: "user", .. })));
+        assert!(matches!(
+            m.recommend(&[10_000], 5),
+            Err(RecallError::UnknownId { what: "user", .. })
+        ));
         let f = back.fitted().unwrap();
         let e = f.user("no-such-user").unwrap_err().to_string();
         assert!(e.contains("unknown user `no-such-user`"), "{e}");
@@ -69,7 +90,11 @@ fn personalised_models_beat_popularity_on_data_with_taste() {
         let mut m = build(name, &Params::default()).unwrap();
         m.fit(&s.train, &NoProgress).unwrap();
         let r = evaluate_full_ranking(&s.train, &s.test, &[20], |u, k| {
-            m.recommend(u, k).unwrap().into_iter().map(|l| l.into_iter().map(|x| x.0).collect()).collect()
+            m.recommend(u, k)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.into_iter().map(|x| x.0).collect())
+                .collect()
         });
         recall.insert(*name, r.metrics["recall@20"]);
     }
@@ -87,16 +112,24 @@ fn model_files_of_another_type_or_newer_version_are_refused() {
     pop.save(&p).unwrap();
     let r = funnel_recall::ModelReader::open(&p).unwrap();
     let e = funnel_recall::ItemKnn::load(&r).unwrap_err().to_string();
-    assert!(e.contains("this is a `popular` model file, not `itemknn`"), "{e}");
+    assert!(
+        e.contains("this is a `popular` model file, not `itemknn`"),
+        "{e}"
+    );
 
     // Same file with the header's version raised.
     let bytes = std::fs::read(&p).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let mut header: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()["funnel"]).unwrap();
+    let mut header: serde_json::Value =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()["funnel"]).unwrap();
     header["version"] = serde_json::json!(99);
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors();
-    let newer = safetensors::serialize(tensors, Some(HashMap::from([("funnel".to_string(), header.to_string())]))).unwrap();
+    let newer = safetensors::serialize(
+        tensors,
+        Some(HashMap::from([("funnel".to_string(), header.to_string())])),
+    )
+    .unwrap();
     let q = dir.path().join("newer.funnel");
     std::fs::write(&q, newer).unwrap();
     let e = load(&q).err().unwrap().to_string();
@@ -109,21 +142,46 @@ fn model_files_of_another_type_or_newer_version_are_refused() {
 
 #[test]
 fn bad_parameters_name_the_key() {
-    let e = build("itemknn", &Params::parse(&["neighbours=5"]).unwrap()).err().unwrap().to_string();
-    assert!(e.contains("unknown parameter `neighbours`") && e.contains("neighbors"), "{e}");
-    let e = build("itemknn", &Params::parse(&["similarity=pearson"]).unwrap()).err().unwrap().to_string();
-    assert!(e.contains("expected one of cosine, asymmetric, jaccard, dot"), "{e}");
-    let e = build("itemknn", &Params::parse(&["shrink=lots"]).unwrap()).err().unwrap().to_string();
+    let e = build("itemknn", &Params::parse(&["neighbours=5"]).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("unknown parameter `neighbours`") && e.contains("neighbors"),
+        "{e}"
+    );
+    let e = build("itemknn", &Params::parse(&["similarity=pearson"]).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("expected one of cosine, asymmetric, jaccard, dot"),
+        "{e}"
+    );
+    let e = build("itemknn", &Params::parse(&["shrink=lots"]).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("`shrink=lots`: expected a number"), "{e}");
     let e = build("nope", &Params::default()).err().unwrap().to_string();
-    assert!(e.contains("unknown model `nope`") && e.contains("itemknn"), "{e}");
+    assert!(
+        e.contains("unknown model `nope`") && e.contains("itemknn"),
+        "{e}"
+    );
 }
 
 #[test]
 fn itemknn_options_change_the_model() {
     let s = data();
     let mut lists = Vec::new();
-    for set in [vec![], vec!["weighting=bm25"], vec!["weighting=tfidf"], vec!["similarity=jaccard"], vec!["similarity=asymmetric", "alpha=0.9"], vec!["shrink=50"]] {
+    for set in [
+        vec![],
+        vec!["weighting=bm25"],
+        vec!["weighting=tfidf"],
+        vec!["similarity=jaccard"],
+        vec!["similarity=asymmetric", "alpha=0.9"],
+        vec!["shrink=50"],
+    ] {
         let mut m = build("itemknn", &Params::parse(&set).unwrap()).unwrap();
         m.fit(&s.train, &NoProgress).unwrap();
         lists.push(m.similar_items(0, 10).unwrap());

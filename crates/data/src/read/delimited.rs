@@ -26,7 +26,10 @@ impl ColumnRef {
     pub fn parse(s: &str) -> ColumnRef {
         match s {
             "-" | "none" => ColumnRef::Absent,
-            _ => s.parse::<usize>().map(ColumnRef::Index).unwrap_or_else(|_| ColumnRef::Name(s.to_string())),
+            _ => s
+                .parse::<usize>()
+                .map(ColumnRef::Index)
+                .unwrap_or_else(|_| ColumnRef::Name(s.to_string())),
         }
     }
 }
@@ -63,7 +66,9 @@ impl Columns {
     pub fn apply_mapping(&mut self, spec: &str) -> Result<()> {
         for part in spec.split(',').filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| {
-                DataError::Invalid(format!("column mapping `{part}`: expected key=column, e.g. user=0 or item=movieId"))
+                DataError::Invalid(format!(
+                    "column mapping `{part}`: expected key=column, e.g. user=0 or item=movieId"
+                ))
             })?;
             let r = ColumnRef::parse(v.trim());
             match k.trim() {
@@ -83,11 +88,33 @@ impl Columns {
     }
 }
 
-pub(crate) const USER_NAMES: &[&str] = &["user", "user_id", "userid", "uid", "visitorid", "customer_id"];
-pub(crate) const ITEM_NAMES: &[&str] = &["item", "item_id", "itemid", "iid", "movieid", "movie_id", "product_id"];
+pub(crate) const USER_NAMES: &[&str] = &[
+    "user",
+    "user_id",
+    "userid",
+    "uid",
+    "visitorid",
+    "customer_id",
+];
+pub(crate) const ITEM_NAMES: &[&str] = &[
+    "item",
+    "item_id",
+    "itemid",
+    "iid",
+    "movieid",
+    "movie_id",
+    "product_id",
+];
 pub(crate) const VALUE_NAMES: &[&str] = &["rating", "value", "score", "weight", "count"];
 pub(crate) const TIME_NAMES: &[&str] = &["timestamp", "ts", "time", "unix_time"];
-pub(crate) const KIND_NAMES: &[&str] = &["type", "kind", "event", "event_type", "feedback_type", "behavior"];
+pub(crate) const KIND_NAMES: &[&str] = &[
+    "type",
+    "kind",
+    "event",
+    "event_type",
+    "feedback_type",
+    "behavior",
+];
 
 /// Options of the delimited reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,11 +130,19 @@ pub struct DelimitedOptions {
 impl DelimitedOptions {
     /// Comma-separated with a header.
     pub fn csv() -> Self {
-        Self { delimiter: ",".into(), header: true, columns: Columns::default() }
+        Self {
+            delimiter: ",".into(),
+            header: true,
+            columns: Columns::default(),
+        }
     }
     /// Tab-separated with a header.
     pub fn tsv() -> Self {
-        Self { delimiter: "\t".into(), header: true, columns: Columns::default() }
+        Self {
+            delimiter: "\t".into(),
+            header: true,
+            columns: Columns::default(),
+        }
     }
     /// RecBole atomic `.inter` files: tab-separated, `name:type` header.
     pub fn recbole() -> Self {
@@ -124,8 +159,16 @@ impl DelimitedOptions {
             kind: ColumnRef::Absent,
         };
         Ok(match name {
-            "u.data" => Self { delimiter: "\t".into(), header: false, columns: positional },
-            "ratings.dat" => Self { delimiter: "::".into(), header: false, columns: positional },
+            "u.data" => Self {
+                delimiter: "\t".into(),
+                header: false,
+                columns: positional,
+            },
+            "ratings.dat" => Self {
+                delimiter: "::".into(),
+                header: false,
+                columns: positional,
+            },
             "ratings.csv" => Self::csv(),
             _ => {
                 return Err(DataError::Invalid(format!(
@@ -149,8 +192,22 @@ struct Resolved {
     width: usize,
 }
 
-fn find(header: &[String], r: &ColumnRef, names: &[&str], what: &str, path: &Path, required: bool) -> Result<Option<usize>> {
-    let clean = |h: &str| h.split(':').next().unwrap_or(h).trim().trim_matches('"').to_ascii_lowercase();
+fn find(
+    header: &[String],
+    r: &ColumnRef,
+    names: &[&str],
+    what: &str,
+    path: &Path,
+    required: bool,
+) -> Result<Option<usize>> {
+    let clean = |h: &str| {
+        h.split(':')
+            .next()
+            .unwrap_or(h)
+            .trim()
+            .trim_matches('"')
+            .to_ascii_lowercase()
+    };
     match r {
         ColumnRef::Absent => Ok(None),
         ColumnRef::Index(i) if *i < header.len() => Ok(Some(*i)),
@@ -159,7 +216,10 @@ fn find(header: &[String], r: &ColumnRef, names: &[&str], what: &str, path: &Pat
             path.display(),
             header.len()
         ))),
-        ColumnRef::Name(n) => match header.iter().position(|h| clean(h) == n.to_ascii_lowercase()) {
+        ColumnRef::Name(n) => match header
+            .iter()
+            .position(|h| clean(h) == n.to_ascii_lowercase())
+        {
             Some(i) => Ok(Some(i)),
             None => Err(DataError::Invalid(format!(
                 "{}: no column named `{n}` for {what}; the header has: {}",
@@ -168,7 +228,9 @@ fn find(header: &[String], r: &ColumnRef, names: &[&str], what: &str, path: &Pat
             ))),
         },
         ColumnRef::Auto => {
-            let hit = header.iter().position(|h| names.contains(&clean(h).as_str()));
+            let hit = header
+                .iter()
+                .position(|h| names.contains(&clean(h).as_str()));
             if hit.is_none() && required {
                 return Err(DataError::Invalid(format!(
                     "{}: no {what} column in the header ({}); expected one named {}, or map it with --columns {what}=NAME",
@@ -214,7 +276,12 @@ fn resolve_positional(width: usize, c: &Columns) -> Columns {
 
 /// Splits `line` by `delim` into `out`.
 #[inline]
-fn split(line: &str, delim: &[u8], finder: Option<&memmem::Finder<'_>>, out: &mut Vec<(usize, usize)>) {
+fn split(
+    line: &str,
+    delim: &[u8],
+    finder: Option<&memmem::Finder<'_>>,
+    out: &mut Vec<(usize, usize)>,
+) {
     out.clear();
     let b = line.as_bytes();
     let mut start = 0;
@@ -245,10 +312,20 @@ fn unquote(s: &str) -> &str {
 /// Parses a timestamp: integer seconds, or a decimal number of seconds.
 #[inline]
 pub(crate) fn parse_time(s: &str) -> Option<i64> {
-    s.parse::<i64>().ok().or_else(|| s.parse::<f64>().ok().filter(|x| x.is_finite()).map(|x| x.floor() as i64))
+    s.parse::<i64>().ok().or_else(|| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(|x| x.floor() as i64)
+    })
 }
 
-pub(super) fn read(path: &Path, o: &DelimitedOptions, opts: ReadOptions<'_>, sink: &mut Sink<'_>) -> Result<ReadReport> {
+pub(super) fn read(
+    path: &Path,
+    o: &DelimitedOptions,
+    opts: ReadOptions<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<ReadReport> {
     if o.delimiter.is_empty() {
         return Err(DataError::Invalid("the delimiter must not be empty".into()));
     }
@@ -274,7 +351,11 @@ pub(super) fn read(path: &Path, o: &DelimitedOptions, opts: ReadOptions<'_>, sin
             }
         }
         let text = std::str::from_utf8(&buf).map_err(|e| DataError::Parse {
-            at: crate::error::Location { path: path.into(), line: line_no, column: None },
+            at: crate::error::Location {
+                path: path.into(),
+                line: line_no,
+                column: None,
+            },
             kind: BadLine::Utf8,
             message: format!("header: {}", utf8_message(e)),
         })?;
@@ -328,7 +409,11 @@ pub(super) fn read(path: &Path, o: &DelimitedOptions, opts: ReadOptions<'_>, sin
                 line_no,
                 None,
                 BadLine::ColumnCount,
-                format!("expected {} fields separated by {sep_name}, found {}", rs.width, spans.len()),
+                format!(
+                    "expected {} fields separated by {sep_name}, found {}",
+                    rs.width,
+                    spans.len()
+                ),
             )?;
             continue;
         }
@@ -336,7 +421,12 @@ pub(super) fn read(path: &Path, o: &DelimitedOptions, opts: ReadOptions<'_>, sin
         let item = unquote(field(rs.item));
         if user.is_empty() || item.is_empty() {
             let col = if user.is_empty() { rs.user } else { rs.item };
-            lc.bad(line_no, Some(col + 1), BadLine::EmptyId, "expected a non-empty id".into())?;
+            lc.bad(
+                line_no,
+                Some(col + 1),
+                BadLine::EmptyId,
+                "expected a non-empty id".into(),
+            )?;
             continue;
         }
         let value = match rs.value {
@@ -370,7 +460,13 @@ pub(super) fn read(path: &Path, o: &DelimitedOptions, opts: ReadOptions<'_>, sin
             },
         };
         let kind = rs.kind.map(|c| unquote(field(c)));
-        sink(&Event { user, item, value, timestamp, kind })?;
+        sink(&Event {
+            user,
+            item,
+            value,
+            timestamp,
+            kind,
+        })?;
         lc.report.events += 1;
     }
     if let Some(p) = opts.progress {

@@ -4,15 +4,24 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::delimited::{ColumnRef, Columns, ITEM_NAMES, KIND_NAMES, TIME_NAMES, USER_NAMES, VALUE_NAMES};
+use super::delimited::{
+    ColumnRef, Columns, ITEM_NAMES, KIND_NAMES, TIME_NAMES, USER_NAMES, VALUE_NAMES,
+};
 use super::{next_line, open, utf8_message, LineCounter, ReadOptions, ReadReport, Sink};
 use crate::error::{BadLine, Result};
 use crate::interactions::Event;
 
-fn key<'a>(obj: &'a Map<String, Value>, r: &ColumnRef, names: &[&str]) -> Option<(&'a str, &'a Value)> {
+fn key<'a>(
+    obj: &'a Map<String, Value>,
+    r: &ColumnRef,
+    names: &[&str],
+) -> Option<(&'a str, &'a Value)> {
     match r {
         ColumnRef::Name(n) => obj.get_key_value(n.as_str()).map(|(k, v)| (k.as_str(), v)),
-        ColumnRef::Auto => obj.iter().find(|(k, _)| names.contains(&k.to_ascii_lowercase().as_str())).map(|(k, v)| (k.as_str(), v)),
+        ColumnRef::Auto => obj
+            .iter()
+            .find(|(k, _)| names.contains(&k.to_ascii_lowercase().as_str()))
+            .map(|(k, v)| (k.as_str(), v)),
         _ => None,
     }
 }
@@ -25,7 +34,12 @@ fn id_text(v: &Value) -> Option<String> {
     }
 }
 
-pub(super) fn read(path: &Path, c: &Columns, opts: ReadOptions<'_>, sink: &mut Sink<'_>) -> Result<ReadReport> {
+pub(super) fn read(
+    path: &Path,
+    c: &Columns,
+    opts: ReadOptions<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<ReadReport> {
     let mut r = open(path)?;
     let mut lc = LineCounter::new(path, opts.lenient);
     let mut buf = Vec::new();
@@ -53,7 +67,12 @@ pub(super) fn read(path: &Path, c: &Columns, opts: ReadOptions<'_>, sink: &mut S
         let obj: Map<String, Value> = match serde_json::from_str(text) {
             Ok(o) => o,
             Err(e) => {
-                lc.bad(line_no, Some(e.column()), BadLine::Json, format!("expected one JSON object per line: {e}"))?;
+                lc.bad(
+                    line_no,
+                    Some(e.column()),
+                    BadLine::Json,
+                    format!("expected one JSON object per line: {e}"),
+                )?;
                 continue;
             }
         };
@@ -63,7 +82,12 @@ pub(super) fn read(path: &Path, c: &Columns, opts: ReadOptions<'_>, sink: &mut S
         ) {
             (Some(u), Some(i)) => (u, i),
             _ => {
-                lc.bad(line_no, None, BadLine::Json, "expected a `user` and an `item` key with a string or number id".into())?;
+                lc.bad(
+                    line_no,
+                    None,
+                    BadLine::Json,
+                    "expected a `user` and an `item` key with a string or number id".into(),
+                )?;
                 continue;
             }
         };
@@ -72,7 +96,12 @@ pub(super) fn read(path: &Path, c: &Columns, opts: ReadOptions<'_>, sink: &mut S
             Some((_, v)) => match v.as_f64() {
                 Some(x) if x.is_finite() => x as f32,
                 _ => {
-                    lc.bad(line_no, None, BadLine::NotANumber, format!("expected a number for the value, found {v}"))?;
+                    lc.bad(
+                        line_no,
+                        None,
+                        BadLine::NotANumber,
+                        format!("expected a number for the value, found {v}"),
+                    )?;
                     continue;
                 }
             },
@@ -82,13 +111,24 @@ pub(super) fn read(path: &Path, c: &Columns, opts: ReadOptions<'_>, sink: &mut S
             Some((_, v)) => match v.as_i64().or_else(|| v.as_f64().map(|x| x.floor() as i64)) {
                 Some(t) => Some(t),
                 None => {
-                    lc.bad(line_no, None, BadLine::NotANumber, format!("expected a Unix timestamp in seconds, found {v}"))?;
+                    lc.bad(
+                        line_no,
+                        None,
+                        BadLine::NotANumber,
+                        format!("expected a Unix timestamp in seconds, found {v}"),
+                    )?;
                     continue;
                 }
             },
         };
         let kind = key(&obj, &c.kind, KIND_NAMES).and_then(|(_, v)| v.as_str());
-        sink(&Event { user: &user, item: &item, value, timestamp, kind })?;
+        sink(&Event {
+            user: &user,
+            item: &item,
+            value,
+            timestamp,
+            kind,
+        })?;
         lc.report.events += 1;
     }
     Ok(lc.report)

@@ -63,7 +63,9 @@ pub struct ReadOptions<'a> {
 
 impl std::fmt::Debug for ReadOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadOptions").field("lenient", &self.lenient).finish()
+        f.debug_struct("ReadOptions")
+            .field("lenient", &self.lenient)
+            .finish()
     }
 }
 
@@ -104,25 +106,30 @@ const MAX_EXAMPLES: usize = 5;
 pub type Sink<'s> = dyn FnMut(&Event<'_>) -> Result<()> + 's;
 
 /// Reads all events of `path` in `format`, calling `sink` for each.
-pub fn read_events(path: &Path, format: &Format, opts: ReadOptions<'_>, sink: &mut Sink<'_>) -> Result<ReadReport> {
-    let report = match format {
-        Format::Delimited(o) => delimited::read(path, o, opts, sink)?,
-        Format::RecBole => delimited::read(path, &DelimitedOptions::recbole(), opts, sink)?,
-        Format::MovieLens => {
-            let file = movielens_file(path)?;
-            delimited::read(&file, &DelimitedOptions::movielens(&file)?, opts, sink)?
-        }
-        Format::JsonLines(c) => jsonl::read(path, c, opts, sink)?,
-        Format::LightGcn => lightgcn::read(path, opts, &mut |e| sink(e), &mut |_| {})?,
-        #[cfg(feature = "parquet")]
-        Format::Parquet(c) => parquet::read(path, c, opts, sink)?,
-        #[cfg(not(feature = "parquet"))]
-        Format::Parquet(_) => {
-            return Err(DataError::Invalid(
-                "this build of Funnel has no Parquet support; rebuild with the `parquet` feature".into(),
-            ))
-        }
-    };
+pub fn read_events(
+    path: &Path,
+    format: &Format,
+    opts: ReadOptions<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<ReadReport> {
+    let report =
+        match format {
+            Format::Delimited(o) => delimited::read(path, o, opts, sink)?,
+            Format::RecBole => delimited::read(path, &DelimitedOptions::recbole(), opts, sink)?,
+            Format::MovieLens => {
+                let file = movielens_file(path)?;
+                delimited::read(&file, &DelimitedOptions::movielens(&file)?, opts, sink)?
+            }
+            Format::JsonLines(c) => jsonl::read(path, c, opts, sink)?,
+            Format::LightGcn => lightgcn::read(path, opts, &mut |e| sink(e), &mut |_| {})?,
+            #[cfg(feature = "parquet")]
+            Format::Parquet(c) => parquet::read(path, c, opts, sink)?,
+            #[cfg(not(feature = "parquet"))]
+            Format::Parquet(_) => return Err(DataError::Invalid(
+                "this build of Funnel has no Parquet support; rebuild with the `parquet` feature"
+                    .into(),
+            )),
+        };
     if report.events == 0 && report.skipped_total() == 0 && !matches!(format, Format::LightGcn) {
         return Err(DataError::Empty(path.to_path_buf()));
     }
@@ -165,12 +172,30 @@ pub(crate) struct LineCounter<'a> {
 
 impl<'a> LineCounter<'a> {
     pub fn new(path: &'a Path, lenient: bool) -> Self {
-        Self { path, lenient, report: ReadReport::default() }
+        Self {
+            path,
+            lenient,
+            report: ReadReport::default(),
+        }
     }
 
     /// Handles a bad line: an error when strict, a counted skip when lenient.
-    pub fn bad(&mut self, line: u64, column: Option<usize>, kind: BadLine, message: String) -> Result<()> {
-        let err = DataError::Parse { at: Location { path: self.path.to_path_buf(), line, column }, kind, message };
+    pub fn bad(
+        &mut self,
+        line: u64,
+        column: Option<usize>,
+        kind: BadLine,
+        message: String,
+    ) -> Result<()> {
+        let err = DataError::Parse {
+            at: Location {
+                path: self.path.to_path_buf(),
+                line,
+                column,
+            },
+            kind,
+            message,
+        };
         if !self.lenient {
             return Err(err);
         }
@@ -188,9 +213,15 @@ pub(crate) fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>> {
 }
 
 /// Reads one line (without its `\n`/`\r\n`) into `buf`; `false` at end of file.
-pub(crate) fn next_line(r: &mut impl std::io::BufRead, buf: &mut Vec<u8>, path: &Path) -> Result<bool> {
+pub(crate) fn next_line(
+    r: &mut impl std::io::BufRead,
+    buf: &mut Vec<u8>,
+    path: &Path,
+) -> Result<bool> {
     buf.clear();
-    let n = r.read_until(b'\n', buf).map_err(|e| DataError::io(path, e))?;
+    let n = r
+        .read_until(b'\n', buf)
+        .map_err(|e| DataError::io(path, e))?;
     if n == 0 {
         return Ok(false);
     }
@@ -205,5 +236,8 @@ pub(crate) fn next_line(r: &mut impl std::io::BufRead, buf: &mut Vec<u8>, path: 
 
 /// Describes a UTF-8 error: the byte offset in the line.
 pub(crate) fn utf8_message(e: std::str::Utf8Error) -> String {
-    format!("invalid UTF-8 at byte {} of the line; expected UTF-8 text", e.valid_up_to() + 1)
+    format!(
+        "invalid UTF-8 at byte {} of the line; expected UTF-8 text",
+        e.valid_up_to() + 1
+    )
 }
