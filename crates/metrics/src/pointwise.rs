@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::sort::{order_key, radix_sort};
+use crate::sort::{order_key, sort_keys, sort_weighted};
 use crate::{MetricsError, Result};
 
 fn check(scores: &[f64], labels: &[f64], weights: Option<&[f64]>) -> Result<()> {
@@ -39,8 +39,8 @@ fn check(scores: &[f64], labels: &[f64], weights: Option<&[f64]>) -> Result<()> 
 /// random negative, ties counting one half; with weights, pairs weigh `w_pos·w_neg`
 /// (as scikit-learn's `roc_auc_score` with `sample_weight`). `None` when one class is absent.
 ///
-/// Positives and negatives are radix-sorted separately (both cores) and merged, so the
-/// cost is linear in the number of scores.
+/// Positives and negatives are sorted separately and concurrently, then merged in one
+/// linear pass; counts are exact integers in the unweighted case.
 pub fn auc(scores: &[f64], labels: &[f64], weights: Option<&[f64]>) -> Result<Option<f64>> {
     check(scores, labels, weights)?;
     Ok(match weights {
@@ -62,12 +62,12 @@ fn auc_unweighted(scores: &[f64], labels: &[f64]) -> Option<f64> {
     let (mut pos, mut neg) = rayon::join(
         || {
             let mut k = split_keys(scores, labels, true);
-            radix_sort::<()>(&mut k, &mut Vec::new());
+            sort_keys(&mut k);
             k
         },
         || {
             let mut k = split_keys(scores, labels, false);
-            radix_sort::<()>(&mut k, &mut Vec::new());
+            sort_keys(&mut k);
             k
         },
     );
@@ -103,16 +103,15 @@ fn auc_unweighted(scores: &[f64], labels: &[f64]) -> Option<f64> {
 
 fn auc_weighted(scores: &[f64], labels: &[f64], w: &[f64]) -> Option<f64> {
     let sorted = |positive: bool| {
-        let mut k = Vec::new();
-        let mut p = Vec::new();
-        for ((&s, &y), &wt) in scores.iter().zip(labels).zip(w) {
-            if (y == 1.0) == positive {
-                k.push(order_key(s));
-                p.push(wt);
-            }
-        }
-        radix_sort(&mut k, &mut p);
-        (k, p)
+        let mut pairs: Vec<(u64, f64)> = scores
+            .iter()
+            .zip(labels)
+            .zip(w)
+            .filter(|((_, &y), _)| (y == 1.0) == positive)
+            .map(|((&s, _), &wt)| (order_key(s), wt))
+            .collect();
+        sort_weighted(&mut pairs);
+        pairs.into_iter().unzip::<u64, f64, Vec<u64>, Vec<f64>>()
     };
     let ((pk, pw), (nk, nw)) = rayon::join(|| sorted(true), || sorted(false));
     let (tp, tn): (f64, f64) = (pw.iter().sum(), nw.iter().sum());

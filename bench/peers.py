@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""The peers' side of Funnel's benchmarks (scikit-learn, pandas, scipy), timed on the
+same files Funnel reads. Each command prints one JSON line; `report` sets them side by side.
+Run through bench/run.sh, which builds Funnel and makes the inputs."""
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def timed(runs, f):
+    times, out = [], None
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def auc_data(n, out):
+    rng = np.random.default_rng(7)
+    y = (rng.random(n) < 0.2).astype(np.uint8)
+    # Model-like scores: informative, with a share of exact ties (rounded values).
+    s = 0.6 * y + rng.random(n)
+    s[: n // 10] = np.round(s[: n // 10], 3)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    s.astype("<f8").tofile(out / "auc_scores.f64")
+    y.tofile(out / "auc_labels.u8")
+
+
+def auc(scores, labels, runs):
+    from sklearn.metrics import roc_auc_score
+
+    s = np.fromfile(scores, dtype="<f8")
+    y = np.fromfile(labels, dtype=np.uint8)
+    sec, a = timed(runs, lambda: roc_auc_score(y, s))
+    print(json.dumps({"bench": "auc", "peer": "scikit-learn roc_auc_score", "n": len(s), "median_seconds": sec, "auc": a}))
+
+
+def parse(path, runs):
+    import pandas as pd
+
+    sec, df = timed(runs, lambda: pd.read_csv(path))
+    print(json.dumps({"bench": "parse", "peer": "pandas.read_csv", "lines": len(df), "median_seconds": sec,
+                      "lines_per_second": len(df) / sec}))
+
+
+def lightgcn(path, users, items, add=True):
+    rows = []
+    for line in open(path):
+        t = line.split()
+        if not t:
+            continue
+        u = users.setdefault(t[0], len(users))
+        its = [items.setdefault(x, len(items)) for x in t[1:]]
+        rows.append((u, its))
+    return rows
+
+
+def rank(data_dir, sim_dir, runs):
+    import scipy.sparse as sp
+
+    users, items = {}, {}
+    train = lightgcn(Path(data_dir) / "train.txt", users, items)
+    test = lightgcn(Path(data_dir) / "test.txt", users, items)
+    nu, ni = len(users), len(items)
+
+    def csr(rows):
+        r = [u for u, its in rows for _ in its]
+        c = [i for _, its in rows for i in its]
+        m = sp.csr_matrix((np.ones(len(c), dtype=np.float32), (r, c)), shape=(nu, ni))
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m
+
+    # BM25 weights do not enter scoring (Funnel scores by summed similarity of the user's items).
+    tr, te = csr(train), csr(test)
+    d = Path(sim_dir)
+    sim = sp.csr_matrix((np.fromfile(d / "sim_values.f32", dtype="<f4"), np.fromfile(d / "sim_indices.u32", dtype="<u4"),
+                         np.fromfile(d / "sim_indptr.u64", dtype="<u8")), shape=(ni, ni))
+    test_users = np.flatnonzero(np.diff(te.indptr) > 0)
+    k = 20
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+
+    def evaluate():
+        rec = ndcg = 0.0
+        for start in range(0, len(test_users), 2048):
+            batch = test_users[start:start + 2048]
+            scores = (tr[batch] @ sim).toarray()
+            scores[tr[batch].nonzero()] = -np.inf
+            top = np.argpartition(-scores, k, axis=1)[:, :k]
+            order = np.take_along_axis(scores, top, 1).argsort(axis=1)[:, ::-1]
+            top = np.take_along_axis(top, order, 1)
+            truth = te[batch]
+            hits = np.asarray(truth[np.arange(len(batch))[:, None], top].todense()) > 0
+            n_rel = np.diff(truth.indptr)
+            rec += (hits.sum(1) / n_rel).sum()
+            idcg = np.array([disc[: min(k, n)].sum() for n in n_rel])
+            ndcg += ((hits * disc).sum(1) / idcg).sum()
+        return rec / len(test_users), ndcg / len(test_users)
+
+    sec, (r, n) = timed(runs, evaluate)
+    print(json.dumps({"bench": "rank", "peer": "scipy sparse product + numpy argpartition", "users": len(test_users),
+                      "median_seconds": sec, "recall@20": r, "ndcg@20": n}))
+
+
+def report(files):
+    rows = {}
+    for f in files:
+        for line in open(f):
+            line = line.strip()
+            if line.startswith("{"):
+                j = json.loads(line)
+                rows.setdefault(j["bench"], {})["peer" if "peer" in j else "funnel"] = j
+    print(f"\n{'benchmark':<34}{'funnel':>14}{'peer':>14}{'speed-up':>10}  peer")
+    for bench, r in rows.items():
+        f, p = r.get("funnel"), r.get("peer")
+        if not f or not p:
+            continue
+        label = {"auc": lambda: f"AUC over {f['n']:,} scores (s)", "parse": lambda: f"CSV parse {f['lines']:,} lines (s)",
+                 "rank": lambda: f"full ranking, {f['users']:,} users (s)"}[bench]()
+        print(f"{label:<34}{f['median_seconds']:>14.3f}{p['median_seconds']:>14.3f}{p['median_seconds'] / f['median_seconds']:>9.1f}x  {p['peer']}")
+        if bench == "parse":
+            print(f"{'  lines/s':<34}{f['lines_per_second']:>14,.0f}{p['lines_per_second']:>14,.0f}")
+        if bench == "auc":
+            print(f"{'  AUC value':<34}{f['auc']:>14.10f}{p['auc']:>14.10f}   |diff| {abs(f['auc'] - p['auc']):.1e}")
+        if bench == "rank":
+            print(f"{'  recall@20 / ndcg@20':<34}{f['recall@20']:>7.4f}/{f['ndcg@20']:.4f}{p['recall@20']:>7.4f}/{p['ndcg@20']:.4f}"
+                  f"   (funnel fit {f['fit_seconds']:.2f}s)")
+    print("(medians; speed-up = peer time / funnel time)")
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "auc-data":
+        auc_data(int(float(args[0])), args[1])
+    elif cmd == "auc":
+        auc(args[0], args[1], int(args[2]))
+    elif cmd == "parse":
+        parse(args[0], int(args[1]))
+    elif cmd == "rank":
+        rank(args[0], args[1], int(args[2]))
+    elif cmd == "report":
+        report(args)
+    else:
+        sys.exit(f"unknown command {cmd}")

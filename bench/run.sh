@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Funnel's benchmarks, each side by side with a peer on the same data, medians printed.
+#   bash bench/run.sh [auc|parse|rank|all]      (RUNS=5 by default)
+# auc:   AUC over 10^7 scores vs scikit-learn roc_auc_score (computation only, both in-process)
+# parse: reading a 10^7-line interaction CSV vs pandas.read_csv (Funnel also builds the CSR)
+# rank:  full-ranking Recall@20/NDCG@20 over all Gowalla test users with one ItemKNN
+#        similarity matrix vs a scipy sparse product + numpy argpartition on the same matrix
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+RUNS=${RUNS:-5}
+DATA=${FUNNEL_DATA:-$(cd .. && pwd)/shared/datasets}
+OUT=bench/out
+mkdir -p "$OUT"
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/pip install -q numpy scipy scikit-learn pandas
+PY=.venv/bin/python
+cargo build --release -q -p funnel-bench -p funnel-cli
+FB=target/release/funnel-bench
+rm -f "$OUT"/*.jsonl
+
+if [[ $what == all || $what == auc ]]; then
+  [ -f "$OUT/auc_scores.f64" ] || $PY bench/peers.py auc-data 1e7 "$OUT"
+  $FB auc "$OUT/auc_scores.f64" "$OUT/auc_labels.u8" --runs "$RUNS" | tee -a "$OUT/auc.jsonl"
+  $PY bench/peers.py auc "$OUT/auc_scores.f64" "$OUT/auc_labels.u8" "$RUNS" | tee -a "$OUT/auc.jsonl"
+fi
+if [[ $what == all || $what == parse ]]; then
+  CSV="$OUT/interactions_1e7.csv"
+  [ -f "$CSV" ] || target/release/funnel data synth --spec users=500000,items=100000,interactions=10000000,seed=1 --out "$CSV"
+  $FB parse "$CSV" --runs "$RUNS" | tee -a "$OUT/parse.jsonl"
+  $PY bench/peers.py parse "$CSV" "$RUNS" | tee -a "$OUT/parse.jsonl"
+fi
+if [[ $what == all || $what == rank ]]; then
+  $FB rank "$DATA/gowalla" --export "$OUT/gowalla_sim" --runs "$RUNS" | tee -a "$OUT/rank.jsonl"
+  $PY bench/peers.py rank "$DATA/gowalla" "$OUT/gowalla_sim" "$RUNS" | tee -a "$OUT/rank.jsonl"
+fi
+$PY bench/peers.py report "$OUT"/*.jsonl

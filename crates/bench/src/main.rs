@@ -1,0 +1,151 @@
+//! `funnel-bench`: times one of Funnel's hot paths several times and prints a JSON line
+//! with the median, so `bench/run.sh` can set it beside a peer run on the same data.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use funnel_data::{load, DataSource, NoProgress, ReadOptions, Split};
+use funnel_metrics::{auc, evaluate_full_ranking};
+use funnel_recall::{build, presets, Params};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, global = true, default_value_t = 5)]
+    runs: usize,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// AUC over raw little-endian files: `scores` (f64) and `labels` (u8 0/1).
+    Auc { scores: PathBuf, labels: PathBuf },
+    /// Read an interaction file into CSR (parse, intern ids, build).
+    Parse {
+        data: String,
+        #[arg(long, default_value = "auto")]
+        format: String,
+    },
+    /// Fit ItemKNN (preset gowalla) on a LightGCN directory, then time full-ranking evaluation.
+    Rank {
+        data: String,
+        /// Also write the similarity matrix (CSR, raw arrays) here for the peer.
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn timed<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        last = Some(f()?);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok((median(times), last.unwrap()))
+}
+
+fn raw_f64(p: &PathBuf) -> Result<Vec<f64>> {
+    let b = std::fs::read(p).with_context(|| p.display().to_string())?;
+    Ok(b.chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Auc { scores, labels } => {
+            let s = raw_f64(&scores)?;
+            let y: Vec<f64> = std::fs::read(&labels)?.into_iter().map(f64::from).collect();
+            let (sec, a) = timed(cli.runs, || Ok(auc(&s, &y, None)?.unwrap()))?;
+            println!(
+                "{}",
+                json!({"bench": "auc", "n": s.len(), "median_seconds": sec, "auc": a})
+            );
+        }
+        Cmd::Parse { data, format } => {
+            let src = DataSource {
+                path: data,
+                format,
+                ..Default::default()
+            };
+            let (sec, l) = timed(cli.runs, || Ok(load(&src, ReadOptions::default())?))?;
+            let lines = l.report.lines;
+            println!(
+                "{}",
+                json!({"bench": "parse", "lines": lines, "median_seconds": sec, "lines_per_second": lines as f64 / sec,
+                       "users": l.main.n_users(), "items": l.main.n_items(), "csr_bytes": l.main.csr().memory_bytes()})
+            );
+        }
+        Cmd::Rank { data, export } => {
+            let src = DataSource {
+                path: data,
+                format: "lightgcn".into(),
+                ..Default::default()
+            };
+            let l = load(&src, ReadOptions::default())?;
+            let s = Split::given(
+                l.main,
+                l.test.context("expected a directory with test.txt")?,
+            );
+            let mut p = Params::default();
+            for (k, v) in presets::get("itemknn", "gowalla").unwrap() {
+                p.set_default(k, v);
+            }
+            let mut m = build("itemknn", &p)?;
+            let t = Instant::now();
+            m.fit(&s.train, &NoProgress)?;
+            let fit = t.elapsed().as_secs_f64();
+            let (sec, r) = timed(cli.runs, || {
+                Ok(evaluate_full_ranking(&s.train, &s.test, &[20], |u, k| {
+                    m.recommend(u, k)
+                        .unwrap()
+                        .into_iter()
+                        .map(|l| l.into_iter().map(|x| x.0).collect())
+                        .collect()
+                }))
+            })?;
+            if let Some(dir) = export {
+                std::fs::create_dir_all(&dir)?;
+                let path = dir.join("itemknn.funnel");
+                m.save(&path)?;
+                let r = funnel_recall::ModelReader::open(&path)?;
+                let sim = r.csr("similarity")?;
+                let bytes = |v: Vec<u8>, name: &str| std::fs::write(dir.join(name), v);
+                bytes(
+                    sim.indptr().iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    "sim_indptr.u64",
+                )?;
+                bytes(
+                    sim.indices().iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    "sim_indices.u32",
+                )?;
+                bytes(
+                    sim.values()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes())
+                        .collect(),
+                    "sim_values.f32",
+                )?;
+            }
+            println!(
+                "{}",
+                json!({"bench": "rank", "users": r.users, "fit_seconds": fit, "median_seconds": sec,
+                       "recall@20": r.metrics["recall@20"], "ndcg@20": r.metrics["ndcg@20"]})
+            );
+        }
+    }
+    Ok(())
+}
