@@ -29,6 +29,9 @@ enum Cmd {
         data: String,
         #[arg(long, default_value = "auto")]
         format: String,
+        /// Only read and parse (events go to a counting sink): no interning, no CSR.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Fit ItemKNN (preset gowalla) on a LightGCN directory, then time full-ranking evaluation.
     Rank {
@@ -74,7 +77,53 @@ fn main() -> Result<()> {
                 json!({"bench": "auc", "n": s.len(), "median_seconds": sec, "auc": a})
             );
         }
-        Cmd::Parse { data, format } => {
+        Cmd::Parse {
+            data,
+            format,
+            read_only: true,
+        } => {
+            let fmt =
+                funnel_data::Format::from_name(if format == "auto" { "csv" } else { &format })?;
+            let (sec, n) = timed(cli.runs, || {
+                let mut n = 0u64;
+                funnel_data::read::read_events(
+                    std::path::Path::new(&data),
+                    &fmt,
+                    ReadOptions::default(),
+                    &mut |_| {
+                        n += 1;
+                        Ok(())
+                    },
+                )?;
+                Ok(n)
+            })?;
+            println!(
+                "{}",
+                json!({"bench": "read_only", "lines": n, "median_seconds": sec, "lines_per_second": n as f64 / sec})
+            );
+        }
+        Cmd::Parse { data, format, .. } => {
+            // One untimed pass split into phases: reading + interning, then the CSR build.
+            let fmt =
+                funnel_data::Format::from_name(if format == "auto" { "csv" } else { &format })?;
+            let t = Instant::now();
+            let mut b = funnel_data::InteractionsBuilder::new();
+            funnel_data::read::read_events(
+                std::path::Path::new(&data),
+                &fmt,
+                ReadOptions::default(),
+                &mut |e| {
+                    b.push(0, e);
+                    Ok(())
+                },
+            )?;
+            let read_intern = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            drop(b.build()?);
+            eprintln!(
+                "phases: read+intern {read_intern:.3}s, build {:.3}s",
+                t.elapsed().as_secs_f64()
+            );
             let src = DataSource {
                 path: data,
                 format,

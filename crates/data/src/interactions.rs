@@ -146,6 +146,8 @@ pub struct InteractionsBuilder {
     users: IdMap,
     items: IdMap,
     parts: Vec<Coo>,
+    /// The last user seen: event files are mostly grouped by user, so this skips most lookups.
+    last_user: Option<(String, u32)>,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +166,7 @@ impl InteractionsBuilder {
             users: IdMap::new(),
             items: IdMap::new(),
             parts: (0..parts).map(|_| Coo::default()).collect(),
+            last_user: None,
         }
     }
 
@@ -175,7 +178,21 @@ impl InteractionsBuilder {
     /// Adds an event to part `part`.
     #[inline]
     pub fn push(&mut self, part: usize, e: &Event<'_>) {
-        let u = self.users.intern(e.user);
+        let u = match &mut self.last_user {
+            Some((name, id)) if name == e.user => *id,
+            slot => {
+                let id = self.users.intern(e.user);
+                match slot {
+                    Some((name, last)) => {
+                        name.clear();
+                        name.push_str(e.user);
+                        *last = id;
+                    }
+                    None => *slot = Some((e.user.to_string(), id)),
+                }
+                id
+            }
+        };
         let i = self.items.intern(e.item);
         let p = &mut self.parts[part];
         p.rows.push(u);
@@ -188,6 +205,16 @@ impl InteractionsBuilder {
                 p.times.push(0)
             }
         }
+    }
+
+    /// Reserves room for about `n` more events in part `part`, so that large reads do not
+    /// copy their arrays as they grow (capacity that is never written costs no memory).
+    pub fn reserve(&mut self, part: usize, n: usize) {
+        let p = &mut self.parts[part];
+        p.rows.reserve(n);
+        p.cols.reserve(n);
+        p.values.reserve(n);
+        p.times.reserve(n);
     }
 
     /// Makes sure a user exists (e.g. a user line with no items).

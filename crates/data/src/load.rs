@@ -224,6 +224,9 @@ pub fn load(src: &DataSource, opts: ReadOptions<'_>) -> Result<Loaded> {
             };
         }
         for (part, file) in std::iter::once(&path).chain(src.test.as_ref()).enumerate() {
+            // Interaction lines are rarely shorter than ~16 bytes.
+            let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+            b.reserve(part, (bytes / 16).min(1 << 32) as usize);
             let r = read_events(file, &fmt, opts, &mut |e| {
                 if keep(e) {
                     b.push(part, e);
