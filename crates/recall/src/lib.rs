@@ -26,8 +26,11 @@
 // Kernels walk CSR row ranges by index; zipped iterators over several arrays read worse.
 #![allow(clippy::needless_range_loop)]
 
+pub mod bpr;
 pub mod error;
+pub mod ials;
 pub mod itemknn;
+pub mod mf;
 pub mod model_file;
 pub mod params;
 pub mod popular;
@@ -42,7 +45,9 @@ use std::sync::Arc;
 use funnel_data::{CsrMatrix, IdMap, Interactions, ItemId, Progress, Row, UserId};
 use rayon::prelude::*;
 
+pub use bpr::Bpr;
 pub use error::{RecallError, Result};
+pub use ials::Ials;
 pub use itemknn::ItemKnn;
 pub use model_file::{ModelReader, ModelWriter, FORMAT_VERSION};
 pub use params::Params;
@@ -54,7 +59,7 @@ pub use userknn::UserKnn;
 pub type Score = f32;
 
 /// Names accepted by [`build`] and `funnel eval --model`.
-pub const MODEL_NAMES: &[&str] = &["popular", "itemknn", "userknn"];
+pub const MODEL_NAMES: &[&str] = &["popular", "itemknn", "userknn", "ials", "bpr"];
 
 /// What every fitted recaller keeps: the id maps and each user's training items
 /// (to score from and to exclude).
@@ -215,6 +220,8 @@ pub fn build(name: &str, params: &Params) -> Result<Box<dyn Recaller>> {
         "popular" | "pop" => Box::new(Popular::new(params)?),
         "itemknn" | "itemcf" => Box::new(ItemKnn::new(params)?),
         "userknn" | "usercf" => Box::new(UserKnn::new(params)?),
+        "ials" | "als" => Box::new(Ials::new(params)?),
+        "bpr" => Box::new(Bpr::new(params)?),
         other => return Err(RecallError::UnknownModel(other.to_string())),
     };
     Ok(m)
@@ -227,6 +234,8 @@ pub fn load(path: &Path) -> Result<Box<dyn Recaller>> {
         "popular" => Box::new(Popular::load(&r)?),
         "itemknn" => Box::new(ItemKnn::load(&r)?),
         "userknn" => Box::new(UserKnn::load(&r)?),
+        "ials" => Box::new(Ials::load(&r)?),
+        "bpr" => Box::new(Bpr::load(&r)?),
         other => {
             return Err(RecallError::ModelFile {
                 path: path.display().to_string(),
@@ -238,6 +247,22 @@ pub fn load(path: &Path) -> Result<Box<dyn Recaller>> {
         }
     };
     Ok(m)
+}
+
+/// Parameters stored in a model file's header, as `--set` pairs.
+pub(crate) fn params_from_json(v: &serde_json::Value) -> Params {
+    let mut p = Params::default();
+    if let Some(o) = v.as_object() {
+        for (k, v) in o {
+            p.set_default(
+                k,
+                v.as_str()
+                    .map_or_else(|| v.to_string(), str::to_string)
+                    .as_str(),
+            );
+        }
+    }
+    p
 }
 
 /// Builds a CSR matrix from per-row `(column, value)` lists.

@@ -1,0 +1,332 @@
+//! BPR-MF (Rendle et al. 2009): pairwise ranking by SGD over (user, positive, negative)
+//! triples, with uniform negative sampling and Hogwild-style parallel updates.
+//!
+//! Threads update shared factors without locks, as Hogwild does. The factors live in
+//! `AtomicU32` cells (f32 bit patterns) read and written with relaxed ordering: on x86 and
+//! ARM that is a plain load/store, and unlike raw shared pointers it is not undefined
+//! behaviour when two threads touch the same row.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use funnel_data::{Interactions, ItemId, Progress, Row, UserId};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::mf::{dot, similar_by_cosine, top_k_dense, Factors};
+use crate::{
+    Fitted, ModelReader, ModelWriter, Params, RecallError, Recaller, Result, Score, Scores,
+};
+
+/// BPR matrix factorisation with item biases. Parameters: `factors` (64), `learning_rate`
+/// (0.01) with per-group overrides `lr_user`, `lr_item`, `lr_bias`; `reg` (0.01) with
+/// `reg_user`, `reg_item`, `reg_bias`; `iterations` (epochs, 100; each draws one triple per
+/// interaction), `lr_decay` (per-epoch factor, 1), `seed` (0), `init_std` (0.01),
+/// `verify_negatives` (true: resample a negative the user has).
+#[derive(Debug, Clone)]
+pub struct Bpr {
+    factors: usize,
+    lr: [f32; 3],
+    reg: [f32; 3],
+    iterations: usize,
+    lr_decay: f32,
+    seed: u64,
+    init_std: f32,
+    verify_negatives: bool,
+    fitted: Option<Fitted>,
+    users: Factors,
+    items: Factors,
+    item_bias: Vec<f32>,
+}
+
+const USER: usize = 0;
+const ITEM: usize = 1;
+const BIAS: usize = 2;
+
+fn atomics(v: &[f32]) -> Vec<AtomicU32> {
+    v.iter().map(|x| AtomicU32::new(x.to_bits())).collect()
+}
+
+fn floats(v: &[AtomicU32]) -> Vec<f32> {
+    v.iter().map(|x| f32::from_bits(x.load(Relaxed))).collect()
+}
+
+#[inline]
+fn load(cells: &[AtomicU32], out: &mut [f32]) {
+    for (o, c) in out.iter_mut().zip(cells) {
+        *o = f32::from_bits(c.load(Relaxed));
+    }
+}
+
+impl Bpr {
+    /// Reads parameters.
+    pub fn new(p: &Params) -> Result<Self> {
+        const M: &str = "bpr";
+        let lr: f32 = p.get(M, "learning_rate", 0.01, "a number > 0")?;
+        let reg: f32 = p.get(M, "reg", 0.01, "a number >= 0")?;
+        let m = Bpr {
+            factors: p.get(M, "factors", 64, "a positive integer")?,
+            lr: [
+                p.get(M, "lr_user", lr, "a number > 0")?,
+                p.get(M, "lr_item", lr, "a number > 0")?,
+                p.get(M, "lr_bias", lr, "a number > 0")?,
+            ],
+            reg: [
+                p.get(M, "reg_user", reg, "a number >= 0")?,
+                p.get(M, "reg_item", reg, "a number >= 0")?,
+                p.get(M, "reg_bias", reg, "a number >= 0")?,
+            ],
+            iterations: p.get(M, "iterations", 100, "a positive integer")?,
+            lr_decay: p.get(M, "lr_decay", 1.0, "a number in (0, 1]")?,
+            seed: p.get(M, "seed", 0, "an integer")?,
+            init_std: p.get(M, "init_std", 0.01, "a number > 0")?,
+            verify_negatives: p.get(M, "verify_negatives", true, "true or false")?,
+            fitted: None,
+            users: Factors::zeros(0, 0),
+            items: Factors::zeros(0, 0),
+            item_bias: Vec::new(),
+        };
+        p.finish(M)?;
+        if m.factors == 0 {
+            return Err(RecallError::Param {
+                model: M,
+                message: "`factors` must be at least 1".into(),
+            });
+        }
+        Ok(m)
+    }
+
+    fn params_json(&self) -> serde_json::Value {
+        json!({"factors": self.factors, "lr_user": self.lr[USER], "lr_item": self.lr[ITEM], "lr_bias": self.lr[BIAS],
+               "reg_user": self.reg[USER], "reg_item": self.reg[ITEM], "reg_bias": self.reg[BIAS],
+               "iterations": self.iterations, "lr_decay": self.lr_decay, "seed": self.seed,
+               "init_std": self.init_std, "verify_negatives": self.verify_negatives})
+    }
+
+    /// Loads a saved model.
+    pub fn load(r: &ModelReader) -> Result<Self> {
+        r.expect_model("bpr")?;
+        let mut m = Bpr::new(&crate::params_from_json(r.params()))?;
+        let f = Fitted::load(r)?;
+        m.users = Factors {
+            n: f.users.len(),
+            k: m.factors,
+            data: r.f32s("user_factors")?,
+        };
+        m.items = Factors {
+            n: f.items.len(),
+            k: m.factors,
+            data: r.f32s("item_factors")?,
+        };
+        m.item_bias = r.f32s("item_bias")?;
+        m.fitted = Some(f);
+        Ok(m)
+    }
+
+    /// Runs one epoch: `samples` triples split over the threads. Returns the share of
+    /// triples already ranked correctly before their update (a training signal).
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &self,
+        train: &Interactions,
+        entry_user: &[u32],
+        x: &[AtomicU32],
+        y: &[AtomicU32],
+        b: &[AtomicU32],
+        lr: [f32; 3],
+        epoch: usize,
+    ) -> f64 {
+        let k = self.factors;
+        let m = train.csr();
+        let n_items = m.n_cols() as u32;
+        let nnz = m.nnz();
+        let threads = rayon::current_num_threads().max(1);
+        let per = nnz.div_ceil(threads);
+        let correct: usize = (0..threads)
+            .into_par_iter()
+            .map(|t| {
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    self.seed ^ ((epoch as u64) << 32) ^ (t as u64 * 0x9E37_79B9),
+                );
+                let (mut xu, mut yi, mut yj) = (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
+                let mut correct = 0usize;
+                for _ in 0..per.min(nnz.saturating_sub(t * per)) {
+                    let q = rng.random_range(0..nnz);
+                    let u = entry_user[q] as usize;
+                    let i = m.indices()[q] as usize;
+                    let row = m.row(u).indices;
+                    if row.len() as u32 >= n_items {
+                        continue;
+                    }
+                    let mut j = rng.random_range(0..n_items);
+                    if self.verify_negatives {
+                        while row.binary_search(&j).is_ok() {
+                            j = rng.random_range(0..n_items);
+                        }
+                    }
+                    let j = j as usize;
+                    let (xs, ys_i, ys_j) = (
+                        &x[u * k..(u + 1) * k],
+                        &y[i * k..(i + 1) * k],
+                        &y[j * k..(j + 1) * k],
+                    );
+                    load(xs, &mut xu);
+                    load(ys_i, &mut yi);
+                    load(ys_j, &mut yj);
+                    let (bi, bj) = (
+                        f32::from_bits(b[i].load(Relaxed)),
+                        f32::from_bits(b[j].load(Relaxed)),
+                    );
+                    let x_uij = dot(&xu, &yi) - dot(&xu, &yj) + bi - bj;
+                    if x_uij > 0.0 {
+                        correct += 1;
+                    }
+                    // d/dθ ln σ(x_uij) = σ(−x_uij) · dx_uij/dθ
+                    let z = 1.0 / (1.0 + x_uij.exp());
+                    for f in 0..k {
+                        let (xf, yif, yjf) = (xu[f], yi[f], yj[f]);
+                        xs[f].store(
+                            (xf + lr[USER] * (z * (yif - yjf) - self.reg[USER] * xf)).to_bits(),
+                            Relaxed,
+                        );
+                        ys_i[f].store(
+                            (yif + lr[ITEM] * (z * xf - self.reg[ITEM] * yif)).to_bits(),
+                            Relaxed,
+                        );
+                        ys_j[f].store(
+                            (yjf + lr[ITEM] * (-z * xf - self.reg[ITEM] * yjf)).to_bits(),
+                            Relaxed,
+                        );
+                    }
+                    b[i].store(
+                        (bi + lr[BIAS] * (z - self.reg[BIAS] * bi)).to_bits(),
+                        Relaxed,
+                    );
+                    b[j].store(
+                        (bj + lr[BIAS] * (-z - self.reg[BIAS] * bj)).to_bits(),
+                        Relaxed,
+                    );
+                }
+                correct
+            })
+            .sum();
+        correct as f64 / nnz.max(1) as f64
+    }
+}
+
+impl Recaller for Bpr {
+    fn name(&self) -> &'static str {
+        "bpr"
+    }
+
+    fn fit(&mut self, train: &Interactions, progress: &dyn Progress) -> Result<()> {
+        let k = self.factors;
+        let m = train.csr();
+        let mut entry_user = Vec::with_capacity(m.nnz());
+        for u in 0..m.n_rows() {
+            entry_user.extend(std::iter::repeat_n(u as u32, m.row_len(u)));
+        }
+        let x = atomics(&Factors::random(train.n_users(), k, self.init_std, self.seed).data);
+        let y = atomics(
+            &Factors::random(train.n_items(), k, self.init_std, self.seed.wrapping_add(1)).data,
+        );
+        let b = atomics(&vec![0.0; train.n_items()]);
+        let mut lr = self.lr;
+        progress.start("BPR epochs", self.iterations as u64);
+        for e in 0..self.iterations {
+            self.epoch(train, &entry_user, &x, &y, &b, lr, e);
+            lr.iter_mut().for_each(|l| *l *= self.lr_decay);
+            progress.inc(1);
+        }
+        progress.finish();
+        self.users = Factors {
+            n: train.n_users(),
+            k,
+            data: floats(&x),
+        };
+        self.items = Factors {
+            n: train.n_items(),
+            k,
+            data: floats(&y),
+        };
+        self.item_bias = floats(&b);
+        self.fitted = Some(Fitted::from_train(train));
+        Ok(())
+    }
+
+    fn fitted(&self) -> Option<&Fitted> {
+        self.fitted.as_ref()
+    }
+
+    fn score(&self, user: Option<UserId>, history: Row<'_>, scores: &mut Scores) {
+        // A user not seen in training: the mean of their items' factors stands in.
+        let xu: Vec<f32> = match user {
+            Some(u) => self.users.row(u as usize).to_vec(),
+            None => {
+                let mut v = vec![0.0f32; self.factors];
+                for &i in history.indices {
+                    crate::mf::axpy(
+                        1.0 / history.len().max(1) as f32,
+                        self.items.row(i as usize),
+                        &mut v,
+                    );
+                }
+                v
+            }
+        };
+        let out = scores.dense_mut();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = dot(&xu, self.items.row(i)) + self.item_bias[i];
+        }
+    }
+
+    fn recommend(&self, users: &[UserId], k: usize) -> Result<Vec<Vec<(ItemId, Score)>>> {
+        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("bpr"))?;
+        if let Some(&u) = users.iter().find(|&&u| u as usize >= f.users.len()) {
+            return Err(RecallError::UnknownId {
+                what: "user",
+                id: u.to_string(),
+                known: f.users.len(),
+            });
+        }
+        Ok(top_k_dense(
+            users,
+            &self.users,
+            &self.items,
+            Some(&self.item_bias),
+            &f.history,
+            k,
+        ))
+    }
+
+    fn similar_items(&self, item: ItemId, k: usize) -> Result<Vec<(ItemId, Score)>> {
+        if item as usize >= self.items.n {
+            return Err(RecallError::UnknownId {
+                what: "item",
+                id: item.to_string(),
+                known: self.items.n,
+            });
+        }
+        Ok(similar_by_cosine(&self.items, item as usize, k))
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("bpr"))?;
+        let mut w = ModelWriter::new("bpr", self.params_json());
+        f.save(&mut w);
+        w.f32s(
+            "user_factors",
+            vec![self.users.n, self.users.k],
+            &self.users.data,
+        );
+        w.f32s(
+            "item_factors",
+            vec![self.items.n, self.items.k],
+            &self.items.data,
+        );
+        w.f32s("item_bias", vec![self.item_bias.len()], &self.item_bias);
+        w.write(path)
+    }
+}
