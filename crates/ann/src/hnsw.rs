@@ -1,0 +1,255 @@
+//! Hierarchical navigable small-world graphs (Malkov & Yashunin, 2016/2018).
+//!
+//! Build inserts points in parallel; each node's links sit behind their own lock while the
+//! graph grows, and are flattened into lock-free arrays when the build ends, so searches
+//! read plain slices.
+
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::{Mutex, RwLock};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::simd::dot;
+
+/// A distance with a total order (distances are finite here).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+struct D(f32);
+impl Eq for D {}
+impl Ord for D {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+/// The graph after the build: layer 0 in one flat array, upper layers per node.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Graph {
+    pub m: usize,
+    pub m0: usize,
+    /// `n × (m0 + 1)`: a count then up to `m0` neighbours.
+    pub layer0: Vec<u32>,
+    /// Node → its levels ≥ 1, each `m + 1` slots (count, neighbours), concatenated.
+    pub upper: Vec<Vec<u32>>,
+    pub levels: Vec<u8>,
+    pub entry: u32,
+    pub max_level: u8,
+}
+
+impl Graph {
+    #[inline]
+    pub fn neighbors(&self, node: u32, level: usize) -> &[u32] {
+        if level == 0 {
+            let base = node as usize * (self.m0 + 1);
+            let c = self.layer0[base] as usize;
+            &self.layer0[base + 1..base + 1 + c]
+        } else {
+            let l = &self.upper[node as usize];
+            let base = (level - 1) * (self.m + 1);
+            let c = l[base] as usize;
+            &l[base + 1..base + 1 + c]
+        }
+    }
+}
+
+/// Per-thread visited marks, cleared in O(1) by bumping a generation.
+struct Visited {
+    marks: Vec<u32>,
+    generation: u32,
+}
+
+impl Visited {
+    fn reset(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks = vec![0; n];
+            self.generation = 0;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.generation = 1;
+        }
+    }
+    /// Marks `i`; true when it was not marked yet.
+    #[inline]
+    fn insert(&mut self, i: u32) -> bool {
+        let m = &mut self.marks[i as usize];
+        if *m == self.generation {
+            false
+        } else {
+            *m = self.generation;
+            true
+        }
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), generation: 0 }) };
+}
+
+/// Best-first search of one layer from `entry` points; returns up to `ef` nodes, nearest
+/// first. `neighbors(node, out)` fills `out` with the node's links on this layer.
+pub(crate) fn search_layer(
+    n: usize,
+    dist: &dyn Fn(u32) -> f32,
+    entry: &[(f32, u32)],
+    ef: usize,
+    neighbors: &dyn Fn(u32, &mut Vec<u32>),
+) -> Vec<(f32, u32)> {
+    VISITED.with(|v| {
+        let mut visited = v.borrow_mut();
+        visited.reset(n);
+        let mut candidates: BinaryHeap<Reverse<(D, u32)>> = BinaryHeap::new();
+        let mut results: BinaryHeap<(D, u32)> = BinaryHeap::new();
+        for &(d, e) in entry {
+            if visited.insert(e) {
+                candidates.push(Reverse((D(d), e)));
+                results.push((D(d), e));
+            }
+        }
+        let mut buf = Vec::with_capacity(64);
+        while let Some(Reverse((D(d), c))) = candidates.pop() {
+            if results.len() >= ef && d > results.peek().unwrap().0 .0 {
+                break;
+            }
+            buf.clear();
+            neighbors(c, &mut buf);
+            for &nb in &buf {
+                if !visited.insert(nb) {
+                    continue;
+                }
+                let dn = dist(nb);
+                if results.len() < ef || dn < results.peek().unwrap().0 .0 {
+                    candidates.push(Reverse((D(dn), nb)));
+                    results.push((D(dn), nb));
+                    if results.len() > ef {
+                        results.pop();
+                    }
+                }
+            }
+        }
+        let mut out: Vec<(f32, u32)> = results.into_iter().map(|(D(d), i)| (d, i)).collect();
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    })
+}
+
+/// The neighbour-selection heuristic: keep a candidate only if it is nearer to the base
+/// than to every neighbour kept so far, which spreads links across directions.
+fn select<'v>(candidates: &[(f32, u32)], m: usize, vec_of: &dyn Fn(u32) -> &'v [f32]) -> Vec<u32> {
+    let mut kept: Vec<u32> = Vec::with_capacity(m);
+    for &(d, c) in candidates {
+        if kept.len() >= m {
+            break;
+        }
+        let vc = vec_of(c);
+        if kept.iter().all(|&k| 1.0 - dot(vc, vec_of(k)) > d) {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
+/// Builds the graph over `n` unit vectors of dimension `dim` (flat, row-major), distance
+/// `1 − a·b`. `progress` is called with the number of points inserted so far.
+pub(crate) fn build(vectors: &[f32], dim: usize, m: usize, ef_construction: usize, seed: u64, progress: &(dyn Fn(usize) + Sync)) -> Graph {
+    let n = vectors.len() / dim;
+    let m0 = 2 * m;
+    let ml = 1.0 / (m.max(2) as f64).ln();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let levels: Vec<u8> = (0..n).map(|_| ((-(1.0 - rng.random::<f64>()).ln() * ml) as usize).min(30) as u8).collect();
+    let vec_of = |i: u32| &vectors[i as usize * dim..(i as usize + 1) * dim];
+    let links: Vec<Mutex<Vec<Vec<u32>>>> = levels.iter().map(|&l| Mutex::new(vec![Vec::new(); l as usize + 1])).collect();
+    let top = RwLock::new((0u32, levels.first().copied().unwrap_or(0)));
+    let top_insert = Mutex::new(());
+    let read_links = |node: u32, level: usize, out: &mut Vec<u32>| {
+        let g = links[node as usize].lock().unwrap();
+        if let Some(l) = g.get(level) {
+            out.extend_from_slice(l);
+        }
+    };
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let insert = |q: u32| {
+        let l = levels[q as usize];
+        let guard = if l > top.read().unwrap().1 { Some(top_insert.lock().unwrap()) } else { None };
+        let (entry, max_level) = *top.read().unwrap();
+        let qv = vec_of(q);
+        let dist = |i: u32| 1.0 - dot(qv, vec_of(i));
+        let mut ep = (dist(entry), entry);
+        let mut buf = Vec::new();
+        for lc in ((l as usize + 1)..=(max_level as usize)).rev() {
+            loop {
+                let mut changed = false;
+                buf.clear();
+                read_links(ep.1, lc, &mut buf);
+                for &nb in &buf {
+                    let d = dist(nb);
+                    if d < ep.0 {
+                        ep = (d, nb);
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+        }
+        let mut entries = vec![ep];
+        for lc in (0..=(l.min(max_level) as usize)).rev() {
+            let found = search_layer(n, &dist, &entries, ef_construction, &|c, out| read_links(c, lc, out));
+            let cap = if lc == 0 { m0 } else { m };
+            let chosen = select(&found, m, &vec_of);
+            links[q as usize].lock().unwrap()[lc] = chosen.clone();
+            for &nb in &chosen {
+                let mut g = links[nb as usize].lock().unwrap();
+                let list = &mut g[lc];
+                if list.contains(&q) {
+                    continue;
+                }
+                list.push(q);
+                if list.len() > cap {
+                    let nv = vec_of(nb);
+                    let mut cands: Vec<(f32, u32)> = list.iter().map(|&c| (1.0 - dot(nv, vec_of(c)), c)).collect();
+                    cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    *list = select(&cands, cap, &vec_of);
+                }
+            }
+            entries = found;
+        }
+        if guard.is_some() {
+            let mut t = top.write().unwrap();
+            if l > t.1 {
+                *t = (q, l);
+            }
+        }
+        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if d % 4096 == 0 {
+            progress(d);
+        }
+    };
+    if n > 0 {
+        // The first point is the initial entry; the rest go in parallel.
+        (1..n as u32).into_par_iter().with_min_len(64).for_each(insert);
+    }
+    let (entry, max_level) = *top.read().unwrap();
+    let mut layer0 = vec![0u32; n * (m0 + 1)];
+    let mut upper = vec![Vec::new(); n];
+    for (i, node) in links.into_iter().enumerate() {
+        let lists = node.into_inner().unwrap();
+        let base = i * (m0 + 1);
+        layer0[base] = lists[0].len() as u32;
+        layer0[base + 1..base + 1 + lists[0].len()].copy_from_slice(&lists[0]);
+        if lists.len() > 1 {
+            let mut flat = vec![0u32; (lists.len() - 1) * (m + 1)];
+            for (lv, l) in lists[1..].iter().enumerate() {
+                flat[lv * (m + 1)] = l.len() as u32;
+                flat[lv * (m + 1) + 1..lv * (m + 1) + 1 + l.len()].copy_from_slice(l);
+            }
+            upper[i] = flat;
+        }
+    }
+    Graph { m, m0, layer0, upper, levels, entry, max_level }
+}
