@@ -108,6 +108,87 @@ def rank(data_dir, sim_dir, runs):
                       "median_seconds": sec, "recall@20": r, "ndcg@20": n}))
 
 
+def ann_synth(n, dim, out):
+    rng = np.random.default_rng(11)
+    centers = rng.normal(size=(256, dim)).astype(np.float32)
+    def draw(m):
+        c = rng.integers(0, 256, m)
+        return (centers[c] + 0.5 * rng.normal(size=(m, dim)).astype(np.float32)) * rng.uniform(0.5, 1.5, (m, 1)).astype(np.float32)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    draw(n).astype("<f4").tofile(out / "vectors.f32")
+    draw(1000).astype("<f4").tofile(out / "queries.f32")
+
+
+def ann_gowalla(factors_dir, out):
+    d = Path(factors_dir)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    items = np.fromfile(d / "items.f32", dtype="<f4").reshape(-1, 64)
+    users = np.fromfile(d / "users.f32", dtype="<f4").reshape(-1, 64)
+    rng = np.random.default_rng(5)
+    items.tofile(out / "vectors.f32")
+    users[rng.choice(len(users), 2000, replace=False)].tofile(out / "queries.f32")
+
+
+def ann_truth(d, dim, metric):
+    d = Path(d)
+    v = np.fromfile(d / "vectors.f32", dtype="<f4").reshape(-1, dim)
+    q = np.fromfile(d / "queries.f32", dtype="<f4").reshape(-1, dim)
+    if metric == "cosine":
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    truth = np.zeros((len(q), 10), dtype=np.uint32)
+    for s in range(0, len(q), 100):
+        sc = q[s:s + 100] @ v.T
+        top = np.argpartition(-sc, 10, axis=1)[:, :10]
+        truth[s:s + 100] = top
+    truth.astype("<u4").tofile(d / "truth.u32")
+
+
+def ann(d, dim, metric, m, efc, efs, runs):
+    import hnswlib
+
+    d = Path(d)
+    v = np.fromfile(d / "vectors.f32", dtype="<f4").reshape(-1, dim)
+    q = np.fromfile(d / "queries.f32", dtype="<f4").reshape(-1, dim)
+    truth = np.fromfile(d / "truth.u32", dtype="<u4").reshape(-1, 10)
+    idx = hnswlib.Index(space=metric, dim=dim)
+    t = time.perf_counter()
+    idx.init_index(max_elements=len(v), M=m, ef_construction=efc, random_seed=0)
+    idx.add_items(v, np.arange(len(v)), num_threads=2)
+    build = time.perf_counter() - t
+    for ef in efs:
+        idx.set_ef(ef)
+        sec, (labels, _) = timed(runs, lambda: idx.knn_query(q, k=10, num_threads=1))
+        hits = sum(len(set(labels[i]) & set(truth[i])) for i in range(len(q)))
+        print(json.dumps({"bench": "ann", "peer": "hnswlib", "n": len(v), "ef": ef, "recall@10": hits / (10 * len(q)),
+                          "qps": len(q) / sec, "build_seconds": build}))
+
+
+def ann_report(files):
+    for f in files:
+        rows = [json.loads(l) for l in open(f) if l.startswith("{")]
+        fun = [r for r in rows if "peer" not in r]
+        peer = [r for r in rows if "peer" in r]
+        if not fun or not peer:
+            continue
+        print(f"\nANN on {Path(f).stem} ({fun[0]['n']:,} vectors): build funnel {fun[0]['build_seconds']:.1f}s, "
+              f"hnswlib {peer[0]['build_seconds']:.1f}s (2 threads each); queries single-threaded")
+        print(f"{'ef':>6}{'funnel recall':>15}{'funnel qps':>12}{'hnswlib recall':>16}{'hnswlib qps':>13}")
+        for a, b in zip(fun, peer):
+            print(f"{a['ef']:>6}{a['recall@10']:>15.4f}{a['qps']:>12,.0f}{b['recall@10']:>16.4f}{b['qps']:>13,.0f}")
+        def at(rs):
+            ok = [r for r in rs if r["recall@10"] >= 0.95]
+            return max(ok, key=lambda r: r["qps"]) if ok else None
+        a, b = at(fun), at(peer)
+        if a and b:
+            print(f"queries/s at recall@10 >= 0.95: funnel {a['qps']:,.0f} (ef {a['ef']}), hnswlib {b['qps']:,.0f} "
+                  f"(ef {b['ef']}): {a['qps'] / b['qps']:.2f}x")
+        else:
+            print("recall@10 >= 0.95 not reached by " + ("funnel" if not a else "hnswlib"))
+
+
 def report(files):
     rows = {}
     for f in files:
@@ -146,5 +227,15 @@ if __name__ == "__main__":
         rank(args[0], args[1], int(args[2]))
     elif cmd == "report":
         report(args)
+    elif cmd == "ann-synth":
+        ann_synth(int(float(args[0])), int(args[1]), args[2])
+    elif cmd == "ann-gowalla":
+        ann_gowalla(args[0], args[1])
+    elif cmd == "ann-truth":
+        ann_truth(args[0], int(args[1]), args[2])
+    elif cmd == "ann":
+        ann(args[0], int(args[1]), args[2], int(args[3]), int(args[4]), [int(x) for x in args[5].split(",")], int(args[6]))
+    elif cmd == "ann-report":
+        ann_report(args)
     else:
         sys.exit(f"unknown command {cmd}")

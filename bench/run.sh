@@ -3,6 +3,8 @@
 #   bash bench/run.sh [auc|parse|rank|all]      (RUNS=5 by default)
 # auc:   AUC over 10^7 scores vs scikit-learn roc_auc_score (computation only, both in-process)
 # parse: reading a 10^7-line interaction CSV vs pandas.read_csv (Funnel also builds the CSR)
+# ann:   HNSW queries/s at recall@10 >= 0.95 vs hnswlib, on Gowalla iALS item vectors
+#        (queries: user vectors) and on 10^6 synthetic 64-d vectors (ANN_N to change)
 # rank:  full-ranking Recall@20/NDCG@20 over all Gowalla test users with one ItemKNN
 #        similarity matrix vs a scipy sparse product + numpy argpartition on the same matrix
 set -euo pipefail
@@ -13,7 +15,7 @@ DATA=${FUNNEL_DATA:-$(cd .. && pwd)/shared/datasets}
 OUT=bench/out
 mkdir -p "$OUT"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/pip install -q numpy scipy scikit-learn pandas
+.venv/bin/pip install -q numpy scipy scikit-learn pandas hnswlib
 PY=.venv/bin/python
 cargo build --release -q -p funnel-bench -p funnel-cli
 FB=target/release/funnel-bench
@@ -34,4 +36,24 @@ if [[ $what == all || $what == rank ]]; then
   $FB rank "$DATA/gowalla" --export "$OUT/gowalla_sim" --runs "$RUNS" | tee -a "$OUT/rank.jsonl"
   $PY bench/peers.py rank "$DATA/gowalla" "$OUT/gowalla_sim" "$RUNS" | tee -a "$OUT/rank.jsonl"
 fi
-$PY bench/peers.py report "$OUT"/*.jsonl
+if [[ $what == all || $what == ann ]]; then
+  EFS=10,16,24,32,48,64,96,128,192,256
+  if [ ! -f "$OUT/ann_gowalla/truth.u32" ]; then
+    $FB factors "$DATA/gowalla" "$OUT/gowalla_factors" >/dev/null
+    $PY bench/peers.py ann-gowalla "$OUT/gowalla_factors" "$OUT/ann_gowalla"
+    $PY bench/peers.py ann-truth "$OUT/ann_gowalla" 64 ip
+  fi
+  N=${ANN_N:-1000000}
+  if [ ! -f "$OUT/ann_synth_$N/truth.u32" ]; then
+    $PY bench/peers.py ann-synth "$N" 64 "$OUT/ann_synth_$N"
+    $PY bench/peers.py ann-truth "$OUT/ann_synth_$N" 64 ip
+  fi
+  for d in ann_gowalla "ann_synth_$N"; do
+    $FB ann "$OUT/$d/vectors.f32" "$OUT/$d/queries.f32" "$OUT/$d/truth.u32" --dim 64 --metric ip --ef "$EFS" --runs 3 > "$OUT/$d.ann"
+    $PY bench/peers.py ann "$OUT/$d" 64 ip 16 200 "$EFS" 3 >> "$OUT/$d.ann"
+  done
+  $PY bench/peers.py ann-report "$OUT/ann_gowalla.ann" "$OUT/ann_synth_$N.ann"
+fi
+shopt -s nullglob
+results=("$OUT"/*.jsonl)
+if (( ${#results[@]} )); then $PY bench/peers.py report "${results[@]}"; fi

@@ -155,14 +155,26 @@ fn select<'v>(candidates: &[(f32, u32)], m: usize, vec_of: &dyn Fn(u32) -> &'v [
 
 /// Builds the graph over `n` unit vectors of dimension `dim` (flat, row-major), distance
 /// `1 − a·b`. `progress` is called with the number of points inserted so far.
-pub(crate) fn build(vectors: &[f32], dim: usize, m: usize, ef_construction: usize, seed: u64, progress: &(dyn Fn(usize) + Sync)) -> Graph {
+pub(crate) fn build(
+    vectors: &[f32],
+    dim: usize,
+    m: usize,
+    ef_construction: usize,
+    seed: u64,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Graph {
     let n = vectors.len() / dim;
     let m0 = 2 * m;
     let ml = 1.0 / (m.max(2) as f64).ln();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let levels: Vec<u8> = (0..n).map(|_| ((-(1.0 - rng.random::<f64>()).ln() * ml) as usize).min(30) as u8).collect();
+    let levels: Vec<u8> = (0..n)
+        .map(|_| ((-(1.0 - rng.random::<f64>()).ln() * ml) as usize).min(30) as u8)
+        .collect();
     let vec_of = |i: u32| &vectors[i as usize * dim..(i as usize + 1) * dim];
-    let links: Vec<Mutex<Vec<Vec<u32>>>> = levels.iter().map(|&l| Mutex::new(vec![Vec::new(); l as usize + 1])).collect();
+    let links: Vec<Mutex<Vec<Vec<u32>>>> = levels
+        .iter()
+        .map(|&l| Mutex::new(vec![Vec::new(); l as usize + 1]))
+        .collect();
     let top = RwLock::new((0u32, levels.first().copied().unwrap_or(0)));
     let top_insert = Mutex::new(());
     let read_links = |node: u32, level: usize, out: &mut Vec<u32>| {
@@ -174,7 +186,11 @@ pub(crate) fn build(vectors: &[f32], dim: usize, m: usize, ef_construction: usiz
     let done = std::sync::atomic::AtomicUsize::new(0);
     let insert = |q: u32| {
         let l = levels[q as usize];
-        let guard = if l > top.read().unwrap().1 { Some(top_insert.lock().unwrap()) } else { None };
+        let guard = if l > top.read().unwrap().1 {
+            Some(top_insert.lock().unwrap())
+        } else {
+            None
+        };
         let (entry, max_level) = *top.read().unwrap();
         let qv = vec_of(q);
         let dist = |i: u32| 1.0 - dot(qv, vec_of(i));
@@ -199,7 +215,9 @@ pub(crate) fn build(vectors: &[f32], dim: usize, m: usize, ef_construction: usiz
         }
         let mut entries = vec![ep];
         for lc in (0..=(l.min(max_level) as usize)).rev() {
-            let found = search_layer(n, &dist, &entries, ef_construction, &|c, out| read_links(c, lc, out));
+            let found = search_layer(n, &dist, &entries, ef_construction, &|c, out| {
+                read_links(c, lc, out)
+            });
             let cap = if lc == 0 { m0 } else { m };
             let chosen = select(&found, m, &vec_of);
             links[q as usize].lock().unwrap()[lc] = chosen.clone();
@@ -212,7 +230,10 @@ pub(crate) fn build(vectors: &[f32], dim: usize, m: usize, ef_construction: usiz
                 list.push(q);
                 if list.len() > cap {
                     let nv = vec_of(nb);
-                    let mut cands: Vec<(f32, u32)> = list.iter().map(|&c| (1.0 - dot(nv, vec_of(c)), c)).collect();
+                    let mut cands: Vec<(f32, u32)> = list
+                        .iter()
+                        .map(|&c| (1.0 - dot(nv, vec_of(c)), c))
+                        .collect();
                     cands.sort_by(|a, b| a.0.total_cmp(&b.0));
                     *list = select(&cands, cap, &vec_of);
                 }
@@ -232,7 +253,10 @@ pub(crate) fn build(vectors: &[f32], dim: usize, m: usize, ef_construction: usiz
     };
     if n > 0 {
         // The first point is the initial entry; the rest go in parallel.
-        (1..n as u32).into_par_iter().with_min_len(64).for_each(insert);
+        (1..n as u32)
+            .into_par_iter()
+            .with_min_len(64)
+            .for_each(insert);
     }
     let (entry, max_level) = *top.read().unwrap();
     let mut layer0 = vec![0u32; n * (m0 + 1)];
@@ -251,5 +275,13 @@ pub(crate) fn build(vectors: &[f32], dim: usize, m: usize, ef_construction: usiz
             upper[i] = flat;
         }
     }
-    Graph { m, m0, layer0, upper, levels, entry, max_level }
+    Graph {
+        m,
+        m0,
+        layer0,
+        upper,
+        levels,
+        entry,
+        max_level,
+    }
 }

@@ -76,7 +76,11 @@ pub struct IndexParams {
 
 impl Default for IndexParams {
     fn default() -> Self {
-        IndexParams { m: 16, ef_construction: 200, seed: 0 }
+        IndexParams {
+            m: 16,
+            ef_construction: 200,
+            seed: 0,
+        }
     }
 }
 
@@ -123,8 +127,17 @@ impl Index {
     }
 
     /// [`Index::build`], calling `progress` with the number of points inserted so far.
-    pub fn build_with_progress(vectors: &[f32], dim: usize, metric: Metric, p: &IndexParams, progress: &(dyn Fn(usize) + Sync)) -> Index {
-        assert!(dim > 0 && vectors.len() % dim == 0, "vectors must hold n × {dim} values");
+    pub fn build_with_progress(
+        vectors: &[f32],
+        dim: usize,
+        metric: Metric,
+        p: &IndexParams,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Index {
+        assert!(
+            dim > 0 && vectors.len() % dim == 0,
+            "vectors must hold n × {dim} values"
+        );
         let n = vectors.len() / dim;
         let (sdim, scale, stored) = match metric {
             Metric::Cosine => {
@@ -135,19 +148,40 @@ impl Index {
                 (dim, 1.0, s)
             }
             Metric::InnerProduct => {
-                let max = vectors.par_chunks(dim).map(|v| dot(v, v).sqrt()).reduce(|| 0.0, f32::max).max(1e-30);
+                let max = vectors
+                    .par_chunks(dim)
+                    .map(|v| dot(v, v).sqrt())
+                    .reduce(|| 0.0, f32::max)
+                    .max(1e-30);
                 let mut s = vec![0.0f32; n * (dim + 1)];
-                s.par_chunks_mut(dim + 1).zip(vectors.par_chunks(dim)).for_each(|(out, v)| {
-                    for (o, x) in out.iter_mut().zip(v) {
-                        *o = x / max;
-                    }
-                    out[dim] = (1.0 - dot(v, v) / (max * max)).max(0.0).sqrt();
-                });
+                s.par_chunks_mut(dim + 1)
+                    .zip(vectors.par_chunks(dim))
+                    .for_each(|(out, v)| {
+                        for (o, x) in out.iter_mut().zip(v) {
+                            *o = x / max;
+                        }
+                        out[dim] = (1.0 - dot(v, v) / (max * max)).max(0.0).sqrt();
+                    });
                 (dim + 1, max, s)
             }
         };
-        let graph = build(&stored, sdim, p.m.max(2), p.ef_construction.max(p.m), p.seed, progress);
-        Index { metric, dim, sdim, scale, vectors: stored, graph, ef_construction: p.ef_construction }
+        let graph = build(
+            &stored,
+            sdim,
+            p.m.max(2),
+            p.ef_construction.max(p.m),
+            p.seed,
+            progress,
+        );
+        Index {
+            metric,
+            dim,
+            sdim,
+            scale,
+            vectors: stored,
+            graph,
+            ef_construction: p.ef_construction,
+        }
     }
 
     /// Number of vectors.
@@ -171,7 +205,13 @@ impl Index {
     }
 
     fn query_vec(&self, q: &[f32]) -> (Vec<f32>, f32) {
-        assert_eq!(q.len(), self.dim, "query has {} values, the index {}", q.len(), self.dim);
+        assert_eq!(
+            q.len(),
+            self.dim,
+            "query has {} values, the index {}",
+            q.len(),
+            self.dim
+        );
         let mut v = vec![0.0f32; self.sdim];
         v[..self.dim].copy_from_slice(q);
         let norm = normalise(&mut v[..self.dim]);
@@ -213,15 +253,25 @@ impl Index {
                 }
             }
         }
-        let found = search_layer(self.len(), &dist, &[ep], ef.max(k), &|c, out| out.extend_from_slice(g.neighbors(c, 0)));
-        found.into_iter().take(k).map(|(d, i)| (i, self.score(1.0 - d, qn))).collect()
+        let found = search_layer(self.len(), &dist, &[ep], ef.max(k), &|c, out| {
+            out.extend_from_slice(g.neighbors(c, 0))
+        });
+        found
+            .into_iter()
+            .take(k)
+            .map(|(d, i)| (i, self.score(1.0 - d, qn)))
+            .collect()
     }
 
     /// The exact `k` best by scanning every vector (the reference for recall).
     pub fn exact(&self, q: &[f32], k: usize) -> Vec<(u32, f32)> {
         let (qv, qn) = self.query_vec(q);
-        let mut all: Vec<(u32, f32)> =
-            self.vectors.chunks(self.sdim).enumerate().map(|(i, v)| (i as u32, dot(&qv, v))).collect();
+        let mut all: Vec<(u32, f32)> = self
+            .vectors
+            .chunks(self.sdim)
+            .enumerate()
+            .map(|(i, v)| (i as u32, dot(&qv, v)))
+            .collect();
         let k = k.min(all.len());
         if k == 0 {
             return Vec::new();
@@ -229,7 +279,9 @@ impl Index {
         all.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
         all.truncate(k);
         all.sort_by(|a, b| b.1.total_cmp(&a.1));
-        all.into_iter().map(|(i, c)| (i, self.score(c, qn))).collect()
+        all.into_iter()
+            .map(|(i, c)| (i, self.score(c, qn)))
+            .collect()
     }
 
     /// Mean recall@k of [`Index::search`] against [`Index::exact`] over `queries`
@@ -239,7 +291,10 @@ impl Index {
             .par_chunks(self.dim)
             .map(|q| {
                 let exact: Vec<u32> = self.exact(q, k).into_iter().map(|x| x.0).collect();
-                self.search(q, k, ef).iter().filter(|x| exact.contains(&x.0)).count()
+                self.search(q, k, ef)
+                    .iter()
+                    .filter(|x| exact.contains(&x.0))
+                    .count()
             })
             .sum();
         hits as f64 / ((queries.len() / self.dim) * k).max(1) as f64
@@ -247,7 +302,10 @@ impl Index {
 
     /// Saves to a safetensors file with a JSON header (`format: funnel-ann`, `version: 1`).
     pub fn save(&self, path: &Path) -> Result<(), AnnError> {
-        let err = |m: String| AnnError::File { path: path.display().to_string(), message: m };
+        let err = |m: String| AnnError::File {
+            path: path.display().to_string(),
+            message: m,
+        };
         let g = &self.graph;
         let mut upper_offsets = vec![0u64];
         let mut upper_flat = Vec::new();
@@ -257,15 +315,45 @@ impl Index {
         }
         let bytes32 = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let tensors: Vec<(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)> = vec![
-            ("vectors", safetensors::Dtype::F32, vec![self.len(), self.sdim], self.vectors.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            ("layer0", safetensors::Dtype::U32, vec![g.layer0.len()], bytes32(&g.layer0)),
-            ("levels", safetensors::Dtype::U8, vec![g.levels.len()], g.levels.clone()),
-            ("upper.offsets", safetensors::Dtype::U64, vec![upper_offsets.len()], upper_offsets.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            ("upper.links", safetensors::Dtype::U32, vec![upper_flat.len()], bytes32(&upper_flat)),
+            (
+                "vectors",
+                safetensors::Dtype::F32,
+                vec![self.len(), self.sdim],
+                self.vectors.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            (
+                "layer0",
+                safetensors::Dtype::U32,
+                vec![g.layer0.len()],
+                bytes32(&g.layer0),
+            ),
+            (
+                "levels",
+                safetensors::Dtype::U8,
+                vec![g.levels.len()],
+                g.levels.clone(),
+            ),
+            (
+                "upper.offsets",
+                safetensors::Dtype::U64,
+                vec![upper_offsets.len()],
+                upper_offsets.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            (
+                "upper.links",
+                safetensors::Dtype::U32,
+                vec![upper_flat.len()],
+                bytes32(&upper_flat),
+            ),
         ];
         let views: Vec<(&str, safetensors::tensor::TensorView<'_>)> = tensors
             .iter()
-            .map(|(n, d, s, b)| (*n, safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("shape matches")))
+            .map(|(n, d, s, b)| {
+                (
+                    *n,
+                    safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("shape matches"),
+                )
+            })
             .collect();
         let header = json!({"format": "funnel-ann", "version": 1, "metric": self.metric.name(), "dim": self.dim,
             "scale": self.scale, "m": g.m, "ef_construction": self.ef_construction, "entry": g.entry, "max_level": g.max_level});
@@ -276,9 +364,13 @@ impl Index {
 
     /// Loads an index written by [`Index::save`].
     pub fn load(path: &Path) -> Result<Index, AnnError> {
-        let err = |m: String| AnnError::File { path: path.display().to_string(), message: m };
+        let err = |m: String| AnnError::File {
+            path: path.display().to_string(),
+            message: m,
+        };
         let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| err(format!("not an index file: {e}")))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| err(format!("not an index file: {e}")))?;
         let h: serde_json::Value = meta
             .metadata()
             .as_ref()
@@ -286,20 +378,41 @@ impl Index {
             .and_then(|s| serde_json::from_str(s).ok())
             .ok_or_else(|| err("no `funnel` header; not a Funnel index".into()))?;
         if h["format"] != "funnel-ann" {
-            return Err(err(format!("header format is {}, expected \"funnel-ann\"", h["format"])));
+            return Err(err(format!(
+                "header format is {}, expected \"funnel-ann\"",
+                h["format"]
+            )));
         }
         if h["version"].as_u64() != Some(1) {
-            return Err(err(format!("index format version {} is not one this Funnel reads (1)", h["version"])));
+            return Err(err(format!(
+                "index format version {} is not one this Funnel reads (1)",
+                h["version"]
+            )));
         }
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
-        let raw = |n: &str| st.tensor(n).map(|t| t.data().to_vec()).map_err(|_| err(format!("missing tensor `{n}`")));
-        let u32s = |b: Vec<u8>| b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<u32>>();
-        let metric = Metric::parse(h["metric"].as_str().unwrap_or("")).ok_or_else(|| err("unknown metric".into()))?;
+        let raw = |n: &str| {
+            st.tensor(n)
+                .map(|t| t.data().to_vec())
+                .map_err(|_| err(format!("missing tensor `{n}`")))
+        };
+        let u32s = |b: Vec<u8>| {
+            b.chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<u32>>()
+        };
+        let metric = Metric::parse(h["metric"].as_str().unwrap_or(""))
+            .ok_or_else(|| err("unknown metric".into()))?;
         let dim = h["dim"].as_u64().unwrap_or(0) as usize;
         let m = h["m"].as_u64().unwrap_or(16) as usize;
-        let offsets: Vec<u64> = raw("upper.offsets")?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+        let offsets: Vec<u64> = raw("upper.offsets")?
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         let flat = u32s(raw("upper.links")?);
-        let upper = offsets.windows(2).map(|w| flat[w[0] as usize..w[1] as usize].to_vec()).collect();
+        let upper = offsets
+            .windows(2)
+            .map(|w| flat[w[0] as usize..w[1] as usize].to_vec())
+            .collect();
         let graph = Graph {
             m,
             m0: 2 * m,
@@ -309,11 +422,18 @@ impl Index {
             entry: h["entry"].as_u64().unwrap_or(0) as u32,
             max_level: h["max_level"].as_u64().unwrap_or(0) as u8,
         };
-        let vectors: Vec<f32> = raw("vectors")?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let vectors: Vec<f32> = raw("vectors")?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         Ok(Index {
             metric,
             dim,
-            sdim: if metric == Metric::InnerProduct { dim + 1 } else { dim },
+            sdim: if metric == Metric::InnerProduct {
+                dim + 1
+            } else {
+                dim
+            },
             scale: h["scale"].as_f64().unwrap_or(1.0) as f32,
             vectors,
             graph,
@@ -335,7 +455,9 @@ mod tests {
             .flat_map(|_| {
                 let c = rng.random_range(0..20);
                 let scale = rng.random_range(0.5..2.0);
-                (0..dim).map(|d| (centers[c * dim + d] + 0.3 * rng.random_range(-1.0..1.0)) * scale).collect::<Vec<_>>()
+                (0..dim)
+                    .map(|d| (centers[c * dim + d] + 0.3 * rng.random_range(-1.0..1.0)) * scale)
+                    .collect::<Vec<_>>()
             })
             .collect()
     }
@@ -354,7 +476,10 @@ mod tests {
             // Scores are the metric's own: inner products match a direct dot product.
             let top = idx.search(&q[..dim], 3, 100);
             if metric == Metric::InnerProduct {
-                let direct = dot(&q[..dim], &v[top[0].0 as usize * dim..(top[0].0 as usize + 1) * dim]);
+                let direct = dot(
+                    &q[..dim],
+                    &v[top[0].0 as usize * dim..(top[0].0 as usize + 1) * dim],
+                );
                 assert!((top[0].1 - direct).abs() < 1e-3 * direct.abs().max(1.0));
             }
             assert!(top.windows(2).all(|w| w[0].1 >= w[1].1));
@@ -364,7 +489,16 @@ mod tests {
     #[test]
     fn save_load_round_trip_and_bad_files() {
         let v = data(500, 8, 3);
-        let idx = Index::build(&v, 8, Metric::InnerProduct, &IndexParams { m: 8, ef_construction: 64, seed: 1 });
+        let idx = Index::build(
+            &v,
+            8,
+            Metric::InnerProduct,
+            &IndexParams {
+                m: 8,
+                ef_construction: 64,
+                seed: 1,
+            },
+        );
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("i.ann");
         idx.save(&p).unwrap();
@@ -372,6 +506,9 @@ mod tests {
         assert_eq!(back, idx);
         assert_eq!(back.search(&v[..8], 5, 50), idx.search(&v[..8], 5, 50));
         std::fs::write(d.path().join("junk"), b"xx").unwrap();
-        assert!(Index::load(&d.path().join("junk")).unwrap_err().to_string().contains("not an index file"));
+        assert!(Index::load(&d.path().join("junk"))
+            .unwrap_err()
+            .to_string()
+            .contains("not an index file"));
     }
 }

@@ -33,6 +33,29 @@ enum Cmd {
         #[arg(long)]
         read_only: bool,
     },
+    /// Train iALS (k=64) on a LightGCN directory and write item/user factors as raw f32.
+    Factors { data: String, out: PathBuf },
+    /// HNSW over raw f32 vectors: build, then recall@10 against `truth` (u32, 10 per
+    /// query) and single-thread queries/s for each ef.
+    Ann {
+        vectors: PathBuf,
+        queries: PathBuf,
+        truth: PathBuf,
+        #[arg(long)]
+        dim: usize,
+        #[arg(long, default_value = "ip")]
+        metric: String,
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        #[arg(long, default_value_t = 200)]
+        ef_construction: usize,
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "10,16,24,32,48,64,96,128,192,256"
+        )]
+        ef: Vec<usize>,
+    },
     /// Fit ItemKNN (preset gowalla) on a LightGCN directory, then time full-ranking evaluation.
     Rank {
         data: String,
@@ -56,6 +79,13 @@ fn timed<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
         times.push(t.elapsed().as_secs_f64());
     }
     Ok((median(times), last.unwrap()))
+}
+
+fn raw_f32(p: &PathBuf) -> Result<Vec<f32>> {
+    let b = std::fs::read(p).with_context(|| p.display().to_string())?;
+    Ok(b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect())
 }
 
 fn raw_f64(p: &PathBuf) -> Result<Vec<f64>> {
@@ -136,6 +166,87 @@ fn main() -> Result<()> {
                 json!({"bench": "parse", "lines": lines, "median_seconds": sec, "lines_per_second": lines as f64 / sec,
                        "users": l.main.n_users(), "items": l.main.n_items(), "csr_bytes": l.main.csr().memory_bytes()})
             );
+        }
+        Cmd::Factors { data, out } => {
+            let src = DataSource {
+                path: data,
+                format: "lightgcn".into(),
+                ..Default::default()
+            };
+            let l = load(&src, ReadOptions::default())?;
+            let mut m = funnel_recall::Ials::new(
+                &Params::parse(&["factors=64", "iterations=10", "reg=0.1", "alpha=30"])
+                    .map_err(anyhow::Error::msg)?,
+            )?;
+            use funnel_recall::Recaller;
+            m.fit(&l.main, &NoProgress)?;
+            std::fs::create_dir_all(&out)?;
+            let raw = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+            std::fs::write(out.join("items.f32"), raw(&m.item_factors().data))?;
+            std::fs::write(out.join("users.f32"), raw(&m.user_factors().data))?;
+            println!(
+                "{}",
+                json!({"items": m.item_factors().n, "users": m.user_factors().n, "dim": 64})
+            );
+        }
+        Cmd::Ann {
+            vectors,
+            queries,
+            truth,
+            dim,
+            metric,
+            m,
+            ef_construction,
+            ef,
+        } => {
+            let read = |p: &PathBuf| -> Result<Vec<f32>> { Ok(raw_f32(p)?) };
+            let (v, q) = (read(&vectors)?, read(&queries)?);
+            let t_bytes = std::fs::read(&truth)?;
+            let truth: Vec<u32> = t_bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            let metric = funnel_ann::Metric::parse(&metric).context("metric: ip or cosine")?;
+            let t = Instant::now();
+            let idx = funnel_ann::Index::build(
+                &v,
+                dim,
+                metric,
+                &funnel_ann::IndexParams {
+                    m,
+                    ef_construction,
+                    seed: 0,
+                },
+            );
+            let build = t.elapsed().as_secs_f64();
+            let nq = q.len() / dim;
+            for &e in &ef {
+                let mut times = Vec::new();
+                let mut hits = 0;
+                for run in 0..cli.runs.max(1) {
+                    let t = Instant::now();
+                    let res: Vec<Vec<(u32, f32)>> =
+                        q.chunks(dim).map(|x| idx.search(x, 10, e)).collect();
+                    times.push(t.elapsed().as_secs_f64());
+                    if run == 0 {
+                        hits = res
+                            .iter()
+                            .enumerate()
+                            .map(|(i, r)| {
+                                r.iter()
+                                    .filter(|x| truth[i * 10..i * 10 + 10].contains(&x.0))
+                                    .count()
+                            })
+                            .sum();
+                    }
+                }
+                let sec = median(times);
+                println!(
+                    "{}",
+                    json!({"bench": "ann", "n": idx.len(), "ef": e, "recall@10": hits as f64 / (nq * 10) as f64,
+                                      "qps": nq as f64 / sec, "build_seconds": build})
+                );
+            }
         }
         Cmd::Rank { data, export } => {
             let src = DataSource {

@@ -27,6 +27,8 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod bpr;
+#[cfg(feature = "ease")]
+pub mod ease;
 pub mod error;
 pub mod ials;
 pub mod itemknn;
@@ -59,7 +61,7 @@ pub use userknn::UserKnn;
 pub type Score = f32;
 
 /// Names accepted by [`build`] and `funnel eval --model`.
-pub const MODEL_NAMES: &[&str] = &["popular", "itemknn", "userknn", "ials", "bpr"];
+pub const MODEL_NAMES: &[&str] = &["popular", "itemknn", "userknn", "ials", "bpr", "ease"];
 
 /// What every fitted recaller keeps: the id maps and each user's training items
 /// (to score from and to exclude).
@@ -222,6 +224,15 @@ pub fn build(name: &str, params: &Params) -> Result<Box<dyn Recaller>> {
         "userknn" | "usercf" => Box::new(UserKnn::new(params)?),
         "ials" | "als" => Box::new(Ials::new(params)?),
         "bpr" => Box::new(Bpr::new(params)?),
+        #[cfg(feature = "ease")]
+        "ease" => Box::new(ease::Ease::new(params)?),
+        #[cfg(not(feature = "ease"))]
+        "ease" => {
+            return Err(RecallError::Param {
+                model: "ease",
+                message: "this build of Funnel has no EASE; rebuild with the `ease` feature".into(),
+            })
+        }
         other => return Err(RecallError::UnknownModel(other.to_string())),
     };
     Ok(m)
@@ -236,6 +247,8 @@ pub fn load(path: &Path) -> Result<Box<dyn Recaller>> {
         "userknn" => Box::new(UserKnn::load(&r)?),
         "ials" => Box::new(Ials::load(&r)?),
         "bpr" => Box::new(Bpr::load(&r)?),
+        #[cfg(feature = "ease")]
+        "ease" => Box::new(ease::Ease::load(&r)?),
         other => {
             return Err(RecallError::ModelFile {
                 path: path.display().to_string(),

@@ -108,6 +108,7 @@ fn personalised_models_beat_popularity_on_data_with_taste() {
     assert!(recall["userknn"] > recall["popular"] * 1.1, "{recall:?}");
     assert!(recall["ials"] > recall["popular"] * 1.1, "{recall:?}");
     assert!(recall["bpr"] > recall["popular"] * 1.1, "{recall:?}");
+    assert!(recall["ease"] > recall["popular"] * 1.1, "{recall:?}");
 }
 
 #[test]
