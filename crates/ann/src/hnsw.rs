@@ -16,9 +16,19 @@ use rayon::prelude::*;
 use crate::simd::dot;
 
 /// A distance with a total order (distances are finite here).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, Copy)]
 struct D(f32);
+impl PartialEq for D {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
 impl Eq for D {}
+impl PartialOrd for D {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
 impl Ord for D {
     fn cmp(&self, o: &Self) -> Ordering {
         self.0.total_cmp(&o.0)

@@ -199,8 +199,7 @@ fn main() -> Result<()> {
             ef_construction,
             ef,
         } => {
-            let read = |p: &PathBuf| -> Result<Vec<f32>> { Ok(raw_f32(p)?) };
-            let (v, q) = (read(&vectors)?, read(&queries)?);
+            let (v, q) = (raw_f32(&vectors)?, raw_f32(&queries)?);
             let t_bytes = std::fs::read(&truth)?;
             let truth: Vec<u32> = t_bytes
                 .chunks_exact(4)
