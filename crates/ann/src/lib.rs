@@ -6,9 +6,12 @@
 //! factors in and look user factors up.
 //!
 //! * **Cosine**: vectors are normalised, the graph uses `1 − cos`.
-//! * **Inner product** is not a metric, so it is reduced to cosine (Bachrach et al.
-//!   2014): item `v` is stored as `[v/M, √(1 − |v|²/M²)]` with `M` the largest norm, the
-//!   query as `[q/|q|, 0]`; their cosine orders items exactly as `q·v` does.
+//! * **Inner product**: the graph is built and searched with `1 − q·v` directly, although
+//!   it is not a metric (as hnswlib does, and as Morozov & Babenko 2018 recommend for
+//!   maximum inner-product search). The classic reduction to cosine — store
+//!   `[v/M, √(1 − |v|²/M²)]` — was tried first and measured far worse: recall@10 0.39 vs
+//!   0.99 at ef = 10 on 10⁵ clustered vectors, because the extra coordinate crowds the
+//!   small-norm items together.
 //!
 //! Parameters: `m` (links per node, 16; twice that on layer 0), `ef_construction` (200),
 //! and per query `ef` (≥ k; larger is slower and more accurate). [`Index::recall_at`]
@@ -103,10 +106,8 @@ pub enum AnnError {
 pub struct Index {
     metric: Metric,
     dim: usize,
-    /// Stored dimension: `dim`, or `dim + 1` for inner product.
+    /// Stored dimension (equal to `dim`; kept apart so the file format can grow).
     sdim: usize,
-    /// Largest item norm (inner product only): turns cosines back into inner products.
-    scale: f32,
     vectors: Vec<f32>,
     graph: Graph,
     ef_construction: usize,
@@ -138,32 +139,16 @@ impl Index {
             dim > 0 && vectors.len() % dim == 0,
             "vectors must hold n × {dim} values"
         );
-        let n = vectors.len() / dim;
-        let (sdim, scale, stored) = match metric {
+        // Cosine searches unit vectors; inner product searches the raw ones.
+        let (sdim, stored) = match metric {
             Metric::Cosine => {
                 let mut s = vectors.to_vec();
                 s.par_chunks_mut(dim).for_each(|v| {
                     normalise(v);
                 });
-                (dim, 1.0, s)
+                (dim, s)
             }
-            Metric::InnerProduct => {
-                let max = vectors
-                    .par_chunks(dim)
-                    .map(|v| dot(v, v).sqrt())
-                    .reduce(|| 0.0, f32::max)
-                    .max(1e-30);
-                let mut s = vec![0.0f32; n * (dim + 1)];
-                s.par_chunks_mut(dim + 1)
-                    .zip(vectors.par_chunks(dim))
-                    .for_each(|(out, v)| {
-                        for (o, x) in out.iter_mut().zip(v) {
-                            *o = x / max;
-                        }
-                        out[dim] = (1.0 - dot(v, v) / (max * max)).max(0.0).sqrt();
-                    });
-                (dim + 1, max, s)
-            }
+            Metric::InnerProduct => (dim, vectors.to_vec()),
         };
         let graph = build(
             &stored,
@@ -177,7 +162,6 @@ impl Index {
             metric,
             dim,
             sdim,
-            scale,
             vectors: stored,
             graph,
             ef_construction: p.ef_construction,
@@ -204,26 +188,13 @@ impl Index {
         self.metric
     }
 
-    fn query_vec(&self, q: &[f32]) -> (Vec<f32>, f32) {
-        assert_eq!(
-            q.len(),
-            self.dim,
-            "query has {} values, the index {}",
-            q.len(),
-            self.dim
-        );
-        let mut v = vec![0.0f32; self.sdim];
-        v[..self.dim].copy_from_slice(q);
-        let norm = normalise(&mut v[..self.dim]);
-        (v, norm)
-    }
-
-    /// Turns the stored-space cosine back into the metric's score.
-    fn score(&self, cos: f32, qnorm: f32) -> f32 {
-        match self.metric {
-            Metric::Cosine => cos,
-            Metric::InnerProduct => cos * self.scale * qnorm,
+    fn query_vec(&self, q: &[f32]) -> Vec<f32> {
+        assert_eq!(q.len(), self.dim, "query has {} values, the index {}", q.len(), self.dim);
+        let mut v = q.to_vec();
+        if self.metric == Metric::Cosine {
+            normalise(&mut v);
         }
+        v
     }
 
     /// The `k` best vectors for `q` (id, score), best first; `ef` (raised to `k`) trades
@@ -232,7 +203,7 @@ impl Index {
         if self.is_empty() || k == 0 {
             return Vec::new();
         }
-        let (qv, qn) = self.query_vec(q);
+        let qv = self.query_vec(q);
         let dim = self.sdim;
         let vecs = &self.vectors;
         let dist = |i: u32| 1.0 - dot(&qv, &vecs[i as usize * dim..(i as usize + 1) * dim]);
@@ -259,13 +230,13 @@ impl Index {
         found
             .into_iter()
             .take(k)
-            .map(|(d, i)| (i, self.score(1.0 - d, qn)))
+            .map(|(d, i)| (i, 1.0 - d))
             .collect()
     }
 
     /// The exact `k` best by scanning every vector (the reference for recall).
     pub fn exact(&self, q: &[f32], k: usize) -> Vec<(u32, f32)> {
-        let (qv, qn) = self.query_vec(q);
+        let qv = self.query_vec(q);
         let mut all: Vec<(u32, f32)> = self
             .vectors
             .chunks(self.sdim)
@@ -279,9 +250,7 @@ impl Index {
         all.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
         all.truncate(k);
         all.sort_by(|a, b| b.1.total_cmp(&a.1));
-        all.into_iter()
-            .map(|(i, c)| (i, self.score(c, qn)))
-            .collect()
+        all
     }
 
     /// Mean recall@k of [`Index::search`] against [`Index::exact`] over `queries`
@@ -356,7 +325,7 @@ impl Index {
             })
             .collect();
         let header = json!({"format": "funnel-ann", "version": 1, "metric": self.metric.name(), "dim": self.dim,
-            "scale": self.scale, "m": g.m, "ef_construction": self.ef_construction, "entry": g.entry, "max_level": g.max_level});
+            "m": g.m, "ef_construction": self.ef_construction, "entry": g.entry, "max_level": g.max_level});
         let meta = HashMap::from([("funnel".to_string(), header.to_string())]);
         let out = safetensors::serialize(views, Some(meta)).map_err(|e| err(e.to_string()))?;
         std::fs::write(path, out).map_err(|e| err(e.to_string()))
@@ -429,12 +398,7 @@ impl Index {
         Ok(Index {
             metric,
             dim,
-            sdim: if metric == Metric::InnerProduct {
-                dim + 1
-            } else {
-                dim
-            },
-            scale: h["scale"].as_f64().unwrap_or(1.0) as f32,
+            sdim: dim,
             vectors,
             graph,
             ef_construction: h["ef_construction"].as_u64().unwrap_or(200) as usize,
