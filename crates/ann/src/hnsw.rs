@@ -100,38 +100,86 @@ thread_local! {
     static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), generation: 0 }) };
 }
 
+/// Where a layer's links come from: the finished graph (plain slices) or the graph under
+/// construction (behind per-node locks). Generic, so the search loop is monomorphised.
+pub(crate) trait Links {
+    /// Calls `f` with the links of `node` on `level`.
+    fn with_neighbors(&self, node: u32, level: usize, f: impl FnMut(&[u32]));
+}
+
+impl Links for Graph {
+    #[inline]
+    fn with_neighbors(&self, node: u32, level: usize, mut f: impl FnMut(&[u32])) {
+        f(self.neighbors(node, level))
+    }
+}
+
+struct Building<'a>(&'a [Mutex<Vec<Vec<u32>>>]);
+
+impl Links for Building<'_> {
+    #[inline]
+    fn with_neighbors(&self, node: u32, level: usize, mut f: impl FnMut(&[u32])) {
+        let g = self.0[node as usize].lock().unwrap();
+        if let Some(l) = g.get(level) {
+            f(l)
+        }
+    }
+}
+
+#[inline]
+fn prefetch(v: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint; the pointer comes from a live slice.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(v.as_ptr() as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
 /// Best-first search of one layer from `entry` points; returns up to `ef` nodes, nearest
-/// first. `neighbors(node, out)` fills `out` with the node's links on this layer.
-pub(crate) fn search_layer(
-    n: usize,
-    dist: &dyn Fn(u32) -> f32,
+/// first. Vectors are `dim` wide in `vectors`; the distance is `1 − q·v`.
+pub(crate) fn search_layer<L: Links>(
+    links: &L,
+    level: usize,
+    vectors: &[f32],
+    dim: usize,
+    q: &[f32],
     entry: &[(f32, u32)],
     ef: usize,
-    neighbors: &dyn Fn(u32, &mut Vec<u32>),
 ) -> Vec<(f32, u32)> {
+    let n = vectors.len() / dim;
+    let vec_of = |i: u32| &vectors[i as usize * dim..(i as usize + 1) * dim];
     VISITED.with(|v| {
         let mut visited = v.borrow_mut();
         visited.reset(n);
-        let mut candidates: BinaryHeap<Reverse<(D, u32)>> = BinaryHeap::new();
-        let mut results: BinaryHeap<(D, u32)> = BinaryHeap::new();
+        let mut candidates: BinaryHeap<Reverse<(D, u32)>> = BinaryHeap::with_capacity(ef * 4);
+        let mut results: BinaryHeap<(D, u32)> = BinaryHeap::with_capacity(ef + 1);
         for &(d, e) in entry {
             if visited.insert(e) {
                 candidates.push(Reverse((D(d), e)));
                 results.push((D(d), e));
             }
         }
-        let mut buf = Vec::with_capacity(64);
+        let mut fresh: Vec<u32> = Vec::with_capacity(64);
         while let Some(Reverse((D(d), c))) = candidates.pop() {
-            if results.len() >= ef && d > results.peek().unwrap().0 .0 {
+            let worst = results.peek().unwrap().0 .0;
+            if results.len() >= ef && d > worst {
                 break;
             }
-            buf.clear();
-            neighbors(c, &mut buf);
-            for &nb in &buf {
-                if !visited.insert(nb) {
-                    continue;
+            // Collect unvisited neighbours first and prefetch their vectors, so the
+            // distance loop below finds them in cache.
+            fresh.clear();
+            links.with_neighbors(c, level, |nbs| {
+                for &nb in nbs {
+                    if visited.insert(nb) {
+                        prefetch(vec_of(nb));
+                        fresh.push(nb);
+                    }
                 }
-                let dn = dist(nb);
+            });
+            for &nb in &fresh {
+                let dn = 1.0 - dot(q, vec_of(nb));
                 if results.len() < ef || dn < results.peek().unwrap().0 .0 {
                     candidates.push(Reverse((D(dn), nb)));
                     results.push((D(dn), nb));
@@ -145,6 +193,37 @@ pub(crate) fn search_layer(
         out.sort_by(|a, b| a.0.total_cmp(&b.0));
         out
     })
+}
+
+/// Greedy descent through the upper layers to the best entry point for layer `down_to`.
+pub(crate) fn descend<L: Links>(
+    links: &L,
+    from: usize,
+    down_to: usize,
+    vectors: &[f32],
+    dim: usize,
+    q: &[f32],
+    mut ep: (f32, u32),
+) -> (f32, u32) {
+    let vec_of = |i: u32| &vectors[i as usize * dim..(i as usize + 1) * dim];
+    for lc in (down_to..=from).rev() {
+        loop {
+            let mut changed = false;
+            links.with_neighbors(ep.1, lc, |nbs| {
+                for &nb in nbs {
+                    let d = 1.0 - dot(q, vec_of(nb));
+                    if d < ep.0 {
+                        ep = (d, nb);
+                        changed = true;
+                    }
+                }
+            });
+            if !changed {
+                break;
+            }
+        }
+    }
+    ep
 }
 
 /// The neighbour-selection heuristic: keep a candidate only if it is nearer to the base
@@ -187,12 +266,7 @@ pub(crate) fn build(
         .collect();
     let top = RwLock::new((0u32, levels.first().copied().unwrap_or(0)));
     let top_insert = Mutex::new(());
-    let read_links = |node: u32, level: usize, out: &mut Vec<u32>| {
-        let g = links[node as usize].lock().unwrap();
-        if let Some(l) = g.get(level) {
-            out.extend_from_slice(l);
-        }
-    };
+    let building = Building(&links);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let insert = |q: u32| {
         let l = levels[q as usize];
@@ -205,29 +279,20 @@ pub(crate) fn build(
         let qv = vec_of(q);
         let dist = |i: u32| 1.0 - dot(qv, vec_of(i));
         let mut ep = (dist(entry), entry);
-        let mut buf = Vec::new();
-        for lc in ((l as usize + 1)..=(max_level as usize)).rev() {
-            loop {
-                let mut changed = false;
-                buf.clear();
-                read_links(ep.1, lc, &mut buf);
-                for &nb in &buf {
-                    let d = dist(nb);
-                    if d < ep.0 {
-                        ep = (d, nb);
-                        changed = true;
-                    }
-                }
-                if !changed {
-                    break;
-                }
-            }
+        if max_level as usize > l as usize {
+            ep = descend(
+                &building,
+                max_level as usize,
+                l as usize + 1,
+                vectors,
+                dim,
+                qv,
+                ep,
+            );
         }
         let mut entries = vec![ep];
         for lc in (0..=(l.min(max_level) as usize)).rev() {
-            let found = search_layer(n, &dist, &entries, ef_construction, &|c, out| {
-                read_links(c, lc, out)
-            });
+            let found = search_layer(&building, lc, vectors, dim, qv, &entries, ef_construction);
             let cap = if lc == 0 { m0 } else { m };
             let chosen = select(&found, m, &vec_of);
             links[q as usize].lock().unwrap()[lc] = chosen.clone();

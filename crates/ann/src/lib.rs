@@ -36,7 +36,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::hnsw::{build, search_layer, Graph};
+use crate::hnsw::{build, descend, search_layer, Graph};
 pub use crate::simd::dot;
 
 /// Similarity the index ranks by.
@@ -189,7 +189,13 @@ impl Index {
     }
 
     fn query_vec(&self, q: &[f32]) -> Vec<f32> {
-        assert_eq!(q.len(), self.dim, "query has {} values, the index {}", q.len(), self.dim);
+        assert_eq!(
+            q.len(),
+            self.dim,
+            "query has {} values, the index {}",
+            q.len(),
+            self.dim
+        );
         let mut v = q.to_vec();
         if self.metric == Metric::Cosine {
             normalise(&mut v);
@@ -204,30 +210,26 @@ impl Index {
             return Vec::new();
         }
         let qv = self.query_vec(q);
-        let dim = self.sdim;
-        let vecs = &self.vectors;
-        let dist = |i: u32| 1.0 - dot(&qv, &vecs[i as usize * dim..(i as usize + 1) * dim]);
-        let g = &self.graph;
-        let mut ep = (dist(g.entry), g.entry);
-        for lc in (1..=g.max_level as usize).rev() {
-            loop {
-                let mut changed = false;
-                for &nb in g.neighbors(ep.1, lc) {
-                    let d = dist(nb);
-                    if d < ep.0 {
-                        ep = (d, nb);
-                        changed = true;
-                    }
-                }
-                if !changed {
-                    break;
-                }
-            }
-        }
-        let found = search_layer(self.len(), &dist, &[ep], ef.max(k), &|c, out| {
-            out.extend_from_slice(g.neighbors(c, 0))
-        });
-        found
+        let (dim, g) = (self.sdim, &self.graph);
+        let d0 = 1.0
+            - dot(
+                &qv,
+                &self.vectors[g.entry as usize * dim..(g.entry as usize + 1) * dim],
+            );
+        let ep = if g.max_level > 0 {
+            descend(
+                g,
+                g.max_level as usize,
+                1,
+                &self.vectors,
+                dim,
+                &qv,
+                (d0, g.entry),
+            )
+        } else {
+            (d0, g.entry)
+        };
+        search_layer(g, 0, &self.vectors, dim, &qv, &[ep], ef.max(k))
             .into_iter()
             .take(k)
             .map(|(d, i)| (i, 1.0 - d))
