@@ -15,6 +15,45 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_portable(a, b)
 }
 
+/// `y += alpha · x`.
+#[inline]
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    debug_assert_eq!(x.len(), y.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { axpy_avx2(alpha, x, y) };
+        }
+    }
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn axpy_avx2(alpha: f32, x: &[f32], y: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = x.len().min(y.len());
+    let a = _mm256_set1_ps(alpha);
+    let mut i = 0;
+    // SAFETY: i + 8 <= n for every vector access.
+    while i + 8 <= n {
+        let v = _mm256_fmadd_ps(
+            a,
+            _mm256_loadu_ps(x.as_ptr().add(i)),
+            _mm256_loadu_ps(y.as_ptr().add(i)),
+        );
+        _mm256_storeu_ps(y.as_mut_ptr().add(i), v);
+        i += 8;
+    }
+    while i < n {
+        y[i] += alpha * x[i];
+        i += 1;
+    }
+}
+
 /// Portable version: eight accumulators so the compiler can vectorise.
 #[inline]
 pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
@@ -81,6 +120,15 @@ mod tests {
             let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot(&a, &b) as f64 - exact).abs() < 1e-4, "n={n}");
             assert!((dot_portable(&a, &b) as f64 - exact).abs() < 1e-4, "n={n}");
+            let mut y = b.clone();
+            axpy(0.5, &a, &mut y);
+            assert!(
+                y.iter()
+                    .zip(&a)
+                    .zip(&b)
+                    .all(|((y, a), b)| (y - (b + 0.5 * a)).abs() < 1e-6),
+                "n={n}"
+            );
         }
     }
 }

@@ -56,6 +56,24 @@ enum Cmd {
         )]
         ef: Vec<usize>,
     },
+    /// Write a split as LightGCN files (train.txt, test.txt; dense ids), so Funnel and a
+    /// peer train and test on identical data.
+    Split {
+        data: String,
+        #[arg(long, default_value = "auto")]
+        format: String,
+        #[arg(long, default_value = "leave-last-out")]
+        split: String,
+        out: PathBuf,
+    },
+    /// Time fits of one model (median of --runs) and report the peak RSS of the process.
+    Fit {
+        data: String,
+        #[arg(long)]
+        model: String,
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
     /// Fit ItemKNN (preset gowalla) on a LightGCN directory, then time full-ranking evaluation.
     Rank {
         data: String,
@@ -63,6 +81,18 @@ enum Cmd {
         #[arg(long)]
         export: Option<PathBuf>,
     },
+}
+
+/// Peak resident set size of this process so far, in MB (from /proc/self/status).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -165,6 +195,65 @@ fn main() -> Result<()> {
                 "{}",
                 json!({"bench": "parse", "lines": lines, "median_seconds": sec, "lines_per_second": lines as f64 / sec,
                        "users": l.main.n_users(), "items": l.main.n_items(), "csr_bytes": l.main.csr().memory_bytes()})
+            );
+        }
+        Cmd::Split {
+            data,
+            format,
+            split,
+            out,
+        } => {
+            let l = load(
+                &DataSource {
+                    path: data,
+                    format,
+                    ..Default::default()
+                },
+                ReadOptions::default(),
+            )?;
+            let s = funnel_data::split(&l.main, &funnel_data::SplitSpec::parse(&split)?, 42)?;
+            std::fs::create_dir_all(&out)?;
+            for (name, m) in [("train.txt", &s.train), ("test.txt", &s.test)] {
+                let mut text = String::new();
+                for u in 0..m.n_users() as u32 {
+                    let row = m.user_row(u);
+                    if name == "test.txt" && row.is_empty() {
+                        continue;
+                    }
+                    text.push_str(&u.to_string());
+                    for &i in row.indices {
+                        text.push(' ');
+                        text.push_str(&i.to_string());
+                    }
+                    text.push('\n');
+                }
+                std::fs::write(out.join(name), text)?;
+            }
+            println!(
+                "{}",
+                json!({"train": s.train.nnz(), "test": s.test.nnz(), "users": s.train.n_users(), "items": s.train.n_items()})
+            );
+        }
+        Cmd::Fit { data, model, set } => {
+            let l = load(
+                &DataSource {
+                    path: data,
+                    format: "auto".into(),
+                    ..Default::default()
+                },
+                ReadOptions::default(),
+            )?;
+            let rss_data = peak_rss_mb();
+            let p = Params::parse(&set).map_err(anyhow::Error::msg)?;
+            let (sec, _) = timed(cli.runs, || {
+                let mut m = build(&model, &p)?;
+                m.fit(&l.main, &NoProgress)?;
+                Ok(())
+            })?;
+            println!(
+                "{}",
+                json!({"bench": "fit", "model": model, "params": set, "median_seconds": sec,
+                                  "peak_rss_mb_after_load": rss_data, "peak_rss_mb": peak_rss_mb()})
             );
         }
         Cmd::Factors { data, out } => {

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use funnel_data::{Interactions, ItemId, Progress, Row, UserId};
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -44,6 +44,10 @@ pub struct Bpr {
 const USER: usize = 0;
 const ITEM: usize = 1;
 const BIAS: usize = 2;
+const _: () = assert!(
+    USER == 0 && ITEM == 1 && BIAS == 2,
+    "lr/reg arrays are [user, item, bias]"
+);
 
 fn atomics(v: &[f32]) -> Vec<AtomicU32> {
     v.iter().map(|x| AtomicU32::new(x.to_bits())).collect()
@@ -53,11 +57,51 @@ fn floats(v: &[AtomicU32]) -> Vec<f32> {
     v.iter().map(|x| f32::from_bits(x.load(Relaxed))).collect()
 }
 
+// Copies between the shared cells and local buffers, unrolled by 8 (the loads and stores
+// stay scalar: relaxed atomics are not merged into vector moves).
 #[inline]
 fn load(cells: &[AtomicU32], out: &mut [f32]) {
-    for (o, c) in out.iter_mut().zip(cells) {
+    let mut oc = out.chunks_exact_mut(8);
+    let mut cc = cells.chunks_exact(8);
+    for (o, c) in (&mut oc).zip(&mut cc) {
+        for l in 0..8 {
+            o[l] = f32::from_bits(c[l].load(Relaxed));
+        }
+    }
+    for (o, c) in oc.into_remainder().iter_mut().zip(cc.remainder()) {
         *o = f32::from_bits(c.load(Relaxed));
     }
+}
+
+#[inline]
+fn store(cells: &[AtomicU32], values: &[f32]) {
+    let mut vc = values.chunks_exact(8);
+    let mut cc = cells.chunks_exact(8);
+    for (v, c) in (&mut vc).zip(&mut cc) {
+        for l in 0..8 {
+            c[l].store(v[l].to_bits(), Relaxed);
+        }
+    }
+    for (v, c) in vc.remainder().iter().zip(cc.remainder()) {
+        c.store(v.to_bits(), Relaxed);
+    }
+}
+
+#[inline]
+fn prefetch(cells: &[AtomicU32]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; the address comes from a live slice.
+    unsafe {
+        let p = cells.as_ptr() as *const i8;
+        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
+        if cells.len() > 16 {
+            std::arch::x86_64::_mm_prefetch(p.add(64), std::arch::x86_64::_MM_HINT_T0);
+            std::arch::x86_64::_mm_prefetch(p.add(128), std::arch::x86_64::_MM_HINT_T0);
+            std::arch::x86_64::_mm_prefetch(p.add(192), std::arch::x86_64::_MM_HINT_T0);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = cells;
 }
 
 impl Bpr {
@@ -144,21 +188,25 @@ impl Bpr {
         let nnz = m.nnz();
         let threads = rayon::current_num_threads().max(1);
         let per = nnz.div_ceil(threads);
+        let ([lu, li, lb], [ru, ri, rb]) = (lr, self.reg);
         let correct: usize = (0..threads)
             .into_par_iter()
             .map(|t| {
-                let mut rng = ChaCha8Rng::seed_from_u64(
+                // Sampling is the inner loop: a small fast generator, seeded per thread and epoch.
+                let mut rng = SmallRng::seed_from_u64(
                     self.seed ^ ((epoch as u64) << 32) ^ (t as u64 * 0x9E37_79B9),
                 );
                 let (mut xu, mut yi, mut yj) = (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
+                let (mut xn, mut yin, mut yjn) =
+                    (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
                 let mut correct = 0usize;
-                for _ in 0..per.min(nnz.saturating_sub(t * per)) {
+                // Draws a (user, positive, negative) triple; None when the user has every item.
+                let draw = |rng: &mut SmallRng| -> Option<(usize, usize, usize)> {
                     let q = rng.random_range(0..nnz);
                     let u = entry_user[q] as usize;
-                    let i = m.indices()[q] as usize;
                     let row = m.row(u).indices;
                     if row.len() as u32 >= n_items {
-                        continue;
+                        return None;
                     }
                     let mut j = rng.random_range(0..n_items);
                     if self.verify_negatives {
@@ -166,7 +214,20 @@ impl Bpr {
                             j = rng.random_range(0..n_items);
                         }
                     }
-                    let j = j as usize;
+                    Some((u, m.indices()[q] as usize, j as usize))
+                };
+                // Software pipeline: the next triple is drawn and its rows prefetched before
+                // the current one is updated, so the memory latency overlaps the arithmetic.
+                let mut next = draw(&mut rng);
+                for _ in 0..per.min(nnz.saturating_sub(t * per)) {
+                    let current = next;
+                    next = draw(&mut rng);
+                    if let Some((u, i, j)) = next {
+                        prefetch(&x[u * k..(u + 1) * k]);
+                        prefetch(&y[i * k..(i + 1) * k]);
+                        prefetch(&y[j * k..(j + 1) * k]);
+                    }
+                    let Some((u, i, j)) = current else { continue };
                     let (xs, ys_i, ys_j) = (
                         &x[u * k..(u + 1) * k],
                         &y[i * k..(i + 1) * k],
@@ -185,29 +246,21 @@ impl Bpr {
                     }
                     // d/dθ ln σ(x_uij) = σ(−x_uij) · dx_uij/dθ
                     let z = 1.0 / (1.0 + x_uij.exp());
-                    for f in 0..k {
-                        let (xf, yif, yjf) = (xu[f], yi[f], yj[f]);
-                        xs[f].store(
-                            (xf + lr[USER] * (z * (yif - yjf) - self.reg[USER] * xf)).to_bits(),
-                            Relaxed,
-                        );
-                        ys_i[f].store(
-                            (yif + lr[ITEM] * (z * xf - self.reg[ITEM] * yif)).to_bits(),
-                            Relaxed,
-                        );
-                        ys_j[f].store(
-                            (yjf + lr[ITEM] * (-z * xf - self.reg[ITEM] * yjf)).to_bits(),
-                            Relaxed,
-                        );
+                    // New values from the old ones (zipped loops: no bounds checks, vectorised).
+                    for (((o, &xf), &a), &c) in xn.iter_mut().zip(&xu).zip(&yi).zip(&yj) {
+                        *o = xf + lu * (z * (a - c) - ru * xf);
                     }
-                    b[i].store(
-                        (bi + lr[BIAS] * (z - self.reg[BIAS] * bi)).to_bits(),
-                        Relaxed,
-                    );
-                    b[j].store(
-                        (bj + lr[BIAS] * (-z - self.reg[BIAS] * bj)).to_bits(),
-                        Relaxed,
-                    );
+                    for ((o, &a), &xf) in yin.iter_mut().zip(&yi).zip(&xu) {
+                        *o = a + li * (z * xf - ri * a);
+                    }
+                    for ((o, &c), &xf) in yjn.iter_mut().zip(&yj).zip(&xu) {
+                        *o = c - li * (z * xf + ri * c);
+                    }
+                    store(xs, &xn);
+                    store(ys_i, &yin);
+                    store(ys_j, &yjn);
+                    b[i].store((bi + lb * (z - rb * bi)).to_bits(), Relaxed);
+                    b[j].store((bj + lb * (-z - rb * bj)).to_bits(), Relaxed);
                 }
                 correct
             })

@@ -81,29 +81,7 @@ impl Factors {
     }
 }
 
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Four accumulators let the compiler keep several lanes busy.
-    let mut s = [0.0f32; 4];
-    let chunks = a.len() / 4;
-    for c in 0..chunks {
-        for l in 0..4 {
-            s[l] += a[4 * c + l] * b[4 * c + l];
-        }
-    }
-    let mut t = s[0] + s[1] + s[2] + s[3];
-    for i in 4 * chunks..a.len() {
-        t += a[i] * b[i];
-    }
-    t
-}
-
-#[inline]
-pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
-    }
-}
+pub(crate) use funnel_ann::simd::{axpy, dot};
 
 /// Users scored per GEMM block: 64 × 41k items × 4 bytes ≈ 10 MB of scores per thread.
 const BLOCK: usize = 64;
