@@ -17,7 +17,7 @@ use crate::progress::Bar;
 pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Model: popular, itemknn, userknn.
+    /// Model: popular, itemknn, userknn, ials, bpr, ease.
     #[arg(long)]
     pub model: String,
     /// Model parameter `key=value` (repeatable); overrides the preset.

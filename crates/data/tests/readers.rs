@@ -353,3 +353,47 @@ fn matrices_stay_within_12_bytes_per_interaction() {
         "synthetic data carries side features"
     );
 }
+
+#[test]
+fn recbole_side_files_give_typed_attributes() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "x.inter",
+        b"user_id:token\titem_id:token\trating:float\tdatetime:float\nu1\ti1\t4\t100\n",
+    );
+    write(
+        d.path(),
+        "x.user",
+        b"user_id:token\tage:float\tgender:token\nu1\t24\tM\n",
+    );
+    write(
+        d.path(),
+        "x.item",
+        b"item_id:token\tmovie_title:token_seq\tclass:token_seq\ni1\tToy Story\tAnimation Comedy\n",
+    );
+    let l = load(&src(d.path(), "recbole"), ReadOptions::default()).unwrap();
+    let users = l.users.unwrap();
+    assert_eq!(
+        users.get("u1").unwrap(),
+        &[
+            funnel_data::AttrValue::Numeric(24.0),
+            funnel_data::AttrValue::Categorical("M".into())
+        ]
+    );
+    let items = l.items.unwrap();
+    let row = items.get("i1").unwrap();
+    assert_eq!(row[0], funnel_data::AttrValue::Text("Toy Story".into()));
+    assert_eq!(
+        row[1],
+        funnel_data::AttrValue::Multi(vec!["Animation".into(), "Comedy".into()])
+    );
+    let bad = write(d.path(), "y.user", b"user_id:token\tage:float\nu1\told\n");
+    let e = funnel_data::EntityTable::read_recbole(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("y.user:2, column 2") && e.contains("expected a number"),
+        "{e}"
+    );
+}
