@@ -40,8 +40,10 @@ impl Ord for D {
 pub(crate) struct Graph {
     pub m: usize,
     pub m0: usize,
-    /// `n × (m0 + 1)`: a count then up to `m0` neighbours.
-    pub layer0: Vec<u32>,
+    pub dim: usize,
+    /// Layer 0 as one record per node — a count, `m0` link slots, then the node's vector
+    /// (f32 bits) — so a visit touches one contiguous block (hnswlib lays nodes out alike).
+    rec: Vec<u32>,
     /// Node → its levels ≥ 1, each `m + 1` slots (count, neighbours), concatenated.
     pub upper: Vec<Vec<u32>>,
     pub levels: Vec<u8>,
@@ -50,12 +52,73 @@ pub(crate) struct Graph {
 }
 
 impl Graph {
+    /// Assembles the graph from layer-0 links (`n × (m0 + 1)`: count, slots) and vectors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        m: usize,
+        dim: usize,
+        layer0: &[u32],
+        vectors: &[f32],
+        upper: Vec<Vec<u32>>,
+        levels: Vec<u8>,
+        entry: u32,
+        max_level: u8,
+    ) -> Graph {
+        let m0 = 2 * m;
+        let n = levels.len();
+        let r = 1 + m0 + dim;
+        let mut rec = vec![0u32; n * r];
+        for i in 0..n {
+            rec[i * r..i * r + 1 + m0].copy_from_slice(&layer0[i * (m0 + 1)..(i + 1) * (m0 + 1)]);
+            for (d, x) in rec[i * r + 1 + m0..(i + 1) * r]
+                .iter_mut()
+                .zip(&vectors[i * dim..(i + 1) * dim])
+            {
+                *d = x.to_bits();
+            }
+        }
+        Graph {
+            m,
+            m0,
+            dim,
+            rec,
+            upper,
+            levels,
+            entry,
+            max_level,
+        }
+    }
+
+    #[inline]
+    fn rec_len(&self) -> usize {
+        1 + self.m0 + self.dim
+    }
+
+    /// Layer-0 links as `n × (m0 + 1)` (count, slots), for saving.
+    pub fn layer0(&self) -> Vec<u32> {
+        let r = self.rec_len();
+        self.rec
+            .chunks(r)
+            .flat_map(|c| c[..1 + self.m0].iter().copied())
+            .collect()
+    }
+
+    /// The stored vector of `node`.
+    #[inline]
+    pub fn vector(&self, node: u32) -> &[f32] {
+        let start = node as usize * self.rec_len() + 1 + self.m0;
+        let v = &self.rec[start..start + self.dim];
+        // SAFETY: u32 and f32 have the same size and alignment and every bit pattern is a
+        // valid f32; the slice stays borrowed from `self.rec`.
+        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const f32, v.len()) }
+    }
+
     #[inline]
     pub fn neighbors(&self, node: u32, level: usize) -> &[u32] {
         if level == 0 {
-            let base = node as usize * (self.m0 + 1);
-            let c = self.layer0[base] as usize;
-            &self.layer0[base + 1..base + 1 + c]
+            let base = node as usize * self.rec_len();
+            let c = self.rec[base] as usize;
+            &self.rec[base + 1..base + 1 + c]
         } else {
             let l = &self.upper[node as usize];
             let base = (level - 1) * (self.m + 1);
@@ -105,6 +168,10 @@ thread_local! {
 pub(crate) trait Links {
     /// Calls `f` with the links of `node` on `level`.
     fn with_neighbors(&self, node: u32, level: usize, f: impl FnMut(&[u32]));
+    /// The vector of `node`.
+    fn vector(&self, node: u32) -> &[f32];
+    /// Number of nodes.
+    fn len(&self) -> usize;
 }
 
 impl Links for Graph {
@@ -112,17 +179,35 @@ impl Links for Graph {
     fn with_neighbors(&self, node: u32, level: usize, mut f: impl FnMut(&[u32])) {
         f(self.neighbors(node, level))
     }
+    #[inline]
+    fn vector(&self, node: u32) -> &[f32] {
+        Graph::vector(self, node)
+    }
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
 }
 
-struct Building<'a>(&'a [Mutex<Vec<Vec<u32>>>]);
+struct Building<'a> {
+    links: &'a [Mutex<Vec<Vec<u32>>>],
+    vectors: &'a [f32],
+    dim: usize,
+}
 
 impl Links for Building<'_> {
     #[inline]
     fn with_neighbors(&self, node: u32, level: usize, mut f: impl FnMut(&[u32])) {
-        let g = self.0[node as usize].lock().unwrap();
+        let g = self.links[node as usize].lock().unwrap();
         if let Some(l) = g.get(level) {
             f(l)
         }
+    }
+    #[inline]
+    fn vector(&self, node: u32) -> &[f32] {
+        &self.vectors[node as usize * self.dim..(node as usize + 1) * self.dim]
+    }
+    fn len(&self) -> usize {
+        self.links.len()
     }
 }
 
@@ -142,14 +227,12 @@ fn prefetch(v: &[f32]) {
 pub(crate) fn search_layer<L: Links>(
     links: &L,
     level: usize,
-    vectors: &[f32],
-    dim: usize,
     q: &[f32],
     entry: &[(f32, u32)],
     ef: usize,
 ) -> Vec<(f32, u32)> {
-    let n = vectors.len() / dim;
-    let vec_of = |i: u32| &vectors[i as usize * dim..(i as usize + 1) * dim];
+    let n = links.len();
+    let vec_of = |i: u32| links.vector(i);
     VISITED.with(|v| {
         let mut visited = v.borrow_mut();
         visited.reset(n);
@@ -200,12 +283,10 @@ pub(crate) fn descend<L: Links>(
     links: &L,
     from: usize,
     down_to: usize,
-    vectors: &[f32],
-    dim: usize,
     q: &[f32],
     mut ep: (f32, u32),
 ) -> (f32, u32) {
-    let vec_of = |i: u32| &vectors[i as usize * dim..(i as usize + 1) * dim];
+    let vec_of = |i: u32| links.vector(i);
     for lc in (down_to..=from).rev() {
         loop {
             let mut changed = false;
@@ -266,7 +347,11 @@ pub(crate) fn build(
         .collect();
     let top = RwLock::new((0u32, levels.first().copied().unwrap_or(0)));
     let top_insert = Mutex::new(());
-    let building = Building(&links);
+    let building = Building {
+        links: &links,
+        vectors,
+        dim,
+    };
     let done = std::sync::atomic::AtomicUsize::new(0);
     let insert = |q: u32| {
         let l = levels[q as usize];
@@ -280,19 +365,11 @@ pub(crate) fn build(
         let dist = |i: u32| 1.0 - dot(qv, vec_of(i));
         let mut ep = (dist(entry), entry);
         if max_level as usize > l as usize {
-            ep = descend(
-                &building,
-                max_level as usize,
-                l as usize + 1,
-                vectors,
-                dim,
-                qv,
-                ep,
-            );
+            ep = descend(&building, max_level as usize, l as usize + 1, qv, ep);
         }
         let mut entries = vec![ep];
         for lc in (0..=(l.min(max_level) as usize)).rev() {
-            let found = search_layer(&building, lc, vectors, dim, qv, &entries, ef_construction);
+            let found = search_layer(&building, lc, qv, &entries, ef_construction);
             let cap = if lc == 0 { m0 } else { m };
             let chosen = select(&found, m, &vec_of);
             links[q as usize].lock().unwrap()[lc] = chosen.clone();
@@ -350,13 +427,5 @@ pub(crate) fn build(
             upper[i] = flat;
         }
     }
-    Graph {
-        m,
-        m0,
-        layer0,
-        upper,
-        levels,
-        entry,
-        max_level,
-    }
+    Graph::new(m, dim, &layer0, vectors, upper, levels, entry, max_level)
 }

@@ -217,19 +217,11 @@ impl Index {
                 &self.vectors[g.entry as usize * dim..(g.entry as usize + 1) * dim],
             );
         let ep = if g.max_level > 0 {
-            descend(
-                g,
-                g.max_level as usize,
-                1,
-                &self.vectors,
-                dim,
-                &qv,
-                (d0, g.entry),
-            )
+            descend(g, g.max_level as usize, 1, &qv, (d0, g.entry))
         } else {
             (d0, g.entry)
         };
-        search_layer(g, 0, &self.vectors, dim, &qv, &[ep], ef.max(k))
+        search_layer(g, 0, &qv, &[ep], ef.max(k))
             .into_iter()
             .take(k)
             .map(|(d, i)| (i, 1.0 - d))
@@ -278,6 +270,7 @@ impl Index {
             message: m,
         };
         let g = &self.graph;
+        let layer0 = g.layer0();
         let mut upper_offsets = vec![0u64];
         let mut upper_flat = Vec::new();
         for u in &g.upper {
@@ -295,8 +288,8 @@ impl Index {
             (
                 "layer0",
                 safetensors::Dtype::U32,
-                vec![g.layer0.len()],
-                bytes32(&g.layer0),
+                vec![layer0.len()],
+                bytes32(&layer0),
             ),
             (
                 "levels",
@@ -384,19 +377,25 @@ impl Index {
             .windows(2)
             .map(|w| flat[w[0] as usize..w[1] as usize].to_vec())
             .collect();
-        let graph = Graph {
-            m,
-            m0: 2 * m,
-            layer0: u32s(raw("layer0")?),
-            upper,
-            levels: raw("levels")?,
-            entry: h["entry"].as_u64().unwrap_or(0) as u32,
-            max_level: h["max_level"].as_u64().unwrap_or(0) as u8,
-        };
         let vectors: Vec<f32> = raw("vectors")?
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect();
+        let levels = raw("levels")?;
+        let layer0 = u32s(raw("layer0")?);
+        if layer0.len() != levels.len() * (2 * m + 1) || vectors.len() != levels.len() * dim {
+            return Err(err("array sizes do not agree with the header".into()));
+        }
+        let graph = Graph::new(
+            m,
+            dim,
+            &layer0,
+            &vectors,
+            upper,
+            levels,
+            h["entry"].as_u64().unwrap_or(0) as u32,
+            h["max_level"].as_u64().unwrap_or(0) as u8,
+        );
         Ok(Index {
             metric,
             dim,
