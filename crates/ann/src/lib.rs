@@ -106,9 +106,7 @@ pub enum AnnError {
 pub struct Index {
     metric: Metric,
     dim: usize,
-    /// Stored dimension (equal to `dim`; kept apart so the file format can grow).
-    sdim: usize,
-    vectors: Vec<f32>,
+    /// The graph; it also holds the (normalised, for cosine) vectors, inside its node records.
     graph: Graph,
     ef_construction: usize,
 }
@@ -161,8 +159,6 @@ impl Index {
         Index {
             metric,
             dim,
-            sdim,
-            vectors: stored,
             graph,
             ef_construction: p.ef_construction,
         }
@@ -170,12 +166,12 @@ impl Index {
 
     /// Number of vectors.
     pub fn len(&self) -> usize {
-        self.vectors.len() / self.sdim
+        self.graph.levels.len()
     }
 
     /// Whether the index is empty.
     pub fn is_empty(&self) -> bool {
-        self.vectors.is_empty()
+        self.len() == 0
     }
 
     /// Dimension of queries.
@@ -210,12 +206,8 @@ impl Index {
             return Vec::new();
         }
         let qv = self.query_vec(q);
-        let (dim, g) = (self.sdim, &self.graph);
-        let d0 = 1.0
-            - dot(
-                &qv,
-                &self.vectors[g.entry as usize * dim..(g.entry as usize + 1) * dim],
-            );
+        let g = &self.graph;
+        let d0 = 1.0 - dot(&qv, g.vector(g.entry));
         let ep = if g.max_level > 0 {
             descend(g, g.max_level as usize, 1, &qv, (d0, g.entry))
         } else {
@@ -231,11 +223,8 @@ impl Index {
     /// The exact `k` best by scanning every vector (the reference for recall).
     pub fn exact(&self, q: &[f32], k: usize) -> Vec<(u32, f32)> {
         let qv = self.query_vec(q);
-        let mut all: Vec<(u32, f32)> = self
-            .vectors
-            .chunks(self.sdim)
-            .enumerate()
-            .map(|(i, v)| (i as u32, dot(&qv, v)))
+        let mut all: Vec<(u32, f32)> = (0..self.len() as u32)
+            .map(|i| (i, dot(&qv, self.graph.vector(i))))
             .collect();
         let k = k.min(all.len());
         if k == 0 {
@@ -282,8 +271,10 @@ impl Index {
             (
                 "vectors",
                 safetensors::Dtype::F32,
-                vec![self.len(), self.sdim],
-                self.vectors.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                vec![self.len(), self.dim],
+                (0..self.len() as u32)
+                    .flat_map(|i| self.graph.vector(i).iter().flat_map(|x| x.to_le_bytes()))
+                    .collect(),
             ),
             (
                 "layer0",
@@ -399,8 +390,6 @@ impl Index {
         Ok(Index {
             metric,
             dim,
-            sdim: dim,
-            vectors,
             graph,
             ef_construction: h["ef_construction"].as_u64().unwrap_or(200) as usize,
         })
