@@ -15,10 +15,8 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::mf::{dot, similar_by_cosine, top_k_dense, Factors};
-use crate::{
-    Fitted, ModelReader, ModelWriter, Params, RecallError, Recaller, Result, Score, Scores,
-};
+use crate::mf::{self, dot, Factors};
+use crate::{Fitted, ModelReader, Params, RecallError, Recaller, Result, Score, Scores};
 
 /// BPR matrix factorisation with item biases. Parameters: `factors` (64), `learning_rate`
 /// (0.01) with per-group overrides `lr_user`, `lr_item`, `lr_bias`; `reg` (0.01) with
@@ -154,16 +152,7 @@ impl Bpr {
         r.expect_model("bpr")?;
         let mut m = Bpr::new(&crate::params_from_json(r.params()))?;
         let f = Fitted::load(r)?;
-        m.users = Factors {
-            n: f.users.len(),
-            k: m.factors,
-            data: r.f32s("user_factors")?,
-        };
-        m.items = Factors {
-            n: f.items.len(),
-            k: m.factors,
-            data: r.f32s("item_factors")?,
-        };
+        (m.users, m.items) = mf::load_factors(r, &f, m.factors)?;
         m.item_bias = r.f32s("item_bias")?;
         m.fitted = Some(f);
         Ok(m)
@@ -336,50 +325,30 @@ impl Recaller for Bpr {
     }
 
     fn recommend(&self, users: &[UserId], k: usize) -> Result<Vec<Vec<(ItemId, Score)>>> {
-        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("bpr"))?;
-        if let Some(&u) = users.iter().find(|&&u| u as usize >= f.users.len()) {
-            return Err(RecallError::UnknownId {
-                what: "user",
-                id: u.to_string(),
-                known: f.users.len(),
-            });
-        }
-        Ok(top_k_dense(
-            users,
+        mf::recommend(
+            "bpr",
+            self.fitted.as_ref(),
             &self.users,
             &self.items,
             Some(&self.item_bias),
-            &f.history,
+            users,
             k,
-        ))
+        )
     }
 
     fn similar_items(&self, item: ItemId, k: usize) -> Result<Vec<(ItemId, Score)>> {
-        if item as usize >= self.items.n {
-            return Err(RecallError::UnknownId {
-                what: "item",
-                id: item.to_string(),
-                known: self.items.n,
-            });
-        }
-        Ok(similar_by_cosine(&self.items, item as usize, k))
+        mf::similar_items(&self.items, item, k)
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("bpr"))?;
-        let mut w = ModelWriter::new("bpr", self.params_json());
-        f.save(&mut w);
-        w.f32s(
-            "user_factors",
-            vec![self.users.n, self.users.k],
-            &self.users.data,
-        );
-        w.f32s(
-            "item_factors",
-            vec![self.items.n, self.items.k],
-            &self.items.data,
-        );
-        w.f32s("item_bias", vec![self.item_bias.len()], &self.item_bias);
-        w.write(path)
+        let factors = (&self.users, &self.items);
+        mf::save(
+            "bpr",
+            self.params_json(),
+            self.fitted.as_ref(),
+            factors,
+            Some(&self.item_bias),
+            path,
+        )
     }
 }

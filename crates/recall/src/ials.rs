@@ -13,10 +13,8 @@ use funnel_data::{CsrMatrix, Interactions, ItemId, Progress, Row, UserId};
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::mf::{axpy, cholesky_solve, dot, similar_by_cosine, top_k_dense, Factors};
-use crate::{
-    Fitted, ModelReader, ModelWriter, Params, RecallError, Recaller, Result, Score, Scores,
-};
+use crate::mf::{self, axpy, cholesky_solve, dot, Factors};
+use crate::{Fitted, ModelReader, Params, RecallError, Recaller, Result, Score, Scores};
 
 /// How each least-squares problem is solved.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,16 +94,7 @@ impl Ials {
         r.expect_model("ials")?;
         let mut m = Ials::new(&crate::params_from_json(r.params()))?;
         let f = Fitted::load(r)?;
-        m.users = Factors {
-            n: f.users.len(),
-            k: m.factors,
-            data: r.f32s("user_factors")?,
-        };
-        m.items = Factors {
-            n: f.items.len(),
-            k: m.factors,
-            data: r.f32s("item_factors")?,
-        };
+        (m.users, m.items) = mf::load_factors(r, &f, m.factors)?;
         m.fitted = Some(f);
         Ok(m)
     }
@@ -268,50 +257,31 @@ impl Recaller for Ials {
     }
 
     fn recommend(&self, users: &[UserId], k: usize) -> Result<Vec<Vec<(ItemId, Score)>>> {
-        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("ials"))?;
-        if let Some(&u) = users.iter().find(|&&u| u as usize >= f.users.len()) {
-            return Err(RecallError::UnknownId {
-                what: "user",
-                id: u.to_string(),
-                known: f.users.len(),
-            });
-        }
-        Ok(top_k_dense(
-            users,
+        mf::recommend(
+            "ials",
+            self.fitted.as_ref(),
             &self.users,
             &self.items,
             None,
-            &f.history,
+            users,
             k,
-        ))
+        )
     }
 
     fn similar_items(&self, item: ItemId, k: usize) -> Result<Vec<(ItemId, Score)>> {
-        if item as usize >= self.items.n {
-            return Err(RecallError::UnknownId {
-                what: "item",
-                id: item.to_string(),
-                known: self.items.n,
-            });
-        }
-        Ok(similar_by_cosine(&self.items, item as usize, k))
+        mf::similar_items(&self.items, item, k)
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let f = self.fitted.as_ref().ok_or(RecallError::NotFitted("ials"))?;
-        let mut w = ModelWriter::new("ials", self.params_json());
-        f.save(&mut w);
-        w.f32s(
-            "user_factors",
-            vec![self.users.n, self.users.k],
-            &self.users.data,
-        );
-        w.f32s(
-            "item_factors",
-            vec![self.items.n, self.items.k],
-            &self.items.data,
-        );
-        w.write(path)
+        let factors = (&self.users, &self.items);
+        mf::save(
+            "ials",
+            self.params_json(),
+            self.fitted.as_ref(),
+            factors,
+            None,
+            path,
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
 use crate::topk::TopK;
+use crate::{Fitted, ModelReader, ModelWriter, RecallError, Result};
 
 /// `n` vectors of dimension `k`, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +150,93 @@ pub fn top_k_dense(
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The shared `Recaller::recommend` of factor models: checks, then [`top_k_dense`].
+pub(crate) fn recommend(
+    model: &'static str,
+    fitted: Option<&Fitted>,
+    user_factors: &Factors,
+    item_factors: &Factors,
+    item_bias: Option<&[f32]>,
+    users: &[u32],
+    k: usize,
+) -> Result<Vec<Vec<(u32, f32)>>> {
+    let f = fitted.ok_or(RecallError::NotFitted(model))?;
+    if let Some(&u) = users.iter().find(|&&u| u as usize >= f.users.len()) {
+        return Err(RecallError::UnknownId {
+            what: "user",
+            id: u.to_string(),
+            known: f.users.len(),
+        });
+    }
+    Ok(top_k_dense(
+        users,
+        user_factors,
+        item_factors,
+        item_bias,
+        &f.history,
+        k,
+    ))
+}
+
+/// The shared `Recaller::similar_items` of factor models: cosine of item factors.
+pub(crate) fn similar_items(
+    item_factors: &Factors,
+    item: u32,
+    k: usize,
+) -> Result<Vec<(u32, f32)>> {
+    if item as usize >= item_factors.n {
+        return Err(RecallError::UnknownId {
+            what: "item",
+            id: item.to_string(),
+            known: item_factors.n,
+        });
+    }
+    Ok(similar_by_cosine(item_factors, item as usize, k))
+}
+
+/// The shared `Recaller::save` of factor models: ids, history, `user_factors`,
+/// `item_factors` and, when given, `item_bias`.
+pub(crate) fn save(
+    model: &'static str,
+    params: serde_json::Value,
+    fitted: Option<&Fitted>,
+    factors: (&Factors, &Factors),
+    item_bias: Option<&[f32]>,
+    path: &std::path::Path,
+) -> Result<()> {
+    let f = fitted.ok_or(RecallError::NotFitted(model))?;
+    let mut w = ModelWriter::new(model, params);
+    f.save(&mut w);
+    for (name, x) in [("user_factors", factors.0), ("item_factors", factors.1)] {
+        w.f32s(name, vec![x.n, x.k], &x.data);
+    }
+    if let Some(b) = item_bias {
+        w.f32s("item_bias", vec![b.len()], b);
+    }
+    w.write(path)
+}
+
+/// Reads `user_factors` and `item_factors` of dimension `k`, checking their sizes.
+pub(crate) fn load_factors(r: &ModelReader, f: &Fitted, k: usize) -> Result<(Factors, Factors)> {
+    let users = Factors {
+        n: f.users.len(),
+        k,
+        data: r.f32s("user_factors")?,
+    };
+    let items = Factors {
+        n: f.items.len(),
+        k,
+        data: r.f32s("item_factors")?,
+    };
+    if users.data.len() != users.n * k || items.data.len() != items.n * k {
+        return Err(RecallError::ModelFile {
+            path: String::new(),
+            message: format!("factor arrays are not {k} wide"),
+        });
+    }
+    Ok((users, items))
 }
 
 /// Items most similar to `item` by cosine of item factors.
