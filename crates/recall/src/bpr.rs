@@ -22,7 +22,9 @@ use crate::{Fitted, ModelReader, Params, RecallError, Recaller, Result, Score, S
 /// (0.01) with per-group overrides `lr_user`, `lr_item`, `lr_bias`; `reg` (0.01) with
 /// `reg_user`, `reg_item`, `reg_bias`; `iterations` (epochs, 100; each draws one triple per
 /// interaction), `lr_decay` (per-epoch factor, 1), `seed` (0), `init_std` (0.01),
-/// `verify_negatives` (true: resample a negative the user has).
+/// `verify_negatives` (true: resample a negative the user has), `negative_sampling`
+/// (`uniform` over items, as in the BPR paper, or `popularity`: the item of a random
+/// interaction, as the `implicit` library does).
 #[derive(Debug, Clone)]
 pub struct Bpr {
     factors: usize,
@@ -33,6 +35,7 @@ pub struct Bpr {
     seed: u64,
     init_std: f32,
     verify_negatives: bool,
+    popularity_negatives: bool,
     fitted: Option<Fitted>,
     users: Factors,
     items: Factors,
@@ -125,6 +128,12 @@ impl Bpr {
             seed: p.get(M, "seed", 0, "an integer")?,
             init_std: p.get(M, "init_std", 0.01, "a number > 0")?,
             verify_negatives: p.get(M, "verify_negatives", true, "true or false")?,
+            popularity_negatives: p.choice(
+                M,
+                "negative_sampling",
+                "uniform",
+                &["uniform", "popularity"],
+            )? == "popularity",
             fitted: None,
             users: Factors::zeros(0, 0),
             items: Factors::zeros(0, 0),
@@ -144,7 +153,8 @@ impl Bpr {
         json!({"factors": self.factors, "lr_user": self.lr[USER], "lr_item": self.lr[ITEM], "lr_bias": self.lr[BIAS],
                "reg_user": self.reg[USER], "reg_item": self.reg[ITEM], "reg_bias": self.reg[BIAS],
                "iterations": self.iterations, "lr_decay": self.lr_decay, "seed": self.seed,
-               "init_std": self.init_std, "verify_negatives": self.verify_negatives})
+               "init_std": self.init_std, "verify_negatives": self.verify_negatives,
+               "negative_sampling": if self.popularity_negatives { "popularity" } else { "uniform" }})
     }
 
     /// Loads a saved model.
@@ -197,10 +207,17 @@ impl Bpr {
                     if row.len() as u32 >= n_items {
                         return None;
                     }
-                    let mut j = rng.random_range(0..n_items);
+                    let mut negative = || {
+                        if self.popularity_negatives {
+                            m.indices()[rng.random_range(0..nnz)]
+                        } else {
+                            rng.random_range(0..n_items)
+                        }
+                    };
+                    let mut j = negative();
                     if self.verify_negatives {
                         while row.binary_search(&j).is_ok() {
-                            j = rng.random_range(0..n_items);
+                            j = negative();
                         }
                     }
                     Some((u, m.indices()[q] as usize, j as usize))
