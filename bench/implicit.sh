@@ -31,11 +31,16 @@ j = json.load(open(sys.argv[2])); m = j["metrics"]
 print(f"{sys.argv[1]:<34} {m['hr@10']:8.4f} {m['ndcg@10']:8.4f} {m['hr@20']:8.4f} {m['ndcg@20']:8.4f} {j.get('fit_seconds', float('nan')):8.2f}")
 PY
   }
-  for spec in "ials factors=32 reg=0.1 alpha=10 iterations=15" "bpr factors=32 learning_rate=0.01 reg=0.01 iterations=100" "ease reg=250"; do
-    set -- $spec; model=$1; shift
+  # label model key=value… (BPR twice: uniform negatives as in the paper, and
+  # popularity-proportional ones as implicit draws them)
+  for spec in "ials ials factors=32 reg=0.1 alpha=10 iterations=15" \
+              "bpr bpr factors=32 learning_rate=0.01 reg=0.01 iterations=100" \
+              "bpr(popularity-negatives) bpr factors=32 learning_rate=0.01 reg=0.01 iterations=100 negative_sampling=popularity" \
+              "ease ease reg=250"; do
+    set -- $spec; label=$1; model=$2; shift 2
     args=(); for kv in "$@"; do args+=(--set "$kv"); done
-    $F eval --data "$S" --format lightgcn --model "$model" "${args[@]}" --k 10,20 --json "$OUT/ml100k_$model.json" >/dev/null 2>&1
-    row "funnel $model" "$OUT/ml100k_$model.json"
+    $F eval --data "$S" --format lightgcn --model "$model" "${args[@]}" --k 10,20 --json "$OUT/ml100k_$label.json" >/dev/null 2>&1
+    row "funnel $label" "$OUT/ml100k_$label.json"
   done
   $PY bench/implicit_peer.py quality "$S" "$OUT/ml100k_implicit" > "$OUT/ml100k_implicit.fit"
   for m in als bpr; do
