@@ -68,18 +68,7 @@ impl ItemKnn {
     /// Loads a saved model.
     pub fn load(r: &ModelReader) -> Result<Self> {
         r.expect_model("itemknn")?;
-        let mut p = Params::default();
-        if let Some(o) = r.params().as_object() {
-            for (k, v) in o {
-                p.set_default(
-                    k,
-                    v.as_str()
-                        .map_or_else(|| v.to_string(), str::to_string)
-                        .as_str(),
-                );
-            }
-        }
-        let mut m = ItemKnn::new(&p)?;
+        let mut m = ItemKnn::new(&crate::params_from_json(r.params()))?;
         m.fitted = Some(Fitted::load(r)?);
         m.sim = r.csr("similarity")?;
         Ok(m)

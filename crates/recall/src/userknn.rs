@@ -50,18 +50,7 @@ impl UserKnn {
     /// Loads a saved model.
     pub fn load(r: &ModelReader) -> Result<Self> {
         r.expect_model("userknn")?;
-        let mut p = Params::default();
-        if let Some(o) = r.params().as_object() {
-            for (k, v) in o {
-                p.set_default(
-                    k,
-                    v.as_str()
-                        .map_or_else(|| v.to_string(), str::to_string)
-                        .as_str(),
-                );
-            }
-        }
-        let mut m = UserKnn::new(&p)?;
+        let mut m = UserKnn::new(&crate::params_from_json(r.params()))?;
         let f = Fitted::load(r)?;
         m.by_item = f.history.transpose();
         m.fitted = Some(f);
