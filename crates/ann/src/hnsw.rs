@@ -325,6 +325,9 @@ fn select<'v>(candidates: &[(f32, u32)], m: usize, vec_of: &dyn Fn(u32) -> &'v [
 
 /// Builds the graph over `n` unit vectors of dimension `dim` (flat, row-major), distance
 /// `1 − a·b`. `progress` is called with the number of points inserted so far.
+/// Points inserted one by one before the parallel phase (see [`build`]).
+const SEQUENTIAL_INSERTS: u32 = 4096;
+
 pub(crate) fn build(
     vectors: &[f32],
     dim: usize,
@@ -404,8 +407,14 @@ pub(crate) fn build(
         }
     };
     if n > 0 {
-        // The first point is the initial entry; the rest go in parallel.
-        (1..n as u32)
+        // The first point is the initial entry. The next few thousand go in one at a time:
+        // a graph built in parallel depends on thread timing, and small indexes (tests,
+        // catalogues of a few thousand items) should come out the same on every machine.
+        // Once the graph has that many nodes, concurrent inserts rarely meet, so the rest
+        // go in parallel.
+        let sequential = (n as u32).min(SEQUENTIAL_INSERTS);
+        (1..sequential).for_each(insert);
+        (sequential..n as u32)
             .into_par_iter()
             .with_min_len(64)
             .for_each(insert);

@@ -441,6 +441,27 @@ mod tests {
     }
 
     #[test]
+    fn small_indexes_are_identical_whatever_the_thread_count() {
+        // Below SEQUENTIAL_INSERTS points the graph must not depend on thread timing: a
+        // flaky doctest on a CI machine came from exactly that.
+        let v = data(2000, 8, 5);
+        let p = IndexParams::default();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let four = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let a = one.install(|| Index::build(&v, 8, Metric::InnerProduct, &p));
+        for _ in 0..3 {
+            let b = four.install(|| Index::build(&v, 8, Metric::InnerProduct, &p));
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
     fn save_load_round_trip_and_bad_files() {
         let v = data(500, 8, 3);
         let idx = Index::build(
