@@ -281,7 +281,7 @@ impl Recaller for Ease {
             let n = self.n();
             w.f32s("weights_dense", vec![n, n], &self.dense);
         }
-        w.write(path)
+        Ok(w.write(path)?)
     }
 }
 

@@ -51,3 +51,18 @@ pub enum RecallError {
 
 /// Result alias of `funnel-recall`.
 pub type Result<T, E = RecallError> = std::result::Result<T, E>;
+
+impl From<funnel_model::ModelError> for RecallError {
+    fn from(e: funnel_model::ModelError) -> Self {
+        use funnel_model::ModelError as M;
+        match e {
+            M::Param { model, message } => RecallError::Param { model, message },
+            M::ModelFile { path, message } => RecallError::ModelFile { path, message },
+            M::Io { path, source } => RecallError::Io { path, source },
+            other => RecallError::ModelFile {
+                path: String::new(),
+                message: other.to_string(),
+            },
+        }
+    }
+}

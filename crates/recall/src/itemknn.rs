@@ -244,6 +244,6 @@ impl Recaller for ItemKnn {
         let mut w = ModelWriter::new("itemknn", self.params_json());
         f.save(&mut w);
         w.csr("similarity", &self.sim);
-        w.write(path)
+        Ok(w.write(path)?)
     }
 }

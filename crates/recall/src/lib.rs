@@ -3,7 +3,7 @@
 //! Every candidate generator implements [`Recaller`]: fit on an interaction matrix, then
 //! recommend top-K items for users (batch first, excluding what they already have), for a
 //! context given only as an item list (a session or a user not seen in training), and list
-//! similar items; save and load versioned model files ([`model_file`]).
+//! similar items; save and load versioned model files ([`funnel_model`]).
 //!
 //! Models: [`Popular`] (optionally time-decayed), [`ItemKnn`] (cosine, Jaccard, asymmetric
 //! cosine; BM25/TF-IDF weighting; shrinkage; top-N neighbours) and [`UserKnn`].
@@ -33,8 +33,6 @@ pub mod error;
 pub mod ials;
 pub mod itemknn;
 pub mod mf;
-pub mod model_file;
-pub mod params;
 pub mod popular;
 pub mod presets;
 pub mod similarity;
@@ -51,8 +49,8 @@ pub use bpr::Bpr;
 pub use error::{RecallError, Result};
 pub use ials::Ials;
 pub use itemknn::ItemKnn;
-pub use model_file::{ModelReader, ModelWriter, FORMAT_VERSION};
-pub use params::Params;
+/// Model files and parameters live in `funnel-model`, shared with the ranking stage.
+pub use funnel_model::{file as model_file, params, ModelReader, ModelWriter, Params, FORMAT_VERSION};
 pub use popular::Popular;
 pub use topk::{Scores, TopK};
 pub use userknn::UserKnn;

@@ -215,7 +215,7 @@ pub(crate) fn save(
     if let Some(b) = item_bias {
         w.f32s("item_bias", vec![b.len()], b);
     }
-    w.write(path)
+    Ok(w.write(path)?)
 }
 
 /// Reads `user_factors` and `item_factors` of dimension `k`, checking their sizes.

@@ -114,6 +114,6 @@ impl Recaller for Popular {
         );
         f.save(&mut w);
         w.f32s("popularity", vec![self.popularity.len()], &self.popularity);
-        w.write(path)
+        Ok(w.write(path)?)
     }
 }

@@ -159,6 +159,6 @@ impl Recaller for UserKnn {
             json!({"similarity": self.similarity.name(), "alpha": alpha, "shrink": self.shrink, "neighbors": self.neighbors}),
         );
         f.save(&mut w);
-        w.write(path)
+        Ok(w.write(path)?)
     }
 }

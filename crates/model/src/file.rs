@@ -15,7 +15,7 @@ use funnel_data::{CsrMatrix, IdMap};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::{json, Value};
 
-use crate::error::{RecallError, Result};
+use crate::error::{ModelError, Result};
 
 /// The newest model file version this build reads and the one it writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -117,11 +117,11 @@ impl ModelWriter {
         let meta: HashMap<String, String> =
             HashMap::from([(HEADER_KEY.to_string(), self.header.to_string())]);
         let bytes =
-            safetensors::serialize(views, Some(meta)).map_err(|e| RecallError::ModelFile {
+            safetensors::serialize(views, Some(meta)).map_err(|e| ModelError::ModelFile {
                 path: path.display().to_string(),
                 message: format!("cannot serialise: {e}"),
             })?;
-        std::fs::write(path, bytes).map_err(|e| RecallError::Io {
+        std::fs::write(path, bytes).map_err(|e| ModelError::Io {
             path: path.display().to_string(),
             source: e,
         })
@@ -140,11 +140,11 @@ impl ModelReader {
     /// Reads a file and checks that it is a Funnel model of a version this build reads.
     pub fn open(path: &Path) -> Result<Self> {
         let p = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| RecallError::Io {
+        let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
             path: p.clone(),
             source: e,
         })?;
-        let bad = |m: String| RecallError::ModelFile {
+        let bad = |m: String| ModelError::ModelFile {
             path: p.clone(),
             message: m,
         };
@@ -191,7 +191,7 @@ impl ModelReader {
     /// Refuses a file of another model type.
     pub fn expect_model(&self, model: &str) -> Result<()> {
         if self.model() != model {
-            return Err(RecallError::ModelFile {
+            return Err(ModelError::ModelFile {
                 path: self.path.clone(),
                 message: format!("this is a `{}` model file, not `{model}`", self.model()),
             });
@@ -205,16 +205,16 @@ impl ModelReader {
     }
 
     fn raw(&self, name: &str, dtype: Dtype) -> Result<Vec<u8>> {
-        let st = SafeTensors::deserialize(&self.bytes).map_err(|e| RecallError::ModelFile {
+        let st = SafeTensors::deserialize(&self.bytes).map_err(|e| ModelError::ModelFile {
             path: self.path.clone(),
             message: e.to_string(),
         })?;
-        let t = st.tensor(name).map_err(|_| RecallError::ModelFile {
+        let t = st.tensor(name).map_err(|_| ModelError::ModelFile {
             path: self.path.clone(),
             message: format!("missing tensor `{name}`"),
         })?;
         if t.dtype() != dtype {
-            return Err(RecallError::ModelFile {
+            return Err(ModelError::ModelFile {
                 path: self.path.clone(),
                 message: format!("tensor `{name}` is {:?}, expected {dtype:?}", t.dtype()),
             });
@@ -254,7 +254,7 @@ impl ModelReader {
     pub fn ids(&self, name: &str) -> Result<IdMap> {
         let offsets = self.u64s(&format!("{name}.offsets"))?;
         let bytes = self.raw(&format!("{name}.bytes"), Dtype::U8)?;
-        let text = String::from_utf8(bytes).map_err(|_| RecallError::ModelFile {
+        let text = String::from_utf8(bytes).map_err(|_| ModelError::ModelFile {
             path: self.path.clone(),
             message: format!("ids `{name}` are not UTF-8"),
         })?;
@@ -281,7 +281,7 @@ impl ModelReader {
             values,
             None,
         )
-        .map_err(|m| RecallError::ModelFile {
+        .map_err(|m| ModelError::ModelFile {
             path: self.path.clone(),
             message: format!("matrix `{name}`: {m}"),
         })

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use crate::error::{RecallError, Result};
+use crate::error::{ModelError, Result};
 
 /// `key=value` parameters of one model. Keys not read by the model are an error
 /// (see [`Params::finish`]), so a typo never passes silently.
@@ -51,7 +51,7 @@ impl Params {
         self.used.borrow_mut().push(key.to_string());
         match self.values.get(key) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| RecallError::Param {
+            Some(v) => v.parse().map_err(|_| ModelError::Param {
                 model,
                 message: format!("`{key}={v}`: expected {expected}"),
             }),
@@ -70,7 +70,7 @@ impl Params {
         if options.contains(&v.as_str()) {
             Ok(v)
         } else {
-            Err(RecallError::Param {
+            Err(ModelError::Param {
                 model,
                 message: format!("`{key}={v}`: expected one of {}", options.join(", ")),
             })
@@ -85,7 +85,7 @@ impl Params {
             let mut known = used.clone();
             known.sort();
             known.dedup();
-            return Err(RecallError::Param {
+            return Err(ModelError::Param {
                 model,
                 message: format!(
                     "unknown parameter `{k}`; this model takes: {}",
