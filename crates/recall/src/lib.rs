@@ -47,10 +47,12 @@ use rayon::prelude::*;
 
 pub use bpr::Bpr;
 pub use error::{RecallError, Result};
+/// Model files and parameters live in `funnel-model`, shared with the ranking stage.
+pub use funnel_model::{
+    file as model_file, params, ModelReader, ModelWriter, Params, FORMAT_VERSION,
+};
 pub use ials::Ials;
 pub use itemknn::ItemKnn;
-/// Model files and parameters live in `funnel-model`, shared with the ranking stage.
-pub use funnel_model::{file as model_file, params, ModelReader, ModelWriter, Params, FORMAT_VERSION};
 pub use popular::Popular;
 pub use topk::{Scores, TopK};
 pub use userknn::UserKnn;

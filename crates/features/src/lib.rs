@@ -1,0 +1,19 @@
+//! # funnel-features — from raw events to the samples rankers learn from
+//!
+//! A ranker sees a [`SampleSet`]: per sample a label, an optional group (the user, for
+//! GAUC) and a sparse list of `(field, index, value)` features. Samples come from
+//!
+//! * plain files: [`read_libsvm`] (`label idx:val …`) and [`read_libffm`]
+//!   (`label field:idx:val …`), whose bad lines are named by file and line;
+//! * the declared feature pipeline (a spec file fitted on training data, saved with the
+//!   model, applied the same way when serving).
+#![warn(missing_docs)]
+
+mod sample;
+mod text;
+
+pub use sample::{Row, SampleSet};
+pub use text::{
+    parse_bytes, read, read_libffm, read_libsvm, write_libffm, write_libsvm, write_text,
+    TextFormat, TextReport,
+};

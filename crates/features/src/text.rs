@@ -1,0 +1,417 @@
+//! libsvm (`label idx:val …`) and libffm (`label field:idx:val …`) files.
+//!
+//! Both may carry `qid:N` (read as the sample's group) and a `# comment` at the end of a
+//! line; blank lines are skipped. A label below zero (libsvm's `-1`) is read as 0. A value
+//! that is NaN or infinite is dropped, as a missing feature, and counted in the report —
+//! it never reaches a weight. Files are parsed in parallel chunks; any bad line stops the
+//! read with the file, the line and what was expected.
+
+use std::io::Write;
+use std::path::Path;
+
+use funnel_data::{BadLine, DataError, Location};
+use rayon::prelude::*;
+
+use crate::sample::SampleSet;
+
+/// Text formats of labelled sparse samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    /// `label idx:val …`
+    Libsvm,
+    /// `label field:idx:val …`
+    Libffm,
+}
+
+impl TextFormat {
+    /// Parses `libsvm` (or `svmlight`) / `libffm` (or `ffm`).
+    pub fn from_name(name: &str) -> Option<TextFormat> {
+        match name {
+            "libsvm" | "svmlight" => Some(TextFormat::Libsvm),
+            "libffm" | "ffm" => Some(TextFormat::Libffm),
+            _ => None,
+        }
+    }
+    /// `libsvm` / `libffm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextFormat::Libsvm => "libsvm",
+            TextFormat::Libffm => "libffm",
+        }
+    }
+}
+
+/// What a read saw besides the samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextReport {
+    /// Lines in the file, blank ones included.
+    pub lines: u64,
+    /// Feature values dropped because they were NaN or infinite.
+    pub non_finite: u64,
+}
+
+/// Reads a libsvm file.
+pub fn read_libsvm(path: &Path) -> Result<(SampleSet, TextReport), DataError> {
+    read(path, TextFormat::Libsvm)
+}
+
+/// Reads a libffm file.
+pub fn read_libffm(path: &Path) -> Result<(SampleSet, TextReport), DataError> {
+    read(path, TextFormat::Libffm)
+}
+
+/// Reads either format.
+pub fn read(path: &Path, format: TextFormat) -> Result<(SampleSet, TextReport), DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    parse_bytes(&bytes, path, format)
+}
+
+/// Parses file contents already in memory (`path` only names it in errors).
+pub fn parse_bytes(
+    bytes: &[u8],
+    path: &Path,
+    format: TextFormat,
+) -> Result<(SampleSet, TextReport), DataError> {
+    // Chunks of ~1 MB cut at line ends; each knows its first line number.
+    const CHUNK: usize = 1 << 20;
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let mut end = (start + CHUNK).min(bytes.len());
+        if end < bytes.len() {
+            end = memchr::memchr(b'\n', &bytes[end..]).map_or(bytes.len(), |p| end + p + 1);
+        }
+        chunks.push(&bytes[start..end]);
+        start = end;
+    }
+    let line_counts: Vec<u64> = chunks
+        .par_iter()
+        .map(|c| memchr::memchr_iter(b'\n', c).count() as u64)
+        .collect();
+    let mut first_line = Vec::with_capacity(chunks.len());
+    let mut acc = 1u64;
+    for c in &line_counts {
+        first_line.push(acc);
+        acc += c;
+    }
+    let parts: Vec<Result<(SampleSet, u64), DataError>> = chunks
+        .par_iter()
+        .zip(&first_line)
+        .map(|(c, &l)| parse_chunk(c, l, path, format))
+        .collect();
+    let mut out = SampleSet::new();
+    let mut report = TextReport {
+        lines: line_counts.iter().sum::<u64>()
+            + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n")),
+        non_finite: 0,
+    };
+    let mut with_group = None;
+    for (i, p) in parts.into_iter().enumerate() {
+        let (s, bad) = p?;
+        report.non_finite += bad;
+        if s.is_empty() {
+            continue;
+        }
+        let has = !s.groups.is_empty();
+        if *with_group.get_or_insert(has) != has || (has && s.groups.len() != s.len()) {
+            return Err(DataError::Invalid(format!(
+                "{}: some lines near line {} have `qid:` and others do not; give it on every line or none",
+                path.display(),
+                first_line[i]
+            )));
+        }
+        out.extend(&s);
+    }
+    if out.is_empty() {
+        return Err(DataError::Empty(path.to_path_buf()));
+    }
+    Ok((out, report))
+}
+
+fn parse_chunk(
+    chunk: &[u8],
+    first_line: u64,
+    path: &Path,
+    format: TextFormat,
+) -> Result<(SampleSet, u64), DataError> {
+    let mut out = SampleSet::new();
+    let mut non_finite = 0u64;
+    let mut feats: Vec<(u32, u32, f32)> = Vec::new();
+    for (k, raw) in chunk.split(|&b| b == b'\n').enumerate() {
+        let line_no = first_line + k as u64;
+        let mut line = raw;
+        if let Some(p) = memchr::memchr(b'#', line) {
+            line = &line[..p];
+        }
+        let err = |column: usize, kind: BadLine, message: String| DataError::Parse {
+            at: Location {
+                path: path.to_path_buf(),
+                line: line_no,
+                column: Some(column),
+            },
+            kind,
+            message,
+        };
+        let mut tokens = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|t| !t.is_empty());
+        let Some(label_tok) = tokens.next() else {
+            continue; // blank line
+        };
+        let label: f32 = parse_float(label_tok).ok_or_else(|| {
+            err(
+                1,
+                BadLine::NotANumber,
+                format!("label `{}` is not a number", show(label_tok)),
+            )
+        })?;
+        if !label.is_finite() {
+            return Err(err(
+                1,
+                BadLine::NotANumber,
+                format!("label `{}` is not finite", show(label_tok)),
+            ));
+        }
+        feats.clear();
+        let mut group = None;
+        for (j, tok) in tokens.enumerate() {
+            let col = j + 2;
+            if let Some(q) = tok.strip_prefix(b"qid:") {
+                group = Some(parse_u32(q).ok_or_else(|| {
+                    err(
+                        col,
+                        BadLine::NotANumber,
+                        format!("`{}`: expected qid:<non-negative integer>", show(tok)),
+                    )
+                })?);
+                continue;
+            }
+            let expected = match format {
+                TextFormat::Libsvm => "index:value",
+                TextFormat::Libffm => "field:index:value",
+            };
+            let bad = |what: &str| {
+                err(
+                    col,
+                    BadLine::ColumnCount,
+                    format!("`{}`: expected {expected} ({what})", show(tok),),
+                )
+            };
+            let mut parts = tok.splitn(3, |&b| b == b':');
+            let (field, index, value) = match format {
+                TextFormat::Libsvm => {
+                    let i = parts.next().unwrap_or_default();
+                    let v = parts.next().ok_or_else(|| bad("no `:`"))?;
+                    if parts.next().is_some() {
+                        return Err(bad("too many `:`; is this a libffm file?"));
+                    }
+                    (0, i, v)
+                }
+                TextFormat::Libffm => {
+                    let f = parts.next().unwrap_or_default();
+                    let i = parts.next().ok_or_else(|| bad("no `:`"))?;
+                    let v = parts
+                        .next()
+                        .ok_or_else(|| bad("one `:`; is this a libsvm file?"))?;
+                    let f = parse_u32(f).ok_or_else(|| {
+                        err(
+                            col,
+                            BadLine::NotANumber,
+                            format!("`{}`: field is not a non-negative integer", show(tok)),
+                        )
+                    })?;
+                    (f, i, v)
+                }
+            };
+            let index = parse_u32(index).ok_or_else(|| {
+                err(
+                    col,
+                    BadLine::NotANumber,
+                    format!("`{}`: index is not a non-negative integer", show(tok)),
+                )
+            })?;
+            let value = parse_float(value).ok_or_else(|| {
+                err(
+                    col,
+                    BadLine::NotANumber,
+                    format!("`{}`: value is not a number", show(tok)),
+                )
+            })?;
+            if !value.is_finite() {
+                non_finite += 1;
+                continue;
+            }
+            feats.push((field, index, value));
+        }
+        out.push(label.max(0.0), group, &feats);
+    }
+    Ok((out, non_finite))
+}
+
+fn show(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.into_owned()
+    }
+}
+
+#[inline]
+fn parse_u32(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u64;
+    }
+    u32::try_from(v).ok()
+}
+
+#[inline]
+fn parse_float(b: &[u8]) -> Option<f32> {
+    // The common one-hot case without the general parser.
+    match b {
+        b"1" | b"+1" | b"1.0" => return Some(1.0),
+        b"0" | b"0.0" => return Some(0.0),
+        b"-1" => return Some(-1.0),
+        _ => {}
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// Writes samples as libsvm (fields are dropped) or libffm; `qid:` is written when the
+/// set has groups. Values are written in the shortest form that reads back bit-identical.
+pub fn write_text(path: &Path, samples: &SampleSet, format: TextFormat) -> Result<(), DataError> {
+    let io = |e| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let f = std::fs::File::create(path).map_err(io)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    for i in 0..samples.len() {
+        let r = samples.row(i);
+        write!(w, "{}", r.label).map_err(io)?;
+        if !samples.groups.is_empty() {
+            write!(w, " qid:{}", samples.groups[i]).map_err(io)?;
+        }
+        for k in 0..r.indices.len() {
+            match format {
+                TextFormat::Libsvm => write!(w, " {}:{}", r.indices[k], r.values[k]),
+                TextFormat::Libffm => {
+                    write!(w, " {}:{}:{}", r.fields[k], r.indices[k], r.values[k])
+                }
+            }
+            .map_err(io)?;
+        }
+        writeln!(w).map_err(io)?;
+    }
+    w.flush().map_err(io)
+}
+
+/// [`write_text`] as libsvm.
+pub fn write_libsvm(path: &Path, samples: &SampleSet) -> Result<(), DataError> {
+    write_text(path, samples, TextFormat::Libsvm)
+}
+
+/// [`write_text`] as libffm.
+pub fn write_libffm(path: &Path, samples: &SampleSet) -> Result<(), DataError> {
+    write_text(path, samples, TextFormat::Libffm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, f: TextFormat) -> Result<(SampleSet, TextReport), DataError> {
+        parse_bytes(text.as_bytes(), Path::new("t.txt"), f)
+    }
+
+    #[test]
+    fn reads_both_formats_with_comments_qid_and_blank_lines() {
+        let (s, r) = parse("1 3:1 7:0.5 # c\n\n-1 2:2\n", TextFormat::Libsvm).unwrap();
+        assert_eq!(s.labels, vec![1.0, 0.0]);
+        assert_eq!(s.indices, vec![3, 7, 2]);
+        assert_eq!(s.values, vec![1.0, 0.5, 2.0]);
+        assert_eq!((s.n_features, s.n_fields, r.lines), (8, 1, 3));
+        let (s, _) = parse("0 qid:4 1:5:1 2:6:1\n1 qid:5 0:1:1", TextFormat::Libffm).unwrap();
+        assert_eq!(s.groups, vec![4, 5]);
+        assert_eq!(s.fields, vec![1, 2, 0]);
+        assert_eq!(s.n_fields, 3);
+    }
+
+    #[test]
+    fn bad_lines_name_line_and_column() {
+        let e = parse("1 3:1\n1 3:x\n", TextFormat::Libsvm)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.txt:2, column 2") && e.contains("value is not a number"),
+            "{e}"
+        );
+        let e = parse("1 3:1\nyes 3:1\n", TextFormat::Libsvm)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.txt:2, column 1") && e.contains("label `yes`"),
+            "{e}"
+        );
+        let e = parse("1 3:1\n", TextFormat::Libffm)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is this a libsvm file?"), "{e}");
+        let e = parse("1 0:3:1\n", TextFormat::Libsvm)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is this a libffm file?"), "{e}");
+        let e = parse("1 -3:1\n", TextFormat::Libsvm)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("index is not a non-negative integer"), "{e}");
+        let e = parse("\n\n", TextFormat::Libsvm).unwrap_err().to_string();
+        assert!(e.contains("no events"), "{e}");
+        let e = parse("1 qid:1 3:1\n0 3:1\n", TextFormat::Libsvm)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("qid"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_values_are_dropped_and_counted() {
+        let (s, r) = parse("1 1:nan 2:inf 3:1\n0 1:-inf\n", TextFormat::Libsvm).unwrap();
+        assert_eq!(r.non_finite, 3);
+        assert_eq!(s.indices, vec![3]);
+        assert!(s.values.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn line_numbers_survive_parallel_chunks() {
+        let mut text = String::new();
+        for i in 0..200_000 {
+            text.push_str(&format!("{} {}:1 {}:0.25\n", i % 2, i % 1000, 1000 + i % 7));
+        }
+        text.push_str("1 5:oops\n");
+        let e = parse(&text, TextFormat::Libsvm).unwrap_err().to_string();
+        assert!(e.contains("t.txt:200001, column 2"), "{e}");
+    }
+
+    #[test]
+    fn write_then_read_is_identical() {
+        let mut s = SampleSet::new();
+        s.push(1.0, Some(3), &[(0, 4, 0.1), (2, 9, 1.0 / 3.0)]);
+        s.push(0.0, Some(1), &[(1, 0, 1e-7)]);
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.ffm");
+        write_libffm(&p, &s).unwrap();
+        let (back, _) = read_libffm(&p).unwrap();
+        assert_eq!(back, s);
+    }
+}
