@@ -6,6 +6,8 @@
 //! features derived from their latent cluster. Events are produced as a stream, so
 //! 10⁸ interactions need memory only for the user and item vectors.
 
+pub mod ctr;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};

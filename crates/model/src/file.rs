@@ -43,6 +43,13 @@ impl ModelWriter {
         }
     }
 
+    /// Adds a JSON value to the header under `key` (e.g. the fitted feature pipeline or a
+    /// calibration map: small, human-readable state that travels with the arrays).
+    pub fn header(&mut self, key: &str, value: Value) -> &mut Self {
+        self.header[key] = value;
+        self
+    }
+
     /// Adds a `u32` array.
     pub fn u32s(&mut self, name: &str, v: &[u32]) -> &mut Self {
         self.tensors.push((
@@ -202,6 +209,16 @@ impl ModelReader {
     /// The parameters stored in the header.
     pub fn params(&self) -> &Value {
         &self.header["params"]
+    }
+
+    /// A header entry added with [`ModelWriter::header`] (`Value::Null` when absent).
+    pub fn header(&self, key: &str) -> &Value {
+        &self.header[key]
+    }
+
+    /// The file, as given.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     fn raw(&self, name: &str, dtype: Dtype) -> Result<Vec<u8>> {

@@ -1,0 +1,22 @@
+//! Errors of the ranking stage.
+
+/// The error type of `funnel-rank`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RankError {
+    /// A model name no ranker answers to.
+    #[error("unknown ranker `{0}`; expected one of: {names}", names = crate::MODEL_NAMES.join(", "))]
+    UnknownModel(String),
+    /// Bad parameters or a model file that cannot be read.
+    #[error(transparent)]
+    Model(#[from] funnel_model::ModelError),
+    /// Samples the model cannot take (e.g. a field beyond the fields an FFM was built for).
+    #[error("{0}")]
+    Samples(String),
+    /// A metric could not be computed.
+    #[error(transparent)]
+    Metrics(#[from] funnel_metrics::MetricsError),
+}
+
+/// Result alias of `funnel-rank`.
+pub type Result<T, E = RankError> = std::result::Result<T, E>;

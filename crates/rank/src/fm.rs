@@ -1,0 +1,190 @@
+//! Factorisation machine (Rendle 2010): `ŷ = b + Σ wᵢxᵢ + Σ_{i<j} ⟨vᵢ, vⱼ⟩ xᵢxⱼ`, with the
+//! pairwise sum computed in O(k·n) as `½ Σ_f [(Σᵢ v_if xᵢ)² − Σᵢ v_if² xᵢ²]`. Logistic
+//! loss, SGD or AdaGrad, L2 on the touched rows, early stopping on a validation set.
+
+use funnel_features::Row;
+use funnel_model::{ModelReader, ModelWriter, Params};
+use serde_json::json;
+
+use crate::error::Result;
+use crate::online::{init_row, row_scale, sigmoid, Online};
+use crate::optim::Optimizer;
+
+const M: &str = "fm";
+
+/// A factorisation machine for click probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fm {
+    /// Latent factors per feature.
+    pub factors: usize,
+    /// Step size.
+    pub learning_rate: f32,
+    /// L2 on linear weights.
+    pub reg_linear: f32,
+    /// L2 on latent factors.
+    pub reg_factors: f32,
+    /// Standard deviation of the initial factors.
+    pub init_std: f32,
+    /// Scale each sample to unit norm.
+    pub normalize: bool,
+    /// SGD or AdaGrad.
+    pub optimizer: Optimizer,
+    /// Seed of the initial factors.
+    pub seed: u64,
+    bias: [f32; 2],
+    /// `(w, G)` per feature.
+    linear: Vec<[f32; 2]>,
+    /// `factors` values per feature, then their accumulators.
+    v: Vec<f32>,
+    gv: Vec<f32>,
+}
+
+impl Fm {
+    /// A model from `--set` parameters: `factors` (8), `learning_rate` (0.05),
+    /// `reg_linear` (1e-5), `reg_factors` (1e-5), `init_std` (0.01), `normalize` (false),
+    /// `optimizer` (adagrad), `seed` (0).
+    pub fn from_params(p: &Params) -> Result<Self> {
+        Ok(Fm {
+            factors: p.get(M, "factors", 8, "a positive integer")?,
+            learning_rate: p.get(M, "learning_rate", 0.05, "a number > 0")?,
+            reg_linear: p.get(M, "reg_linear", 1e-5, "a number >= 0")?,
+            reg_factors: p.get(M, "reg_factors", 1e-5, "a number >= 0")?,
+            init_std: p.get(M, "init_std", 0.01, "a number > 0")?,
+            normalize: p.get(M, "normalize", false, "true or false")?,
+            optimizer: Optimizer::from_params(M, p)?,
+            seed: p.get(M, "seed", 0, "an integer")?,
+            bias: [0.0, 1.0],
+            linear: Vec::new(),
+            v: Vec::new(),
+            gv: Vec::new(),
+        })
+    }
+
+    pub(crate) fn load(r: &ModelReader) -> Result<Self> {
+        let p = r.params();
+        let f = |k: &str| p[k].as_f64().unwrap_or_default() as f32;
+        let lin = r.f32s("linear")?;
+        let b = r.f32s("bias")?;
+        Ok(Fm {
+            factors: p["factors"].as_u64().unwrap_or(1) as usize,
+            learning_rate: f("learning_rate"),
+            reg_linear: f("reg_linear"),
+            reg_factors: f("reg_factors"),
+            init_std: f("init_std"),
+            normalize: p["normalize"].as_bool().unwrap_or(false),
+            optimizer: Optimizer::parse(p["optimizer"].as_str().unwrap_or(""))
+                .unwrap_or(Optimizer::AdaGrad),
+            seed: p["seed"].as_u64().unwrap_or(0),
+            bias: [b[0], b[1]],
+            linear: lin.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
+            v: r.f32s("factors")?,
+            gv: r.f32s("factors_acc")?,
+        })
+    }
+
+    /// Sums `Σ v_if xᵢ` into `sum` and returns the logit.
+    #[inline]
+    fn forward(&self, row: Row<'_>, scale: f32, sum: &mut [f32]) -> f32 {
+        let k = self.factors;
+        sum.fill(0.0);
+        let mut linear = self.bias[0];
+        let mut sq = 0.0f32;
+        for (&i, &x) in row.indices.iter().zip(row.values) {
+            let i = i as usize;
+            if i >= self.linear.len() {
+                continue; // a feature never seen in training contributes nothing
+            }
+            let x = x * scale;
+            linear += self.linear[i][0] * x;
+            let vi = &self.v[i * k..(i + 1) * k];
+            for f in 0..k {
+                let t = vi[f] * x;
+                sum[f] += t;
+                sq += t * t;
+            }
+        }
+        let pair: f32 = sum.iter().map(|s| s * s).sum::<f32>() - sq;
+        linear + 0.5 * pair
+    }
+}
+
+impl Online for Fm {
+    const NAME: &'static str = M;
+
+    fn logit(&self, row: Row<'_>) -> f32 {
+        let mut sum = vec![0.0f32; self.factors];
+        self.forward(row, row_scale(row, self.normalize), &mut sum)
+    }
+
+    fn learn(&mut self, row: Row<'_>, label: f32) {
+        let k = self.factors;
+        if let Some(&max) = row.indices.iter().max() {
+            if max as usize >= self.linear.len() {
+                let _ = self.reserve(max + 1, 0);
+            }
+        }
+        let scale = row_scale(row, self.normalize);
+        let mut sum = vec![0.0f32; k];
+        let p = sigmoid(self.forward(row, scale, &mut sum));
+        let g = p - if label > 0.0 { 1.0 } else { 0.0 };
+        let (lr, opt) = (self.learning_rate, self.optimizer);
+        let [b, gb] = &mut self.bias;
+        opt.step(lr, g, b, gb);
+        for (&i, &x) in row.indices.iter().zip(row.values) {
+            let i = i as usize;
+            let x = x * scale;
+            let [w, gw] = &mut self.linear[i];
+            let grad = g * x + self.reg_linear * *w;
+            opt.step(lr, grad, w, gw);
+            let vi = &mut self.v[i * k..(i + 1) * k];
+            let gi = &mut self.gv[i * k..(i + 1) * k];
+            for f in 0..k {
+                let grad = g * x * (sum[f] - vi[f] * x) + self.reg_factors * vi[f];
+                opt.step(lr, grad, &mut vi[f], &mut gi[f]);
+            }
+        }
+    }
+
+    fn reserve(&mut self, n_features: u32, _n_fields: u32) -> Result<()> {
+        let (old, new, k) = (self.linear.len(), n_features as usize, self.factors);
+        if new > old {
+            self.linear.resize(new, [0.0, 1.0]);
+            self.v.resize(new * k, 0.0);
+            self.gv.resize(new * k, 1.0);
+            for i in old..new {
+                init_row(
+                    self.seed,
+                    i as u64,
+                    self.init_std,
+                    &mut self.v[i * k..(i + 1) * k],
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn n_features(&self) -> u32 {
+        self.linear.len() as u32
+    }
+
+    fn params_json(&self) -> serde_json::Value {
+        json!({
+            "factors": self.factors, "learning_rate": self.learning_rate,
+            "reg_linear": self.reg_linear, "reg_factors": self.reg_factors,
+            "init_std": self.init_std, "normalize": self.normalize,
+            "optimizer": self.optimizer.name(), "seed": self.seed,
+        })
+    }
+
+    fn write(&self, w: &mut ModelWriter) {
+        let lin: Vec<f32> = self.linear.iter().flatten().copied().collect();
+        w.f32s("bias", vec![2], &self.bias);
+        w.f32s("linear", vec![self.linear.len(), 2], &lin);
+        w.f32s("factors", vec![self.linear.len(), self.factors], &self.v);
+        w.f32s(
+            "factors_acc",
+            vec![self.linear.len(), self.factors],
+            &self.gv,
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! What the three rankers share: a model that learns one example at a time, and the
+//! epoch loop around it (shuffling, a validation set, early stopping, the report).
+
+use std::time::Instant;
+
+use funnel_features::{Row, SampleSet};
+use funnel_model::ModelWriter;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{RankError, Result};
+
+/// The logistic function, with the logit clipped so `exp` never overflows.
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z.clamp(-35.0, 35.0)).exp())
+}
+
+/// A model trained by per-example steps on the logistic loss.
+pub(crate) trait Online: Clone + Send + Sync {
+    /// The model's name in files and on the command line.
+    const NAME: &'static str;
+    /// The logit of one sample.
+    fn logit(&self, row: Row<'_>) -> f32;
+    /// One step on one sample.
+    fn learn(&mut self, row: Row<'_>, label: f32);
+    /// Makes room for feature indices below `n_features` (and checks fields).
+    fn reserve(&mut self, n_features: u32, n_fields: u32) -> Result<()>;
+    /// The number of feature rows held.
+    fn n_features(&self) -> u32;
+    /// Hyper-parameters, as stored in the file header.
+    fn params_json(&self) -> serde_json::Value;
+    /// Writes the learned state.
+    fn write(&self, w: &mut ModelWriter);
+}
+
+/// Epoch-loop settings shared by every ranker (`--set epochs=…` etc.).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochOptions {
+    /// Passes over the training data at most.
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation LogLoss (0 = never).
+    pub patience: usize,
+    /// Without an explicit validation set, hold out this share of the training samples
+    /// — the last ones, which are the newest in a time-ordered file — for early stopping.
+    pub validation_fraction: f64,
+    /// Visit samples in a new random order each epoch (off: stream order).
+    pub shuffle: bool,
+    /// Seed of the shuffles.
+    pub seed: u64,
+}
+
+/// What a fit did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FitReport {
+    /// Epochs run.
+    pub epochs: usize,
+    /// The epoch whose model was kept (1-based).
+    pub best_epoch: usize,
+    /// Validation LogLoss after each epoch (empty without validation).
+    pub validation_logloss: Vec<f64>,
+    /// Samples trained on per epoch.
+    pub train_samples: usize,
+    /// Samples held out for early stopping.
+    pub validation_samples: usize,
+    /// Wall time of the fit.
+    pub seconds: f64,
+    /// Training steps per second.
+    pub examples_per_second: f64,
+}
+
+/// Mean logistic loss of a model on a set.
+pub(crate) fn mean_logloss<M: Online>(m: &M, s: &SampleSet) -> f64 {
+    let total: f64 = (0..s.len())
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|i| {
+            let r = s.row(i);
+            let p = sigmoid(m.logit(r)).clamp(1e-7, 1.0 - 1e-7) as f64;
+            if r.label > 0.0 {
+                -p.ln()
+            } else {
+                -(1.0 - p).ln()
+            }
+        })
+        .sum();
+    total / s.len().max(1) as f64
+}
+
+/// Checks that every value is finite (the readers and the pipeline guarantee it; a
+/// hand-made set might not, and one NaN would poison every weight it touches).
+pub(crate) fn check_finite(s: &SampleSet) -> Result<()> {
+    if let Some(i) = s.values.iter().position(|v| !v.is_finite()) {
+        let sample = s.offsets.partition_point(|&o| o <= i as u64) - 1;
+        return Err(RankError::Samples(format!(
+            "sample {} has a non-finite feature value ({}); drop it or give the field a missing policy",
+            sample + 1,
+            s.values[i]
+        )));
+    }
+    if let Some(i) = s.labels.iter().position(|l| !l.is_finite()) {
+        return Err(RankError::Samples(format!(
+            "sample {} has a non-finite label",
+            i + 1
+        )));
+    }
+    Ok(())
+}
+
+/// Learns every sample once, in order (online learning).
+pub(crate) fn learn_in_order<M: Online>(m: &mut M, s: &SampleSet) -> Result<()> {
+    check_finite(s)?;
+    m.reserve(s.n_features, s.n_fields)?;
+    for i in 0..s.len() {
+        let r = s.row(i);
+        m.learn(r, r.label);
+    }
+    Ok(())
+}
+
+/// The epoch loop: train, score the validation set, keep the best model, stop early.
+pub(crate) fn fit_epochs<M: Online>(
+    m: &mut M,
+    train: &SampleSet,
+    valid: Option<&SampleSet>,
+    o: &EpochOptions,
+) -> Result<FitReport> {
+    let start = Instant::now();
+    check_finite(train)?;
+    if train.is_empty() {
+        return Err(RankError::Samples("no training samples".into()));
+    }
+    let held_out;
+    let (fit_rows, valid): (usize, Option<&SampleSet>) = match valid {
+        Some(v) => {
+            check_finite(v)?;
+            (train.len(), Some(v))
+        }
+        None if o.validation_fraction > 0.0 && o.patience > 0 && train.len() >= 20 => {
+            let n_valid = ((train.len() as f64 * o.validation_fraction) as usize).max(1);
+            let cut = train.len() - n_valid;
+            held_out = train.select(&(cut..train.len()).collect::<Vec<_>>());
+            (cut, Some(&held_out))
+        }
+        None => (train.len(), None),
+    };
+    let reserve_fields = train.n_fields.max(valid.map_or(0, |v| v.n_fields));
+    m.reserve(
+        train.n_features.max(valid.map_or(0, |v| v.n_features)),
+        reserve_fields,
+    )?;
+    let mut order: Vec<u32> = (0..fit_rows as u32).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
+    let mut report = FitReport {
+        train_samples: fit_rows,
+        validation_samples: valid.map_or(0, |v| v.len()),
+        ..Default::default()
+    };
+    let mut best: Option<(f64, M)> = None;
+    let mut steps = 0usize;
+    for epoch in 1..=o.epochs.max(1) {
+        if o.shuffle {
+            order.shuffle(&mut rng);
+        }
+        for &i in &order {
+            let r = train.row(i as usize);
+            m.learn(r, r.label);
+        }
+        steps += order.len();
+        report.epochs = epoch;
+        let Some(v) = valid else {
+            report.best_epoch = epoch;
+            continue;
+        };
+        let loss = mean_logloss(m, v);
+        report.validation_logloss.push(loss);
+        if best.as_ref().is_none_or(|(b, _)| loss < *b) {
+            best = Some((loss, m.clone()));
+            report.best_epoch = epoch;
+        } else if o.patience > 0 && epoch - report.best_epoch >= o.patience {
+            break;
+        }
+    }
+    if let Some((_, b)) = best {
+        *m = b;
+    }
+    // The held-out tail is the newest data: learn it once so the model has seen it.
+    if fit_rows < train.len() {
+        for i in fit_rows..train.len() {
+            let r = train.row(i);
+            m.learn(r, r.label);
+        }
+        steps += train.len() - fit_rows;
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    report.examples_per_second = steps as f64 / report.seconds.max(1e-9);
+    Ok(report)
+}
+
+/// Deterministic pseudo-random initial values for row `row` of a table (so a table that
+/// grows while learning online gets the same values whatever the order rows arrive in).
+pub(crate) fn init_row(seed: u64, row: u64, std: f32, out: &mut [f32]) {
+    let mut s = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    for x in out.iter_mut() {
+        // SplitMix64, then a uniform in [-√3·std, √3·std] (variance std²).
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = (z >> 40) as f32 / (1u64 << 24) as f32;
+        *x = (2.0 * u - 1.0) * 3f32.sqrt() * std;
+    }
+}
+
+/// Per-sample scale: `1/‖x‖` when `normalize` (libffm's instance normalisation), else 1.
+#[inline]
+pub(crate) fn row_scale(row: Row<'_>, normalize: bool) -> f32 {
+    if !normalize {
+        return 1.0;
+    }
+    let sq: f32 = row.values.iter().map(|v| v * v).sum();
+    if sq > 0.0 {
+        1.0 / sq.sqrt()
+    } else {
+        1.0
+    }
+}
