@@ -9,10 +9,19 @@
 //!   model, applied the same way when serving).
 #![warn(missing_docs)]
 
+mod error;
+mod raw;
 mod sample;
+mod spec;
 mod text;
 
+pub use error::{FeatureError, Result};
+pub use raw::{RawRecord, RawValue};
 pub use sample::{Row, SampleSet};
+pub use spec::{
+    Compare, FeatureSpec, FieldKind, FieldSpec, FillValue, LabelRule, MissingPolicy, SamplesSpec,
+    SplitRule, Transform,
+};
 pub use text::{
     parse_bytes, read, read_libffm, read_libsvm, write_libffm, write_libsvm, write_text,
     TextFormat, TextReport,
