@@ -9,6 +9,7 @@ mod eval_cmd;
 mod metrics_cmd;
 mod model_cmd;
 mod progress;
+mod rank_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ enum Cmd {
     Similar(model_cmd::SimilarArgs),
     /// List the named parameter presets.
     Presets,
+    /// The ranking stage: train, evaluate and apply click-probability models.
+    #[command(subcommand)]
+    Rank(rank_cmd::RankCmd),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Cmd::Data(c) => data_cmd::run(c),
         Cmd::Recommend(a) => model_cmd::recommend(a),
         Cmd::Similar(a) => model_cmd::similar(a),
+        Cmd::Rank(c) => rank_cmd::run(c),
         Cmd::Presets => {
             for p in funnel_recall::presets::list() {
                 println!("{p}");

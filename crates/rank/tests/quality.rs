@@ -23,21 +23,6 @@ fn samples(d: &CtrData, range: std::ops::Range<usize>) -> SampleSet {
     s
 }
 
-fn oracle(d: &CtrData, range: std::ops::Range<usize>) -> f64 {
-    let n = range.len() as f64;
-    range
-        .map(|i| {
-            let p = d.probs[i];
-            if d.labels[i] == 1 {
-                -p.ln()
-            } else {
-                -(1.0 - p).ln()
-            }
-        })
-        .sum::<f64>()
-        / n
-}
-
 fn fit_eval(name: &str, set: &[&str], train: &SampleSet, test: &SampleSet) -> f64 {
     let mut m = build(name, &Params::parse(set).unwrap()).unwrap();
     m.fit(train, None).unwrap();
@@ -55,7 +40,7 @@ fn factorisation_machines_come_within_two_percent_of_the_oracle_on_fm_shaped_tru
         ..Default::default()
     });
     let (train, test) = (samples(&d, 0..200_000), samples(&d, 200_000..240_000));
-    let best = oracle(&d, 200_000..240_000);
+    let best = d.oracle_logloss_of(200_000..240_000);
     let lr = fit_eval("lr", &["epochs=3", "alpha=0.1"], &train, &test);
     for (model, set) in [
         ("fm", &["factors=4", "learning_rate=0.1"][..]),

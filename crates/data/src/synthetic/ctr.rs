@@ -81,12 +81,23 @@ pub struct CtrData {
 impl CtrData {
     /// Mean LogLoss of the true probabilities on the drawn labels.
     pub fn oracle_logloss(&self) -> f64 {
-        self.probs
-            .iter()
-            .zip(&self.labels)
-            .map(|(&p, &y)| if y == 1 { -p.ln() } else { -(1.0 - p).ln() })
+        self.oracle_logloss_of(0..self.probs.len())
+    }
+
+    /// [`oracle_logloss`](Self::oracle_logloss) of the samples in `range` (a test split).
+    pub fn oracle_logloss_of(&self, range: std::ops::Range<usize>) -> f64 {
+        let n = range.len().max(1) as f64;
+        range
+            .map(|i| {
+                let p = self.probs[i];
+                if self.labels[i] == 1 {
+                    -p.ln()
+                } else {
+                    -(1.0 - p).ln()
+                }
+            })
             .sum::<f64>()
-            / self.probs.len().max(1) as f64
+            / n
     }
 
     /// The values of sample `i`, one per field.

@@ -1,0 +1,291 @@
+//! `funnel rank …`: train, evaluate and apply click-probability models.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use funnel_data::synthetic::ctr::{generate, CtrSpec, Truth};
+use funnel_features::{SampleSet, TextFormat};
+use funnel_rank::{build, evaluate, Params, RankModel};
+use serde_json::json;
+
+#[derive(Debug, Subcommand)]
+pub enum RankCmd {
+    /// Train a ranker and save it.
+    Train(TrainArgs),
+    /// Train on one file, score another: AUC, GAUC, LogLoss.
+    Eval(TrainArgs),
+    /// Click probabilities for a file's samples, one per line.
+    Predict(PredictArgs),
+    /// Write synthetic CTR samples with known click probabilities (train.ffm, test.ffm,
+    /// truth.json with the oracle LogLoss of the test samples).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training samples.
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Test samples (required by `eval`; with `train`, used for early stopping).
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Format of the sample files: libsvm or libffm.
+    #[arg(long, default_value = "libffm")]
+    pub format: String,
+    /// lr (FTRL-Proximal), fm or ffm.
+    #[arg(long)]
+    pub model: String,
+    /// Model parameters as key=value (repeatable), e.g. --set factors=8.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Share of negatives the training samples kept (corrects predicted probabilities).
+    #[arg(long, default_value_t = 1.0)]
+    pub negative_keep_rate: f64,
+    /// Fit a calibration map (platt or isotonic) on the newest 10% of training samples.
+    #[arg(long)]
+    pub calibrate: Option<String>,
+    /// Save the model here (`train` needs it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A model file written by `funnel rank train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Samples to score.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Format of the sample file: libsvm or libffm.
+    #[arg(long, default_value = "libffm")]
+    pub format: String,
+    /// Write probabilities here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Samples in all; the last sixth is the test set.
+    #[arg(long, default_value_t = 600_000)]
+    pub samples: usize,
+    /// Fields per sample.
+    #[arg(long, default_value_t = 8)]
+    pub fields: usize,
+    /// Values per field.
+    #[arg(long, default_value_t = 100)]
+    pub cardinality: usize,
+    /// Shape of the true interactions: fm or ffm.
+    #[arg(long, default_value = "fm")]
+    pub truth: String,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(c: &RankCmd) -> Result<()> {
+    match c {
+        RankCmd::Train(a) => train(a, false),
+        RankCmd::Eval(a) => train(a, true),
+        RankCmd::Predict(a) => predict(a),
+        RankCmd::Synth(a) => synth(a),
+    }
+}
+
+fn text_format(name: &str) -> Result<TextFormat> {
+    TextFormat::from_name(name)
+        .with_context(|| format!("--format `{name}`: expected libsvm or libffm"))
+}
+
+fn read(path: &Path, format: TextFormat) -> Result<SampleSet> {
+    let t = Instant::now();
+    let (s, report) = funnel_features::read(path, format)?;
+    eprintln!(
+        "read {}: {} samples, {} features, {} fields in {:.2} s{}",
+        path.display(),
+        s.len(),
+        s.n_features,
+        s.n_fields,
+        t.elapsed().as_secs_f64(),
+        if report.non_finite > 0 {
+            format!(" ({} NaN/inf values dropped as missing)", report.non_finite)
+        } else {
+            String::new()
+        }
+    );
+    Ok(s)
+}
+
+fn metrics_json(m: &funnel_rank::RankMetrics) -> serde_json::Value {
+    json!({"auc": m.auc, "gauc": m.gauc, "logloss": m.logloss, "ece": m.ece})
+}
+
+fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
+    let start = Instant::now();
+    let format = text_format(&a.format)?;
+    if evaluate_test && a.test.is_none() {
+        bail!("--test is required by `funnel rank eval`");
+    }
+    if !evaluate_test && a.out.is_none() {
+        bail!("--out is required by `funnel rank train` (where to save the model)");
+    }
+    if !(a.negative_keep_rate > 0.0 && a.negative_keep_rate <= 1.0) {
+        bail!("--negative-keep-rate: expected a number in (0, 1]");
+    }
+    let params = Params::parse(&a.set).map_err(anyhow::Error::msg)?;
+    let ranker = build(&a.model, &params)?;
+    let train = read(&a.train, format)?;
+    let test = a.test.as_deref().map(|p| read(p, format)).transpose()?;
+    // Calibration is fitted on the newest tenth of the training samples, held out.
+    let (fit_set, calib_set) = match &a.calibrate {
+        Some(_) => {
+            let cut = train.len() - (train.len() / 10).max(1);
+            let rows = |r: std::ops::Range<usize>| r.collect::<Vec<_>>();
+            (
+                train.select(&rows(0..cut)),
+                Some(train.select(&rows(cut..train.len()))),
+            )
+        }
+        None => (train, None),
+    };
+    let mut model = RankModel::new(ranker);
+    model.negative_keep_rate = a.negative_keep_rate;
+    // Early stopping looks at the test file only in `train` (a separate validation file);
+    // `eval` keeps the test set unseen and holds out the newest training samples instead.
+    let valid = if evaluate_test { None } else { test.as_ref() };
+    let report = model
+        .ranker
+        .fit(&fit_set, valid)
+        .with_context(|| format!("fitting {}", a.model))?;
+    eprintln!(
+        "fit {}: {} epochs (best {}), {:.2} s, {:.0} examples/s",
+        a.model, report.epochs, report.best_epoch, report.seconds, report.examples_per_second
+    );
+    let mut out = json!({
+        "model": a.model,
+        "params": model.ranker.params(),
+        "fit": report,
+        "fit_seconds": report.seconds,
+        "examples_per_second": report.examples_per_second,
+        "train_samples": fit_set.len(),
+        "negative_keep_rate": a.negative_keep_rate,
+    });
+    if let (Some(method), Some(c)) = (&a.calibrate, &calib_set) {
+        let before = evaluate(&model.predict(c), c)?;
+        model.calibrate(method, c)?;
+        let after = evaluate(&model.predict(c), c)?;
+        out["calibration"] = json!({
+            "method": method, "samples": c.len(),
+            "ece_before": before.ece, "ece_after": after.ece,
+        });
+    }
+    if let (true, Some(t)) = (evaluate_test, &test) {
+        let m = evaluate(&model.predict(t), t)?;
+        out["metrics"] = metrics_json(&m);
+        out["test_samples"] = json!(t.len());
+        println!(
+            "{:<6} AUC {:.4}  GAUC {}  LogLoss {:.4}  ECE {:.4}",
+            a.model,
+            m.auc.unwrap_or(f64::NAN),
+            m.gauc.map_or("-".to_string(), |g| format!("{g:.4}")),
+            m.logloss,
+            m.ece
+        );
+    }
+    if let Some(p) = &a.out {
+        model.save(p)?;
+        eprintln!("saved {}", p.display());
+    }
+    out["total_seconds"] = json!(start.elapsed().as_secs_f64());
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&out)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn predict(a: &PredictArgs) -> Result<()> {
+    use std::io::Write;
+    let model = RankModel::load(&a.model)?;
+    let s = read(&a.data, text_format(&a.format)?)?;
+    let probs = model.predict(&s);
+    let sink: Box<dyn Write> = match &a.out {
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| p.display().to_string())?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = std::io::BufWriter::new(sink);
+    for p in probs {
+        writeln!(w, "{p}")?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn synth(a: &SynthArgs) -> Result<()> {
+    let truth = match a.truth.as_str() {
+        "fm" => Truth::Fm,
+        "ffm" => Truth::Ffm,
+        other => bail!("--truth `{other}`: expected fm or ffm"),
+    };
+    if a.samples < 12 {
+        bail!("--samples: expected at least 12");
+    }
+    let d = generate(&CtrSpec {
+        samples: a.samples,
+        fields: a.fields,
+        cardinality: a.cardinality,
+        truth,
+        seed: a.seed,
+        ..Default::default()
+    });
+    std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
+    let cut = a.samples - a.samples / 6;
+    let card = a.cardinality as u32;
+    let to_set = |r: std::ops::Range<usize>| {
+        let mut s = SampleSet::new();
+        let mut f = Vec::new();
+        for i in r {
+            f.clear();
+            f.extend(
+                d.sample(i)
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &v)| (k as u32, k as u32 * card + v, 1.0f32)),
+            );
+            s.push(d.labels[i] as f32, None, &f);
+        }
+        s
+    };
+    funnel_features::write_libffm(&a.out.join("train.ffm"), &to_set(0..cut))?;
+    funnel_features::write_libffm(&a.out.join("test.ffm"), &to_set(cut..a.samples))?;
+    let oracle = d.oracle_logloss_of(cut..a.samples);
+    let click_rate =
+        d.labels[cut..].iter().map(|&y| y as f64).sum::<f64>() / (a.samples - cut) as f64;
+    let truth_json = json!({
+        "truth": a.truth, "samples": a.samples, "fields": a.fields,
+        "cardinality": a.cardinality, "seed": a.seed,
+        "test_oracle_logloss": oracle,
+        "test_click_rate": click_rate,
+    });
+    std::fs::write(
+        a.out.join("truth.json"),
+        serde_json::to_string_pretty(&truth_json)?,
+    )?;
+    println!(
+        "wrote {} (train {} / test {} samples); oracle LogLoss on test {:.4}",
+        a.out.display(),
+        cut,
+        a.samples - cut,
+        oracle
+    );
+    Ok(())
+}

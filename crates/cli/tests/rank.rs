@@ -1,0 +1,182 @@
+//! `funnel rank …` end to end: synthetic samples with a known oracle, train / eval /
+//! predict, and bad input that must name the file and line.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn funnel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn synth_eval_train_predict() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let o = funnel(&[
+        "rank",
+        "synth",
+        "--out",
+        s(dir),
+        "--samples",
+        "60000",
+        "--fields",
+        "5",
+        "--cardinality",
+        "20",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+    let oracle = truth["test_oracle_logloss"].as_f64().unwrap();
+    let (train, test) = (dir.join("train.ffm"), dir.join("test.ffm"));
+    let mut ll = std::collections::BTreeMap::new();
+    for m in ["lr", "fm"] {
+        let j = dir.join(format!("{m}.json"));
+        let o = funnel(&[
+            "rank",
+            "eval",
+            "--train",
+            s(&train),
+            "--test",
+            s(&test),
+            "--format",
+            "libffm",
+            "--model",
+            m,
+            "--set",
+            "shuffle_seed=1",
+            "--json",
+            s(&j),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+        let auc = r["metrics"]["auc"].as_f64().unwrap();
+        assert!(auc > 0.6, "{m} AUC {auc}");
+        ll.insert(m, r["metrics"]["logloss"].as_f64().unwrap());
+    }
+    assert!(
+        ll["fm"] < ll["lr"] && ll["fm"] < oracle * 1.05,
+        "{ll:?} oracle {oracle}"
+    );
+    // Train with calibration, save, predict: one probability per test line.
+    let model = dir.join("fm.model");
+    let o = funnel(&[
+        "rank",
+        "train",
+        "--train",
+        s(&train),
+        "--model",
+        "fm",
+        "--calibrate",
+        "isotonic",
+        "--out",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let probs = dir.join("p.txt");
+    let o = funnel(&[
+        "rank",
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&test),
+        "--out",
+        s(&probs),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&probs).unwrap();
+    assert_eq!(text.lines().count(), 10_000);
+    assert!(text
+        .lines()
+        .all(|l| l.parse::<f64>().is_ok_and(|p| (0.0..=1.0).contains(&p))));
+}
+
+#[test]
+fn bad_sample_files_and_parameters_exit_1_naming_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("bad.svm");
+    std::fs::write(&bad, "1 3:1 4:1\n0 3:1 4:x\n").unwrap();
+    let o = funnel(&[
+        "rank",
+        "eval",
+        "--train",
+        s(&bad),
+        "--test",
+        s(&bad),
+        "--format",
+        "libsvm",
+        "--model",
+        "lr",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.svm:2, column 3") && err.contains("value is not a number"),
+        "{err}"
+    );
+    let ok = d.path().join("ok.svm");
+    std::fs::write(&ok, "1 3:1\n0 4:1\n").unwrap();
+    let o = funnel(&[
+        "rank",
+        "eval",
+        "--train",
+        s(&ok),
+        "--test",
+        s(&ok),
+        "--format",
+        "libffm",
+        "--model",
+        "lr",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains("is this a libsvm file?"),
+        "{err}"
+    );
+    let o = funnel(&[
+        "rank",
+        "eval",
+        "--train",
+        s(&ok),
+        "--test",
+        s(&ok),
+        "--format",
+        "libsvm",
+        "--model",
+        "fm",
+        "--set",
+        "factor=3",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains("unknown parameter `factor`"),
+        "{err}"
+    );
+    let o = funnel(&[
+        "rank",
+        "eval",
+        "--train",
+        s(&ok),
+        "--test",
+        s(&ok),
+        "--format",
+        "csv",
+        "--model",
+        "lr",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = funnel(&["rank", "eval", "--train", s(&ok)]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a missing --model is a usage error"
+    );
+}
