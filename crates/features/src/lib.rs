@@ -9,13 +9,22 @@
 //!   model, applied the same way when serving).
 #![warn(missing_docs)]
 
+mod builder;
 mod error;
+mod fit;
+mod pipeline;
 mod raw;
 mod sample;
 mod spec;
+mod stable;
 mod text;
 
+pub use builder::{
+    build_ctr, build_records, downsampling_correction, read_interactions, CtrData, CtrInfo,
+    CtrSamples, EventLog, LoggedEvent,
+};
 pub use error::{FeatureError, Result};
+pub use pipeline::Pipeline;
 pub use raw::{RawRecord, RawValue};
 pub use sample::{Row, SampleSet};
 pub use spec::{
