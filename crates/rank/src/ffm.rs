@@ -167,12 +167,36 @@ impl Online for Ffm {
                     self.at(ib as usize, fa as usize),
                 );
                 let coef = g * xa * xb;
-                for f in 0..k {
-                    let (va, vb) = (self.v[pa + f], self.v[pb + f]);
-                    let ga = coef * vb + reg * va;
-                    let gbv = coef * va + reg * vb;
-                    opt.step(lr, ga, &mut self.v[pa + f], &mut self.gv[pa + f]);
-                    opt.step(lr, gbv, &mut self.v[pb + f], &mut self.gv[pb + f]);
+                if pa == pb {
+                    // The same feature twice in one field: one vector faces itself.
+                    for f in 0..k {
+                        let v = self.v[pa + f];
+                        let grad = 2.0 * coef * v + reg * v;
+                        opt.step(lr, grad, &mut self.v[pa + f], &mut self.gv[pa + f]);
+                    }
+                    continue;
+                }
+                let (va, vb) = pair_mut(&mut self.v, pa, pb, k);
+                let (ga, gb) = pair_mut(&mut self.gv, pa, pb, k);
+                // The optimiser is chosen outside the loop so each loop vectorises.
+                match opt {
+                    Optimizer::AdaGrad => {
+                        for f in 0..k {
+                            let (a, b) = (va[f], vb[f]);
+                            let (da, db) = (coef * b + reg * a, coef * a + reg * b);
+                            ga[f] += da * da;
+                            gb[f] += db * db;
+                            va[f] = a - lr * da / ga[f].sqrt();
+                            vb[f] = b - lr * db / gb[f].sqrt();
+                        }
+                    }
+                    Optimizer::Sgd => {
+                        for f in 0..k {
+                            let (a, b) = (va[f], vb[f]);
+                            va[f] = a - lr * (coef * b + reg * a);
+                            vb[f] = b - lr * (coef * a + reg * b);
+                        }
+                    }
                 }
             }
         }
@@ -226,5 +250,17 @@ impl Online for Ffm {
         w.f32s("linear", vec![self.linear.len(), 2], &lin);
         w.f32s("factors", shape.clone(), &self.v);
         w.f32s("factors_acc", shape, &self.gv);
+    }
+}
+
+/// Two disjoint `k`-long windows of `v`, at `a` and `b` (`a != b`, both multiples of `k`).
+#[inline]
+fn pair_mut(v: &mut [f32], a: usize, b: usize, k: usize) -> (&mut [f32], &mut [f32]) {
+    if a < b {
+        let (lo, hi) = v.split_at_mut(b);
+        (&mut lo[a..a + k], &mut hi[..k])
+    } else {
+        let (lo, hi) = v.split_at_mut(a);
+        (&mut hi[..k], &mut lo[b..b + k])
     }
 }

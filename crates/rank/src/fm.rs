@@ -97,9 +97,9 @@ impl Fm {
             let x = x * scale;
             linear += self.linear[i][0] * x;
             let vi = &self.v[i * k..(i + 1) * k];
-            for f in 0..k {
-                let t = vi[f] * x;
-                sum[f] += t;
+            for (s, &v) in sum.iter_mut().zip(vi) {
+                let t = v * x;
+                *s += t;
                 sq += t * t;
             }
         }
@@ -108,24 +108,11 @@ impl Fm {
     }
 }
 
-impl Online for Fm {
-    const NAME: &'static str = M;
-
-    fn logit(&self, row: Row<'_>) -> f32 {
-        let mut sum = vec![0.0f32; self.factors];
-        self.forward(row, row_scale(row, self.normalize), &mut sum)
-    }
-
-    fn learn(&mut self, row: Row<'_>, label: f32) {
+impl Fm {
+    #[inline]
+    fn learn_with(&mut self, row: Row<'_>, label: f32, scale: f32, sum: &mut [f32]) {
         let k = self.factors;
-        if let Some(&max) = row.indices.iter().max() {
-            if max as usize >= self.linear.len() {
-                let _ = self.reserve(max + 1, 0);
-            }
-        }
-        let scale = row_scale(row, self.normalize);
-        let mut sum = vec![0.0f32; k];
-        let p = sigmoid(self.forward(row, scale, &mut sum));
+        let p = sigmoid(self.forward(row, scale, sum));
         let g = p - if label > 0.0 { 1.0 } else { 0.0 };
         let (lr, opt) = (self.learning_rate, self.optimizer);
         let [b, gb] = &mut self.bias;
@@ -138,11 +125,43 @@ impl Online for Fm {
             opt.step(lr, grad, w, gw);
             let vi = &mut self.v[i * k..(i + 1) * k];
             let gi = &mut self.gv[i * k..(i + 1) * k];
-            for f in 0..k {
-                let grad = g * x * (sum[f] - vi[f] * x) + self.reg_factors * vi[f];
-                opt.step(lr, grad, &mut vi[f], &mut gi[f]);
+            let reg = self.reg_factors;
+            // The optimiser is chosen outside the loop so each loop vectorises.
+            match opt {
+                Optimizer::AdaGrad => {
+                    for ((v, acc), &s) in vi.iter_mut().zip(gi.iter_mut()).zip(&sum[..k]) {
+                        let grad = g * x * (s - *v * x) + reg * *v;
+                        *acc += grad * grad;
+                        *v -= lr * grad / acc.sqrt();
+                    }
+                }
+                Optimizer::Sgd => {
+                    for (v, &s) in vi.iter_mut().zip(&sum[..k]) {
+                        *v -= lr * (g * x * (s - *v * x) + reg * *v);
+                    }
+                }
             }
         }
+    }
+}
+
+impl Online for Fm {
+    const NAME: &'static str = M;
+
+    fn logit(&self, row: Row<'_>) -> f32 {
+        with_scratch(self.factors, |sum| {
+            self.forward(row, row_scale(row, self.normalize), sum)
+        })
+    }
+
+    fn learn(&mut self, row: Row<'_>, label: f32) {
+        if let Some(&max) = row.indices.iter().max() {
+            if max as usize >= self.linear.len() {
+                let _ = self.reserve(max + 1, 0);
+            }
+        }
+        let scale = row_scale(row, self.normalize);
+        with_scratch(self.factors, |sum| self.learn_with(row, label, scale, sum));
     }
 
     fn reserve(&mut self, n_features: u32, _n_fields: u32) -> Result<()> {
@@ -186,5 +205,17 @@ impl Online for Fm {
             vec![self.linear.len(), self.factors],
             &self.gv,
         );
+    }
+}
+
+/// Runs `f` with a zeroed scratch vector of `k` floats: on the stack up to 64 factors,
+/// so the per-example hot path allocates nothing.
+#[inline]
+pub(crate) fn with_scratch<R>(k: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    if k <= 64 {
+        let mut buf = [0.0f32; 64];
+        f(&mut buf[..k])
+    } else {
+        f(&mut vec![0.0f32; k])
     }
 }
