@@ -613,10 +613,16 @@ impl Pipeline {
                 };
                 shared_ok && parts_ok
             }
-            Encoder::Numeric(_) => true,
+            // `f64::clamp` panics on reversed bounds: refuse them here, not when serving.
+            Encoder::Numeric(n) => n.steps.iter().all(|s| match *s {
+                Step::Clip { lo, hi } => lo <= hi,
+                _ => true,
+            }),
         });
         if !layout_ok || !refs_ok {
-            return Err(bad("field layout or references are inconsistent".into()));
+            return Err(bad(
+                "field layout, references or clip bounds are inconsistent".into(),
+            ));
         }
         Ok(p)
     }

@@ -467,6 +467,13 @@ fn json_round_trip_and_bad_files() {
     let grown = p.to_json().replacen("\"size\":3", "\"size\":4", 1);
     let e = Pipeline::from_json(&grown).unwrap_err().to_string();
     assert!(e.contains("inconsistent"), "{e}");
+    let reversed = p.to_json().replace(
+        "\"lo\":\"0.0\",\"hi\":\"1.5\"",
+        "\"lo\":\"2.0\",\"hi\":\"1.5\"",
+    );
+    assert_ne!(reversed, p.to_json());
+    let e = Pipeline::from_json(&reversed).unwrap_err().to_string();
+    assert!(e.contains("inconsistent"), "{e}");
     let e = Pipeline::load(&d.path().join("nope.json"))
         .unwrap_err()
         .to_string();
