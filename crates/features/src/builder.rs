@@ -301,7 +301,7 @@ pub fn build_records(
             s.dedup();
         }
     }
-    let record = |user: u32, item: u32, hist: &[String]| {
+    let record = |user: u32, item: u32, hist: Vec<String>| {
         let mut r = RawRecord::new();
         r.insert("user_id", log.users.external(user));
         r.insert("item_id", log.items.external(item));
@@ -312,7 +312,7 @@ pub fn build_records(
             r.insert(k.as_str(), v.clone());
         }
         if spec.history > 0 {
-            r.insert("hist", hist.to_vec());
+            r.insert("hist", hist);
         }
         r
     };
@@ -333,7 +333,6 @@ pub fn build_records(
     let (mut train, mut test) = (CtrSamples::default(), CtrSamples::default());
     let mut rng = SplitMix64::new(spec.seed);
     let mut history: Vec<VecDeque<u32>> = vec![VecDeque::new(); log.users.len()];
-    let mut hist: Vec<String> = Vec::new();
     let mut g = 0;
     while g < n {
         // One group of events at the same time: all see the history from before it.
@@ -342,12 +341,6 @@ pub fn build_records(
         for (k, &i) in order.iter().enumerate().take(h).skip(g) {
             let e = &log.events[i];
             let is_train = k < cut;
-            hist.clear();
-            hist.extend(
-                history[e.user as usize]
-                    .iter()
-                    .map(|&it| log.items.external(it).to_string()),
-            );
             let kind = e.kind.map(|k| log.kinds.external(k));
             let positive = spec.label.is_positive(e.value, kind);
             let mut candidates = vec![(e.item, positive)];
@@ -374,7 +367,12 @@ pub fn build_records(
                     continue;
                 }
                 let part = if is_train { &mut train } else { &mut test };
-                part.push(record(e.user, item, &hist), label, e.user, t);
+                // Each record owns its list; building it here avoids copying a shared one.
+                let hist = history[e.user as usize]
+                    .iter()
+                    .map(|&it| log.items.external(it).to_string())
+                    .collect();
+                part.push(record(e.user, item, hist), label, e.user, t);
             }
         }
         if spec.history > 0 {
