@@ -142,6 +142,11 @@ fn parse_chunk(
     let mut feats: Vec<(u32, u32, f32)> = Vec::new();
     for (k, raw) in chunk.split(|&b| b == b'\n').enumerate() {
         let line_no = first_line + k as u64;
+        if let Some((label, n_bad)) = fast_line(raw, format, &mut feats) {
+            non_finite += n_bad;
+            out.push(label, None, &feats);
+            continue;
+        }
         let mut line = raw;
         if let Some(p) = memchr::memchr(b'#', line) {
             line = &line[..p];
@@ -249,6 +254,65 @@ fn parse_chunk(
         out.push(label.max(0.0), group, &feats);
     }
     Ok((out, non_finite))
+}
+
+/// The common line — a plain label, then `idx:val` (or `field:idx:val`) tokens split by
+/// single spaces or tabs, no `qid:`, no comment — parsed in one pass. Anything else
+/// returns `None` and goes through the careful parser, which names what is wrong.
+#[inline]
+fn fast_line(
+    line: &[u8],
+    format: TextFormat,
+    feats: &mut Vec<(u32, u32, f32)>,
+) -> Option<(f32, u64)> {
+    feats.clear();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut pos = memchr::memchr2(b' ', b'\t', line).unwrap_or(line.len());
+    let label = parse_float(&line[..pos])?;
+    if !label.is_finite() {
+        return None;
+    }
+    let mut non_finite = 0;
+    let n = line.len();
+    while pos < n {
+        pos += 1; // the separator
+        if pos >= n {
+            break; // a trailing separator
+        }
+        let num = |pos: &mut usize, stop: u8| -> Option<u32> {
+            let start = *pos;
+            let mut v: u64 = 0;
+            while *pos < n && line[*pos] != stop {
+                let d = line[*pos].wrapping_sub(b'0');
+                if d > 9 || *pos - start >= 10 {
+                    return None;
+                }
+                v = v * 10 + d as u64;
+                *pos += 1;
+            }
+            if *pos == start || *pos >= n {
+                return None;
+            }
+            *pos += 1; // the `:`
+            u32::try_from(v).ok()
+        };
+        let field = match format {
+            TextFormat::Libsvm => 0,
+            TextFormat::Libffm => num(&mut pos, b':')?,
+        };
+        let index = num(&mut pos, b':')?;
+        let start = pos;
+        while pos < n && line[pos] != b' ' && line[pos] != b'\t' {
+            pos += 1;
+        }
+        let value = parse_float(&line[start..pos])?;
+        if value.is_finite() {
+            feats.push((field, index, value));
+        } else {
+            non_finite += 1;
+        }
+    }
+    Some((label.max(0.0), non_finite))
 }
 
 fn show(b: &[u8]) -> String {

@@ -138,6 +138,23 @@ impl Online for FtrlLr {
         self.bias = [self.bias[0] + g - sigma * w, n_new];
     }
 
+    #[inline]
+    fn prefetch(&self, row: Row<'_>) {
+        #[cfg(target_arch = "x86_64")]
+        for &i in row.indices {
+            if let Some(s) = self.state.get(i as usize) {
+                // SAFETY: prefetching is a hint; the address is that of a live element.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        s.as_ptr() as *const i8,
+                    )
+                };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = row;
+    }
+
     fn reserve(&mut self, n_features: u32, _n_fields: u32) -> Result<()> {
         if n_features as usize > self.state.len() {
             self.state.resize(n_features as usize, [0.0; 2]);

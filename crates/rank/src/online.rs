@@ -26,6 +26,11 @@ pub(crate) trait Online: Clone + Send + Sync {
     fn logit(&self, row: Row<'_>) -> f32;
     /// One step on one sample.
     fn learn(&mut self, row: Row<'_>, label: f32);
+    /// Hints that `row` is learned next, so its table rows can be fetched into cache
+    /// while the current sample is learned (large hashed tables miss cache on every
+    /// feature otherwise).
+    #[inline]
+    fn prefetch(&self, _row: Row<'_>) {}
     /// Makes room for feature indices below `n_features` (and checks fields).
     fn reserve(&mut self, n_features: u32, n_fields: u32) -> Result<()>;
     /// The number of feature rows held.
@@ -114,6 +119,9 @@ pub(crate) fn learn_in_order<M: Online>(m: &mut M, s: &SampleSet) -> Result<()> 
     check_finite(s)?;
     m.reserve(s.n_features, s.n_fields)?;
     for i in 0..s.len() {
+        if i + 1 < s.len() {
+            m.prefetch(s.row(i + 1));
+        }
         let r = s.row(i);
         m.learn(r, r.label);
     }
@@ -164,7 +172,10 @@ pub(crate) fn fit_epochs<M: Online>(
         if o.shuffle {
             order.shuffle(&mut rng);
         }
-        for &i in &order {
+        for (k, &i) in order.iter().enumerate() {
+            if let Some(&next) = order.get(k + 1) {
+                m.prefetch(train.row(next as usize));
+            }
             let r = train.row(i as usize);
             m.learn(r, r.label);
         }
