@@ -21,16 +21,39 @@ pub enum RankCmd {
     /// Write synthetic CTR samples with known click probabilities (train.ffm, test.ffm,
     /// truth.json with the oracle LogLoss of the test samples).
     Synth(SynthArgs),
+    /// Build samples from a feature spec and a data set and write them as libffm
+    /// (train.ffm and test.ffm with `qid:` = user) plus the fitted pipeline, for peers.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The feature spec (TOML; see docs/features.md).
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// The data set: a RecBole directory (`.inter`, `.user`, `.item`) or an interactions file.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Training samples.
-    #[arg(long)]
-    pub train: PathBuf,
-    /// Test samples (required by `eval`; with `train`, used for early stopping).
+    /// Training samples (a libsvm/libffm file); or give --spec and --data.
+    #[arg(long, required_unless_present = "spec")]
+    pub train: Option<PathBuf>,
+    /// Test samples (required by `eval` with --train; with `train`, used for early stopping).
     #[arg(long)]
     pub test: Option<PathBuf>,
+    /// A feature spec (TOML): samples are built from --data, split by time as the spec
+    /// says, and the fitted pipeline is saved in the model file.
+    #[arg(long, requires = "data", conflicts_with_all = ["train", "test"])]
+    pub spec: Option<PathBuf>,
+    /// The data set for --spec: a RecBole directory or an interactions file.
+    #[arg(long, requires = "spec")]
+    pub data: Option<PathBuf>,
     /// Format of the sample files: libsvm or libffm.
     #[arg(long, default_value = "libffm")]
     pub format: String,
@@ -98,6 +121,7 @@ pub fn run(c: &RankCmd) -> Result<()> {
         RankCmd::Eval(a) => train(a, true),
         RankCmd::Predict(a) => predict(a),
         RankCmd::Synth(a) => synth(a),
+        RankCmd::Export(a) => export(a),
     }
 }
 
@@ -129,11 +153,53 @@ fn metrics_json(m: &funnel_rank::RankMetrics) -> serde_json::Value {
     json!({"auc": m.auc, "gauc": m.gauc, "logloss": m.logloss, "ece": m.ece})
 }
 
+/// Train and test samples, with the pipeline and keep rate when built from a spec.
+struct Loaded {
+    train: SampleSet,
+    test: Option<SampleSet>,
+    pipeline: Option<serde_json::Value>,
+    negative_keep_rate: Option<f64>,
+}
+
+fn load_samples(a: &TrainArgs) -> Result<Loaded> {
+    if let (Some(spec), Some(data)) = (&a.spec, &a.data) {
+        let t = Instant::now();
+        let (pipeline, train, test, info) = funnel_features::build_ctr(spec, data)?;
+        eprintln!(
+            "built samples from {} with {}: train {}, test {}, {} features in {} fields ({:.2} s)",
+            data.display(),
+            spec.display(),
+            train.len(),
+            test.len(),
+            pipeline.n_features(),
+            pipeline.n_fields(),
+            t.elapsed().as_secs_f64()
+        );
+        let pipeline_json: serde_json::Value = serde_json::from_str(&pipeline.to_json())?;
+        return Ok(Loaded {
+            train,
+            test: Some(test),
+            pipeline: Some(pipeline_json),
+            negative_keep_rate: Some(info.negative_keep_rate),
+        });
+    }
+    let format = text_format(&a.format)?;
+    let train_path = a
+        .train
+        .as_deref()
+        .context("--train or --spec is required")?;
+    Ok(Loaded {
+        train: read(train_path, format)?,
+        test: a.test.as_deref().map(|p| read(p, format)).transpose()?,
+        pipeline: None,
+        negative_keep_rate: None,
+    })
+}
+
 fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
     let start = Instant::now();
-    let format = text_format(&a.format)?;
-    if evaluate_test && a.test.is_none() {
-        bail!("--test is required by `funnel rank eval`");
+    if evaluate_test && a.test.is_none() && a.spec.is_none() {
+        bail!("--test (or --spec with --data) is required by `funnel rank eval`");
     }
     if !evaluate_test && a.out.is_none() {
         bail!("--out is required by `funnel rank train` (where to save the model)");
@@ -143,8 +209,13 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
     }
     let params = Params::parse(&a.set).map_err(anyhow::Error::msg)?;
     let ranker = build(&a.model, &params)?;
-    let train = read(&a.train, format)?;
-    let test = a.test.as_deref().map(|p| read(p, format)).transpose()?;
+    let Loaded {
+        train,
+        test,
+        pipeline,
+        negative_keep_rate,
+    } = load_samples(a)?;
+    let keep_rate = negative_keep_rate.unwrap_or(a.negative_keep_rate);
     // Calibration is fitted on the newest tenth of the training samples, held out.
     let (fit_set, calib_set) = match &a.calibrate {
         Some(_) => {
@@ -158,10 +229,16 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
         None => (train, None),
     };
     let mut model = RankModel::new(ranker);
-    model.negative_keep_rate = a.negative_keep_rate;
-    // Early stopping looks at the test file only in `train` (a separate validation file);
-    // `eval` keeps the test set unseen and holds out the newest training samples instead.
-    let valid = if evaluate_test { None } else { test.as_ref() };
+    model.negative_keep_rate = keep_rate;
+    model.pipeline = pipeline;
+    // Early stopping looks at the test file only in `train` given one (a separate
+    // validation file); `eval` and spec-built samples keep the test set unseen and hold
+    // out the newest training samples instead.
+    let valid = if evaluate_test || a.spec.is_some() {
+        None
+    } else {
+        test.as_ref()
+    };
     let report = model
         .ranker
         .fit(&fit_set, valid)
@@ -177,7 +254,7 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
         "fit_seconds": report.seconds,
         "examples_per_second": report.examples_per_second,
         "train_samples": fit_set.len(),
-        "negative_keep_rate": a.negative_keep_rate,
+        "negative_keep_rate": keep_rate,
     });
     if let (Some(method), Some(c)) = (&a.calibrate, &calib_set) {
         let before = evaluate(&model.predict(c), c)?;
@@ -210,6 +287,27 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
         std::fs::write(p, serde_json::to_string_pretty(&out)?)
             .with_context(|| format!("writing {}", p.display()))?;
     }
+    Ok(())
+}
+
+fn export(a: &ExportArgs) -> Result<()> {
+    let (pipeline, train, test, info) = funnel_features::build_ctr(&a.spec, &a.data)?;
+    std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
+    funnel_features::write_libffm(&a.out.join("train.ffm"), &train)?;
+    funnel_features::write_libffm(&a.out.join("test.ffm"), &test)?;
+    pipeline.save(&a.out.join("pipeline.json"))?;
+    std::fs::write(
+        a.out.join("info.json"),
+        serde_json::to_string_pretty(&info)?,
+    )?;
+    println!(
+        "wrote {}: train.ffm ({} samples), test.ffm ({}), {} features in {} fields, pipeline.json, info.json",
+        a.out.display(),
+        train.len(),
+        test.len(),
+        pipeline.n_features(),
+        pipeline.n_fields()
+    );
     Ok(())
 }
 

@@ -180,3 +180,84 @@ fn bad_sample_files_and_parameters_exit_1_naming_file_and_line() {
         "a missing --model is a usage error"
     );
 }
+
+fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn ml100k_from_the_example_spec_eval_and_export() {
+    let data = repo().join("../shared/datasets/ml-100k");
+    if !data.exists() {
+        eprintln!("skipped: {} is absent", data.display());
+        return;
+    }
+    let spec = repo().join("examples/ml-100k-ctr.toml");
+    let d = tempfile::tempdir().unwrap();
+    let j = d.path().join("lr.json");
+    let o = funnel(&[
+        "rank",
+        "eval",
+        "--spec",
+        s(&spec),
+        "--data",
+        s(&data),
+        "--model",
+        "lr",
+        "--json",
+        s(&j),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+    for k in ["auc", "gauc", "logloss"] {
+        assert!(r["metrics"][k].is_number(), "metrics.{k} in {r}");
+    }
+    assert!(r["metrics"]["auc"].as_f64().unwrap() > 0.65, "{r}");
+    assert!(r["test_samples"].as_u64().unwrap() > 15_000);
+    let out = d.path().join("export");
+    let o = funnel(&[
+        "rank",
+        "export",
+        "--spec",
+        s(&spec),
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = std::fs::read_to_string(out.join("train.ffm")).unwrap();
+    let line = first.lines().next().unwrap();
+    assert!(
+        line.split(' ').nth(1).unwrap().starts_with("qid:"),
+        "{line}"
+    );
+    assert!(out.join("pipeline.json").exists() && out.join("info.json").exists());
+}
+
+#[test]
+fn a_bad_feature_spec_exits_1_naming_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = d.path().join("bad.toml");
+    std::fs::write(
+        &spec,
+        "[[field]]\nname = \"user_id\"\nkind = \"categorical\"\nbukets = 3\n",
+    )
+    .unwrap();
+    let o = funnel(&[
+        "rank",
+        "eval",
+        "--spec",
+        s(&spec),
+        "--data",
+        s(d.path()),
+        "--model",
+        "lr",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.toml:4") && err.contains("bukets"),
+        "{err}"
+    );
+}
