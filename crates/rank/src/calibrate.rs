@@ -17,7 +17,8 @@ pub fn correct_downsampling(p: f64, rate: f64) -> f64 {
     if rate >= 1.0 {
         return p;
     }
-    p / (p + (1.0 - p) / rate)
+    // One formula for the sample builder and the ranker.
+    funnel_features::downsampling_correction(p, rate)
 }
 
 /// A fitted map from raw to calibrated probability.
