@@ -450,7 +450,7 @@ def main():
     ap.add_argument("--peers", default=",".join(ALL_PEERS))
     ap.add_argument("--runs", type=int, default=3, help="final fits timed (median); metrics are deterministic")
     ap.add_argument("--valid-frac", type=float, default=0.1, help="tail of the training file held out for tuning")
-    ap.add_argument("--no-tune", dest="tune", action="store_false", help="VW: first grid setting, no search")
+    ap.add_argument("--no-tune", dest="tune", action="store_false", help="VW: the DEFAULT settings, no search (LightGBM still early-stops on the tail)")
     ap.add_argument("--work", help="keep the VW files here (default: a temporary directory)")
     run(ap.parse_args())
 
