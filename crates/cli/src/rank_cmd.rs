@@ -130,7 +130,7 @@ fn text_format(name: &str) -> Result<TextFormat> {
         .with_context(|| format!("--format `{name}`: expected libsvm or libffm"))
 }
 
-fn read(path: &Path, format: TextFormat) -> Result<SampleSet> {
+fn read_file(path: &Path, format: TextFormat) -> Result<SampleSet> {
     let t = Instant::now();
     let (s, report) = funnel_features::read(path, format)?;
     eprintln!(
@@ -189,8 +189,12 @@ fn load_samples(a: &TrainArgs) -> Result<Loaded> {
         .as_deref()
         .context("--train or --spec is required")?;
     Ok(Loaded {
-        train: read(train_path, format)?,
-        test: a.test.as_deref().map(|p| read(p, format)).transpose()?,
+        train: read_file(train_path, format)?,
+        test: a
+            .test
+            .as_deref()
+            .map(|p| read_file(p, format))
+            .transpose()?,
         pipeline: None,
         negative_keep_rate: None,
     })
@@ -209,43 +213,92 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
     }
     let params = Params::parse(&a.set).map_err(anyhow::Error::msg)?;
     let ranker = build(&a.model, &params)?;
-    let Loaded {
-        train,
-        test,
-        pipeline,
-        negative_keep_rate,
-    } = load_samples(a)?;
-    let keep_rate = negative_keep_rate.unwrap_or(a.negative_keep_rate);
-    // Calibration is fitted on the newest tenth of the training samples, held out.
-    let (fit_set, calib_set) = match &a.calibrate {
-        Some(_) => {
-            let cut = train.len() - (train.len() / 10).max(1);
-            let rows = |r: std::ops::Range<usize>| r.collect::<Vec<_>>();
-            (
-                train.select(&rows(0..cut)),
-                Some(train.select(&rows(cut..train.len()))),
-            )
-        }
-        None => (train, None),
-    };
+    let p = ranker.params();
+    // One pass in file order (FTRL's default) needs no samples held: learn each block
+    // while the next is parsed, in memory bounded by two blocks.
+    let one_pass = a.spec.is_none()
+        && a.calibrate.is_none()
+        && p["epochs"].as_u64() == Some(1)
+        && p["shuffle"].as_bool() == Some(false);
     let mut model = RankModel::new(ranker);
-    model.negative_keep_rate = keep_rate;
-    model.pipeline = pipeline;
-    // Early stopping looks at the test file only in `train` given one (a separate
-    // validation file); `eval` and spec-built samples keep the test set unseen and hold
-    // out the newest training samples instead.
-    let valid = if evaluate_test || a.spec.is_some() {
-        None
+    let (report, test, calib_set, train_samples) = if one_pass {
+        let format = text_format(&a.format)?;
+        let path = a.train.as_deref().context("--train is required")?;
+        let t = Instant::now();
+        let mut n = 0usize;
+        let read = funnel_features::stream::<anyhow::Error>(path, format, 32 << 20, |s| {
+            model.ranker.partial_fit(s)?;
+            n += s.len();
+            Ok(())
+        })
+        .with_context(|| format!("learning {} from {}", a.model, path.display()))?;
+        let seconds = t.elapsed().as_secs_f64();
+        if read.non_finite > 0 {
+            eprintln!("{} NaN/inf values dropped as missing", read.non_finite);
+        }
+        let report = funnel_rank::FitReport {
+            epochs: 1,
+            best_epoch: 1,
+            train_samples: n,
+            seconds,
+            examples_per_second: n as f64 / seconds.max(1e-9),
+            ..Default::default()
+        };
+        let test = a
+            .test
+            .as_deref()
+            .map(|p| read_file(p, format))
+            .transpose()?;
+        model.negative_keep_rate = a.negative_keep_rate;
+        (report, test, None, n)
     } else {
-        test.as_ref()
+        let Loaded {
+            train,
+            test,
+            pipeline,
+            negative_keep_rate,
+        } = load_samples(a)?;
+        model.negative_keep_rate = negative_keep_rate.unwrap_or(a.negative_keep_rate);
+        model.pipeline = pipeline;
+        // Calibration is fitted on the newest tenth of the training samples, held out.
+        let (fit_set, calib_set) = match &a.calibrate {
+            Some(_) => {
+                let cut = train.len() - (train.len() / 10).max(1);
+                let rows = |r: std::ops::Range<usize>| r.collect::<Vec<_>>();
+                (
+                    train.select(&rows(0..cut)),
+                    Some(train.select(&rows(cut..train.len()))),
+                )
+            }
+            None => (train, None),
+        };
+        // Early stopping looks at the test file only in `train` given one (a separate
+        // validation file); `eval` and spec-built samples keep the test set unseen and
+        // hold out the newest training samples instead.
+        let valid = if evaluate_test || a.spec.is_some() {
+            None
+        } else {
+            test.as_ref()
+        };
+        let report = model
+            .ranker
+            .fit(&fit_set, valid)
+            .with_context(|| format!("fitting {}", a.model))?;
+        (report, test, calib_set, fit_set.len())
     };
-    let report = model
-        .ranker
-        .fit(&fit_set, valid)
-        .with_context(|| format!("fitting {}", a.model))?;
+    let keep_rate = model.negative_keep_rate;
     eprintln!(
-        "fit {}: {} epochs (best {}), {:.2} s, {:.0} examples/s",
-        a.model, report.epochs, report.best_epoch, report.seconds, report.examples_per_second
+        "fit {}: {} epochs (best {}), {:.2} s, {:.0} examples/s{}",
+        a.model,
+        report.epochs,
+        report.best_epoch,
+        report.seconds,
+        report.examples_per_second,
+        if one_pass {
+            " (one streamed pass, parsing included)"
+        } else {
+            ""
+        }
     );
     let mut out = json!({
         "model": a.model,
@@ -253,7 +306,8 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
         "fit": report,
         "fit_seconds": report.seconds,
         "examples_per_second": report.examples_per_second,
-        "train_samples": fit_set.len(),
+        "train_samples": train_samples,
+        "streamed": one_pass,
         "negative_keep_rate": keep_rate,
     });
     if let (Some(method), Some(c)) = (&a.calibrate, &calib_set) {
@@ -314,7 +368,7 @@ fn export(a: &ExportArgs) -> Result<()> {
 fn predict(a: &PredictArgs) -> Result<()> {
     use std::io::Write;
     let model = RankModel::load(&a.model)?;
-    let s = read(&a.data, text_format(&a.format)?)?;
+    let s = read_file(&a.data, text_format(&a.format)?)?;
     let probs = model.predict(&s);
     let sink: Box<dyn Write> = match &a.out {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| p.display().to_string())?),

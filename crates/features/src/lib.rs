@@ -75,6 +75,6 @@ pub use spec::{
     SplitRule, Transform,
 };
 pub use text::{
-    parse_bytes, read, read_libffm, read_libsvm, write_libffm, write_libsvm, write_text,
+    parse_bytes, read, read_libffm, read_libsvm, stream, write_libffm, write_libsvm, write_text,
     TextFormat, TextReport,
 };

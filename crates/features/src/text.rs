@@ -75,7 +75,23 @@ pub fn parse_bytes(
     path: &Path,
     format: TextFormat,
 ) -> Result<(SampleSet, TextReport), DataError> {
-    // Chunks of ~1 MB cut at line ends; each knows its first line number.
+    let mut groups = None;
+    let (out, report) = parse_block(bytes, 1, path, format, &mut groups)?;
+    if out.is_empty() {
+        return Err(DataError::Empty(path.to_path_buf()));
+    }
+    Ok((out, report))
+}
+
+/// Parses whole lines starting at line `first_line`, in parallel chunks of ~1 MB.
+/// `groups` remembers whether earlier lines had `qid:` (all lines must agree).
+fn parse_block(
+    bytes: &[u8],
+    first_line: u64,
+    path: &Path,
+    format: TextFormat,
+    groups: &mut Option<bool>,
+) -> Result<(SampleSet, TextReport), DataError> {
     const CHUNK: usize = 1 << 20;
     let mut chunks = Vec::new();
     let mut start = 0;
@@ -91,15 +107,15 @@ pub fn parse_bytes(
         .par_iter()
         .map(|c| memchr::memchr_iter(b'\n', c).count() as u64)
         .collect();
-    let mut first_line = Vec::with_capacity(chunks.len());
-    let mut acc = 1u64;
+    let mut firsts = Vec::with_capacity(chunks.len());
+    let mut acc = first_line;
     for c in &line_counts {
-        first_line.push(acc);
+        firsts.push(acc);
         acc += c;
     }
     let parts: Vec<Result<(SampleSet, u64), DataError>> = chunks
         .par_iter()
-        .zip(&first_line)
+        .zip(&firsts)
         .map(|(c, &l)| parse_chunk(c, l, path, format))
         .collect();
     let mut out = SampleSet::new();
@@ -108,7 +124,6 @@ pub fn parse_bytes(
             + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n")),
         non_finite: 0,
     };
-    let mut with_group = None;
     for (i, p) in parts.into_iter().enumerate() {
         let (s, bad) = p?;
         report.non_finite += bad;
@@ -116,19 +131,96 @@ pub fn parse_bytes(
             continue;
         }
         let has = !s.groups.is_empty();
-        if *with_group.get_or_insert(has) != has || (has && s.groups.len() != s.len()) {
+        if *groups.get_or_insert(has) != has || (has && s.groups.len() != s.len()) {
             return Err(DataError::Invalid(format!(
                 "{}: some lines near line {} have `qid:` and others do not; give it on every line or none",
                 path.display(),
-                first_line[i]
+                firsts[i]
             )));
         }
-        out.extend(&s);
-    }
-    if out.is_empty() {
-        return Err(DataError::Empty(path.to_path_buf()));
+        if out.is_empty() {
+            out = s; // the common case of one chunk: no copy
+        } else {
+            out.extend(&s);
+        }
     }
     Ok((out, report))
+}
+
+/// Reads a file once, in blocks of about `block_bytes`, handing each block's samples to
+/// `sink` in file order while the next block is read and parsed on the other threads.
+/// Memory stays at about two blocks whatever the file's size: this is how a one-pass
+/// learner (FTRL) trains on a file larger than memory. Errors name file and line as
+/// [`read`] does.
+pub fn stream<E: From<DataError> + Send>(
+    path: &Path,
+    format: TextFormat,
+    block_bytes: usize,
+    mut sink: impl FnMut(&SampleSet) -> Result<(), E> + Send,
+) -> Result<TextReport, E> {
+    use std::io::Read;
+    let io = |e| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let block_bytes = block_bytes.max(1 << 16);
+    let mut carry: Vec<u8> = Vec::new();
+    let mut line = 1u64;
+    let mut groups = None;
+    // Reads the next block of whole lines and parses it.
+    let mut next = |carry: &mut Vec<u8>,
+                    line: &mut u64,
+                    groups: &mut Option<bool>|
+     -> Result<Option<(SampleSet, TextReport)>, DataError> {
+        let mut buf = std::mem::take(carry);
+        let have = buf.len();
+        buf.resize(have + block_bytes, 0);
+        let mut filled = have;
+        while filled < buf.len() {
+            let n = file.read(&mut buf[filled..]).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let eof = filled < have + block_bytes;
+        if !eof {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(p) => *carry = buf.split_off(p + 1),
+                None => {
+                    // One line longer than a block: keep reading it.
+                    *carry = buf;
+                    return Ok(Some((SampleSet::new(), TextReport::default())));
+                }
+            }
+        }
+        let parsed = parse_block(&buf, *line, path, format, groups)?;
+        *line += parsed.1.lines;
+        Ok(Some(parsed))
+    };
+    let mut report = TextReport::default();
+    let mut samples = 0usize;
+    let mut current = next(&mut carry, &mut line, &mut groups)?;
+    while let Some((set, r)) = current.take() {
+        report.lines += r.lines;
+        report.non_finite += r.non_finite;
+        samples += set.len();
+        let (parsed, consumed) = rayon::join(
+            || next(&mut carry, &mut line, &mut groups),
+            || if set.is_empty() { Ok(()) } else { sink(&set) },
+        );
+        consumed?;
+        current = parsed?;
+    }
+    if samples == 0 {
+        return Err(DataError::Empty(path.to_path_buf()).into());
+    }
+    Ok(report)
 }
 
 fn parse_chunk(
@@ -465,6 +557,35 @@ mod tests {
         text.push_str("1 5:oops\n");
         let e = parse(&text, TextFormat::Libsvm).unwrap_err().to_string();
         assert!(e.contains("t.txt:200001, column 2"), "{e}");
+    }
+
+    #[test]
+    fn streaming_in_small_blocks_gives_the_same_samples_and_line_numbers() {
+        let mut text = String::new();
+        for i in 0..30_000 {
+            text.push_str(&format!("{} {}:1 {}:0.5\n", i % 2, i % 97, 100 + i % 13));
+        }
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.svm");
+        std::fs::write(&p, &text).unwrap();
+        let (whole, _) = read_libsvm(&p).unwrap();
+        let mut joined = SampleSet::new();
+        let mut blocks = 0;
+        let report = stream::<DataError>(&p, TextFormat::Libsvm, 1 << 16, |s| {
+            joined.extend(s);
+            blocks += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert!(blocks > 5, "{blocks} blocks");
+        assert_eq!(joined, whole);
+        assert_eq!(report.lines, 30_000);
+        text.push_str("1 5:x\n");
+        std::fs::write(&p, &text).unwrap();
+        let e = stream::<DataError>(&p, TextFormat::Libsvm, 1 << 16, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("s.svm:30001, column 2"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub enum RankError {
     /// Samples the model cannot take (e.g. a field beyond the fields an FFM was built for).
     #[error("{0}")]
     Samples(String),
+    /// Sample data could not be read.
+    #[error(transparent)]
+    Data(#[from] funnel_data::DataError),
     /// A metric could not be computed.
     #[error(transparent)]
     Metrics(#[from] funnel_metrics::MetricsError),

@@ -220,3 +220,24 @@ fn model_files_round_trip_and_refuse_other_types() {
         .to_string();
     assert!(e.contains("unknown parameter `factor`"), "{e}");
 }
+
+#[test]
+fn learning_a_streamed_file_block_by_block_equals_one_pass_over_it_in_memory() {
+    let d = fm_data(20_000, 13);
+    let s = samples(&d, 0..20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.ffm");
+    funnel_features::write_libffm(&path, &s).unwrap();
+    let (whole, _) = funnel_features::read_libffm(&path).unwrap();
+    let mut batch = build("lr", &Params::default()).unwrap();
+    batch.fit(&whole, None).unwrap();
+    let mut streamed = build("lr", &Params::default()).unwrap();
+    funnel_features::stream::<funnel_rank::RankError>(
+        &path,
+        funnel_features::TextFormat::Libffm,
+        1 << 16,
+        |block| streamed.partial_fit(block),
+    )
+    .unwrap();
+    assert_eq!(batch.predict(&whole), streamed.predict(&whole));
+}
