@@ -241,3 +241,39 @@ fn learning_a_streamed_file_block_by_block_equals_one_pass_over_it_in_memory() {
     .unwrap();
     assert_eq!(batch.predict(&whole), streamed.predict(&whole));
 }
+
+#[test]
+fn ftrl_l1_zeroes_weights_and_sgd_learns_too() {
+    use funnel_rank::FtrlLr;
+    let d = fm_data(30_000, 17);
+    let s = samples(&d, 0..30_000);
+    let weights = |l1: &str| {
+        let mut m = FtrlLr::from_params(&Params::parse(&["alpha=0.1", l1]).unwrap()).unwrap();
+        m.learn_set(&s).unwrap();
+        m.weights()
+    };
+    let dense = weights("l1=0");
+    let sparse = weights("l1=100");
+    let zeros = |w: &[f32]| w.iter().filter(|&&x| x == 0.0).count();
+    assert_eq!(
+        zeros(&dense),
+        0,
+        "every feature occurs, so no weight is exactly 0 without L1"
+    );
+    assert!(
+        zeros(&sparse) > sparse.len() / 3,
+        "{} of {} zero",
+        zeros(&sparse),
+        sparse.len()
+    );
+    for model in ["fm", "ffm"] {
+        let mut m = build(
+            model,
+            &Params::parse(&["optimizer=sgd", "learning_rate=0.05"]).unwrap(),
+        )
+        .unwrap();
+        m.fit(&s, None).unwrap();
+        let auc = evaluate(&m.predict(&s), &s).unwrap().auc.unwrap();
+        assert!(auc > 0.8, "{model} with SGD: AUC {auc}");
+    }
+}
