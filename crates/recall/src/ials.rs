@@ -112,90 +112,156 @@ impl Ials {
     /// Solves every row of `x` given the other side `y`; `conf` holds the rows' items with
     /// confidences c = 1 + α·r.
     fn half_step(&self, conf: &CsrMatrix, x: &mut Factors, y: &Factors) {
+        match self.solver {
+            Solver::Cg(steps) => self.half_step_cg(conf, x, y, steps),
+            Solver::Cholesky => self.half_step_cholesky(conf, x, y),
+        }
+    }
+
+    /// Exact half step: per user, build `A = gram + λI + Σ (c_i − w0) y_i y_iᵀ` and solve.
+    fn half_step_cholesky(&self, conf: &CsrMatrix, x: &mut Factors, y: &Factors) {
         let k = self.factors;
         let w0 = self.unobserved_weight;
         let gram = y.gram(w0);
         let n_other = y.n as f32;
         let cv = conf.values().expect("confidences are stored");
         x.data.par_chunks_mut(k).enumerate().for_each_init(
-            || {
-                (
-                    vec![0.0f32; k * k],
-                    vec![0.0f32; k],
-                    vec![0.0f32; k],
-                    vec![0.0f32; k],
-                    vec![0.0f32; k],
-                )
-            },
-            |(a, b, r, p, ap), (u, xu)| {
+            || (vec![0.0f32; k * k], vec![0.0f32; k]),
+            |(a, b), (u, xu)| {
                 let (lo, hi) = (conf.indptr()[u] as usize, conf.indptr()[u + 1] as usize);
-                let lambda = self.reg
-                    * if self.reg_exponent > 0.0 {
-                        ((hi - lo) as f32 + w0 * n_other).powf(self.reg_exponent)
-                    } else {
-                        1.0
-                    };
+                let lambda = self.lambda(hi - lo, n_other);
                 // b = Σ c_i y_i
                 b.iter_mut().for_each(|v| *v = 0.0);
                 for q in lo..hi {
                     axpy(cv[q], y.row(conf.indices()[q] as usize), b);
                 }
-                // A·v = gram·v + Σ (c_i − w0)(y_i·v) y_i + λ v
-                let apply = |v: &[f32], out: &mut [f32]| {
-                    for (i, o) in out.iter_mut().enumerate() {
-                        *o = dot(&gram[i * k..(i + 1) * k], v) + lambda * v[i];
-                    }
-                    for q in lo..hi {
-                        let yi = y.row(conf.indices()[q] as usize);
-                        axpy((cv[q] - w0) * dot(yi, v), yi, out);
-                    }
-                };
-                match self.solver {
-                    Solver::Cholesky => {
-                        a.copy_from_slice(&gram);
-                        for i in 0..k {
-                            a[i * k + i] += lambda;
-                        }
-                        for q in lo..hi {
-                            let yi = y.row(conf.indices()[q] as usize);
-                            let c = cv[q] - w0;
-                            for i in 0..k {
-                                let ci = c * yi[i];
-                                for j in 0..k {
-                                    a[i * k + j] += ci * yi[j];
-                                }
-                            }
-                        }
-                        let mut sol = b.clone();
-                        if cholesky_solve(a, &mut sol, k) {
-                            xu.copy_from_slice(&sol);
-                        }
-                    }
-                    Solver::Cg(steps) => {
-                        apply(xu, ap);
-                        for i in 0..k {
-                            r[i] = b[i] - ap[i];
-                        }
-                        p.copy_from_slice(r);
-                        let mut rs_old = dot(r, r);
-                        for _ in 0..steps {
-                            if rs_old < 1e-20 {
-                                break;
-                            }
-                            apply(p, ap);
-                            let step = rs_old / dot(p, ap);
-                            axpy(step, p, xu);
-                            axpy(-step, ap, r);
-                            let rs_new = dot(r, r);
-                            for i in 0..k {
-                                p[i] = r[i] + (rs_new / rs_old) * p[i];
-                            }
-                            rs_old = rs_new;
+                a.copy_from_slice(&gram);
+                for i in 0..k {
+                    a[i * k + i] += lambda;
+                }
+                for q in lo..hi {
+                    let yi = y.row(conf.indices()[q] as usize);
+                    let c = cv[q] - w0;
+                    for i in 0..k {
+                        let ci = c * yi[i];
+                        for j in 0..k {
+                            a[i * k + j] += ci * yi[j];
                         }
                     }
                 }
+                if cholesky_solve(a, b, k) {
+                    xu.copy_from_slice(b);
+                }
             },
         );
+    }
+}
+
+impl Ials {
+    /// The regularisation of a row with `nnz` observed entries out of `n_other`.
+    fn lambda(&self, nnz: usize, n_other: f32) -> f32 {
+        self.reg
+            * if self.reg_exponent > 0.0 {
+                (nnz as f32 + self.unobserved_weight * n_other).powf(self.reg_exponent)
+            } else {
+                1.0
+            }
+    }
+
+    /// Conjugate-gradient half step over blocks of users: the dense part of `A·v`
+    /// (`gram·v`) is one matrix product for the whole block instead of a matrix-vector
+    /// product per user, which is most of the work; the sparse part and the CG scalars
+    /// stay per user, so each user's iterates are those of the per-user method.
+    fn half_step_cg(&self, conf: &CsrMatrix, x: &mut Factors, y: &Factors, steps: usize) {
+        const BLOCK: usize = 64;
+        let k = self.factors;
+        let w0 = self.unobserved_weight;
+        let gram = y.gram(w0);
+        let n_other = y.n as f32;
+        let cv = conf.values().expect("confidences are stored");
+        let (indptr, indices) = (conf.indptr(), conf.indices());
+        x.data
+            .par_chunks_mut(k * BLOCK)
+            .enumerate()
+            .for_each(|(blk, xs)| {
+                let first = blk * BLOCK;
+                let nb = xs.len() / k;
+                let span = |u: usize| (indptr[first + u] as usize, indptr[first + u + 1] as usize);
+                let lambdas: Vec<f32> = (0..nb)
+                    .map(|u| {
+                        let (lo, hi) = span(u);
+                        self.lambda(hi - lo, n_other)
+                    })
+                    .collect();
+                // out = v·gram (gram is symmetric) + λ v + Σ (c_i − w0)(y_i·v) y_i, per row.
+                let apply = |v: &[f32], out: &mut [f32]| {
+                    // SAFETY: `v` and `out` are nb × k row-major, `gram` is k × k; all live
+                    // and `out` does not alias the inputs.
+                    unsafe {
+                        matrixmultiply::sgemm(
+                            nb,
+                            k,
+                            k,
+                            1.0,
+                            v.as_ptr(),
+                            k as isize,
+                            1,
+                            gram.as_ptr(),
+                            k as isize,
+                            1,
+                            0.0,
+                            out.as_mut_ptr(),
+                            k as isize,
+                            1,
+                        );
+                    }
+                    for u in 0..nb {
+                        let (vu, ou) = (&v[u * k..(u + 1) * k], &mut out[u * k..(u + 1) * k]);
+                        axpy(lambdas[u], vu, ou);
+                        let (lo, hi) = span(u);
+                        for q in lo..hi {
+                            let yi = y.row(indices[q] as usize);
+                            axpy((cv[q] - w0) * dot(yi, vu), yi, ou);
+                        }
+                    }
+                };
+                let mut r = vec![0.0f32; nb * k];
+                for u in 0..nb {
+                    let (lo, hi) = span(u);
+                    let ru = &mut r[u * k..(u + 1) * k];
+                    for q in lo..hi {
+                        axpy(cv[q], y.row(indices[q] as usize), ru); // b = Σ c_i y_i
+                    }
+                }
+                let mut ap = vec![0.0f32; nb * k];
+                apply(xs, &mut ap);
+                for (ri, a) in r.iter_mut().zip(&ap) {
+                    *ri -= a; // r = b − A·x
+                }
+                let mut p = r.clone();
+                let mut rs_old: Vec<f32> = r.chunks_exact(k).map(|ru| dot(ru, ru)).collect();
+                for _ in 0..steps {
+                    if rs_old.iter().all(|&v| v < 1e-20) {
+                        break;
+                    }
+                    apply(&p, &mut ap);
+                    for u in 0..nb {
+                        if rs_old[u] < 1e-20 {
+                            continue; // converged: this user's iterates stop here
+                        }
+                        let at = u * k..(u + 1) * k;
+                        let step = rs_old[u] / dot(&p[at.clone()], &ap[at.clone()]);
+                        axpy(step, &p[at.clone()], &mut xs[at.clone()]);
+                        axpy(-step, &ap[at.clone()], &mut r[at.clone()]);
+                        let rs_new = dot(&r[at.clone()], &r[at.clone()]);
+                        let beta = rs_new / rs_old[u];
+                        for (pi, ri) in p[at.clone()].iter_mut().zip(&r[at.clone()]) {
+                            *pi = ri + beta * *pi;
+                        }
+                        rs_old[u] = rs_new;
+                    }
+                }
+            });
     }
 }
 
