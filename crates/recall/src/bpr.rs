@@ -89,6 +89,34 @@ fn store(cells: &[AtomicU32], values: &[f32]) {
 }
 
 #[inline]
+fn prefetch_u32(cell: &u32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; the address is that of a live value.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(
+            cell as *const u32 as *const i8,
+            std::arch::x86_64::_MM_HINT_T0,
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = cell;
+}
+
+#[inline]
+fn prefetch_u64(cell: &u64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; the address is that of a live value.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(
+            cell as *const u64 as *const i8,
+            std::arch::x86_64::_MM_HINT_T0,
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = cell;
+}
+
+#[inline]
 fn prefetch(cells: &[AtomicU32]) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint; the address comes from a live slice.
@@ -200,8 +228,7 @@ impl Bpr {
                     (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
                 let mut correct = 0usize;
                 // Draws a (user, positive, negative) triple; None when the user has every item.
-                let draw = |rng: &mut SmallRng| -> Option<(usize, usize, usize)> {
-                    let q = rng.random_range(0..nnz);
+                let draw = |q: usize, rng: &mut SmallRng| -> Option<(usize, usize, usize)> {
                     let u = entry_user[q] as usize;
                     let row = m.row(u).indices;
                     if row.len() as u32 >= n_items {
@@ -222,12 +249,44 @@ impl Bpr {
                     }
                     Some((u, m.indices()[q] as usize, j as usize))
                 };
-                // Software pipeline: the next triple is drawn and its rows prefetched before
-                // the current one is updated, so the memory latency overlaps the arithmetic.
-                let mut next = draw(&mut rng);
+                // Software pipeline: each interaction passes four stages, one per sample, so
+                // every random memory access is prefetched a sample before it is needed —
+                // the entry (user, item), the user's row bounds, the user's row (for the
+                // negative check), then the three factor rows — and the latency overlaps
+                // the arithmetic instead of stalling each draw.
+                let pick = |rng: &mut SmallRng| {
+                    let q = rng.random_range(0..nnz);
+                    prefetch_u32(&entry_user[q]);
+                    prefetch_u32(&m.indices()[q]);
+                    q
+                };
+                let locate = |q: usize| {
+                    let u = entry_user[q] as usize;
+                    prefetch_u64(&m.indptr()[u]);
+                    (q, u)
+                };
+                let bounds = |(q, u): (usize, usize)| {
+                    let row = m.row(u).indices;
+                    if let Some(first) = row.first() {
+                        prefetch_u32(first);
+                        if row.len() > 16 {
+                            prefetch_u32(&row[16]);
+                        }
+                    }
+                    q
+                };
+                // Fill the pipeline: the first triple is drawn, the three behind it are
+                // at their stages.
+                let mut next = draw(bounds(locate(pick(&mut rng))), &mut rng);
+                let mut s3 = bounds(locate(pick(&mut rng)));
+                let mut s2 = locate(pick(&mut rng));
+                let mut s1 = pick(&mut rng);
                 for _ in 0..per.min(nnz.saturating_sub(t * per)) {
                     let current = next;
-                    next = draw(&mut rng);
+                    next = draw(s3, &mut rng);
+                    s3 = bounds(s2);
+                    s2 = locate(s1);
+                    s1 = pick(&mut rng);
                     if let Some((u, i, j)) = next {
                         prefetch(&x[u * k..(u + 1) * k]);
                         prefetch(&y[i * k..(i + 1) * k]);
