@@ -57,26 +57,43 @@ impl Factors {
     /// `selfᵀ·self` (k × k), times `scale`.
     pub fn gram(&self, scale: f32) -> Vec<f32> {
         let k = self.k;
+        // Partial Gram matrices of row blocks in parallel, then their sum: the product is
+        // k·n·k, a serial fifth of an iALS iteration when done on one thread.
+        let rows_per = self.n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1024);
+        let parts: Vec<Vec<f32>> = self
+            .data
+            .par_chunks(rows_per * k)
+            .map(|block| {
+                let n = block.len() / k;
+                let mut g = vec![0.0f32; k * k];
+                // SAFETY: the pointers and strides describe `block` (n × k, row-major, read
+                // as its transpose k × n) and `g` (k × k), both alive and unaliased.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        k,
+                        n,
+                        k,
+                        scale,
+                        block.as_ptr(),
+                        1,
+                        k as isize,
+                        block.as_ptr(),
+                        k as isize,
+                        1,
+                        0.0,
+                        g.as_mut_ptr(),
+                        k as isize,
+                        1,
+                    );
+                }
+                g
+            })
+            .collect();
         let mut g = vec![0.0f32; k * k];
-        // SAFETY: the pointers and strides describe `self.data` (n × k, row-major, read as
-        // its transpose k × n) and `g` (k × k), both alive and unaliased for the call.
-        unsafe {
-            matrixmultiply::sgemm(
-                k,
-                self.n,
-                k,
-                scale,
-                self.data.as_ptr(),
-                1,
-                k as isize,
-                self.data.as_ptr(),
-                k as isize,
-                1,
-                0.0,
-                g.as_mut_ptr(),
-                k as isize,
-                1,
-            );
+        for part in parts {
+            for (a, b) in g.iter_mut().zip(part) {
+                *a += b;
+            }
         }
         g
     }
