@@ -19,7 +19,7 @@ const PRESETS: &[(&str, &str, Pairs)] = &[
         ],
     ),
     // Recall@20 0.1754, NDCG@20 0.1448 (published two-tower 0.1754, EASE^R 0.1765); fit
-    // 185 s. Rendle et al.'s variant: no confidence scaling, small unobserved weight,
+    // 47 s. Rendle et al.'s variant: no confidence scaling, small unobserved weight,
     // ν = 1, and many factors (k = 256 gave 0.1722).
     (
         "ials",
