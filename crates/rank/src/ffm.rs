@@ -9,8 +9,9 @@ use funnel_model::{ModelReader, ModelWriter, Params};
 use serde_json::json;
 
 use crate::error::{RankError, Result};
-use crate::online::{init_row, row_scale, sigmoid, Online};
+use crate::online::{row_scale, sigmoid, Online};
 use crate::optim::Optimizer;
+use crate::table::FactorTable;
 
 const M: &str = "ffm";
 
@@ -40,8 +41,7 @@ pub struct Ffm {
     bias: [f32; 2],
     linear: Vec<[f32; 2]>,
     /// `n_fields × factors` values per feature.
-    v: Vec<f32>,
-    gv: Vec<f32>,
+    v: FactorTable,
 }
 
 impl Ffm {
@@ -62,8 +62,7 @@ impl Ffm {
             n_fields: 0,
             bias: [0.0, 1.0],
             linear: Vec::new(),
-            v: Vec::new(),
-            gv: Vec::new(),
+            v: FactorTable::new(0),
         })
     }
 
@@ -86,8 +85,12 @@ impl Ffm {
             n_fields: p["n_fields"].as_u64().unwrap_or(0) as usize,
             bias: [b[0], b[1]],
             linear: lin.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
-            v: r.f32s("factors")?,
-            gv: r.f32s("factors_acc")?,
+            v: FactorTable::read(
+                r,
+                "factors",
+                p["n_fields"].as_u64().unwrap_or(0) as usize
+                    * p["factors"].as_u64().unwrap_or(1) as usize,
+            )?,
         })
     }
 
@@ -124,8 +127,8 @@ impl Online for Ffm {
                 if !self.known(ib, fb) {
                     continue;
                 }
-                let va = &self.v[self.at(ia as usize, fb as usize)..][..k];
-                let vb = &self.v[self.at(ib as usize, fa as usize)..][..k];
+                let va = &self.v.values[self.at(ia as usize, fb as usize)..][..k];
+                let vb = &self.v.values[self.at(ib as usize, fa as usize)..][..k];
                 let d: f32 = va.iter().zip(vb).map(|(p, q)| p * q).sum();
                 z += d * xa * xb;
             }
@@ -170,14 +173,19 @@ impl Online for Ffm {
                 if pa == pb {
                     // The same feature twice in one field: one vector faces itself.
                     for f in 0..k {
-                        let v = self.v[pa + f];
+                        let v = self.v.values[pa + f];
                         let grad = 2.0 * coef * v + reg * v;
-                        opt.step(lr, grad, &mut self.v[pa + f], &mut self.gv[pa + f]);
+                        opt.step(
+                            lr,
+                            grad,
+                            &mut self.v.values[pa + f],
+                            &mut self.v.acc[pa + f],
+                        );
                     }
                     continue;
                 }
-                let (va, vb) = pair_mut(&mut self.v, pa, pb, k);
-                let (ga, gb) = pair_mut(&mut self.gv, pa, pb, k);
+                let (va, vb) = pair_mut(&mut self.v.values, pa, pb, k);
+                let (ga, gb) = pair_mut(&mut self.v.acc, pa, pb, k);
                 // The optimiser is chosen outside the loop so each loop vectorises.
                 match opt {
                     Optimizer::AdaGrad => {
@@ -212,20 +220,13 @@ impl Online for Ffm {
                 self.n_fields
             )));
         }
-        let (old, new) = (self.linear.len(), n_features as usize);
-        let row = self.n_fields * self.factors;
-        if new > old {
+        if self.v.dim == 0 {
+            self.v = FactorTable::new(self.n_fields * self.factors);
+        }
+        let new = n_features as usize;
+        if new > self.linear.len() {
             self.linear.resize(new, [0.0, 1.0]);
-            self.v.resize(new * row, 0.0);
-            self.gv.resize(new * row, 1.0);
-            for i in old..new {
-                init_row(
-                    self.seed,
-                    i as u64,
-                    self.init_std,
-                    &mut self.v[i * row..(i + 1) * row],
-                );
-            }
+            self.v.grow(new, self.seed, self.init_std);
         }
         Ok(())
     }
@@ -248,8 +249,7 @@ impl Online for Ffm {
         let shape = vec![self.linear.len(), self.n_fields, self.factors];
         w.f32s("bias", vec![2], &self.bias);
         w.f32s("linear", vec![self.linear.len(), 2], &lin);
-        w.f32s("factors", shape.clone(), &self.v);
-        w.f32s("factors_acc", shape, &self.gv);
+        self.v.write(w, "factors", shape);
     }
 }
 

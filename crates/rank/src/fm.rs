@@ -7,8 +7,9 @@ use funnel_model::{ModelReader, ModelWriter, Params};
 use serde_json::json;
 
 use crate::error::Result;
-use crate::online::{init_row, row_scale, sigmoid, Online};
+use crate::online::{row_scale, sigmoid, Online};
 use crate::optim::Optimizer;
+use crate::table::FactorTable;
 
 const M: &str = "fm";
 
@@ -34,9 +35,8 @@ pub struct Fm {
     bias: [f32; 2],
     /// `(w, G)` per feature.
     linear: Vec<[f32; 2]>,
-    /// `factors` values per feature, then their accumulators.
-    v: Vec<f32>,
-    gv: Vec<f32>,
+    /// `factors` values per feature.
+    v: FactorTable,
 }
 
 impl Fm {
@@ -44,8 +44,9 @@ impl Fm {
     /// `reg_linear` (1e-5), `reg_factors` (1e-5), `init_std` (0.01), `normalize` (false),
     /// `optimizer` (adagrad), `seed` (0).
     pub fn from_params(p: &Params) -> Result<Self> {
+        let factors = p.get(M, "factors", 8, "a positive integer")?;
         Ok(Fm {
-            factors: p.get(M, "factors", 8, "a positive integer")?,
+            factors,
             learning_rate: p.get(M, "learning_rate", 0.05, "a number > 0")?,
             reg_linear: p.get(M, "reg_linear", 1e-5, "a number >= 0")?,
             reg_factors: p.get(M, "reg_factors", 1e-5, "a number >= 0")?,
@@ -55,8 +56,7 @@ impl Fm {
             seed: p.get(M, "seed", 0, "an integer")?,
             bias: [0.0, 1.0],
             linear: Vec::new(),
-            v: Vec::new(),
-            gv: Vec::new(),
+            v: FactorTable::new(factors),
         })
     }
 
@@ -65,8 +65,9 @@ impl Fm {
         let f = |k: &str| p[k].as_f64().unwrap_or_default() as f32;
         let lin = r.f32s("linear")?;
         let b = r.f32s("bias")?;
+        let factors = p["factors"].as_u64().unwrap_or(1) as usize;
         Ok(Fm {
-            factors: p["factors"].as_u64().unwrap_or(1) as usize,
+            factors,
             learning_rate: f("learning_rate"),
             reg_linear: f("reg_linear"),
             reg_factors: f("reg_factors"),
@@ -77,8 +78,7 @@ impl Fm {
             seed: p["seed"].as_u64().unwrap_or(0),
             bias: [b[0], b[1]],
             linear: lin.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
-            v: r.f32s("factors")?,
-            gv: r.f32s("factors_acc")?,
+            v: FactorTable::read(r, "factors", factors)?,
         })
     }
 
@@ -96,7 +96,7 @@ impl Fm {
             }
             let x = x * scale;
             linear += self.linear[i][0] * x;
-            let vi = &self.v[i * k..(i + 1) * k];
+            let vi = &self.v.values[i * k..(i + 1) * k];
             for (s, &v) in sum.iter_mut().zip(vi) {
                 let t = v * x;
                 *s += t;
@@ -123,8 +123,8 @@ impl Fm {
             let [w, gw] = &mut self.linear[i];
             let grad = g * x + self.reg_linear * *w;
             opt.step(lr, grad, w, gw);
-            let vi = &mut self.v[i * k..(i + 1) * k];
-            let gi = &mut self.gv[i * k..(i + 1) * k];
+            let vi = &mut self.v.values[i * k..(i + 1) * k];
+            let gi = &mut self.v.acc[i * k..(i + 1) * k];
             let reg = self.reg_factors;
             // The optimiser is chosen outside the loop so each loop vectorises.
             match opt {
@@ -165,19 +165,10 @@ impl Online for Fm {
     }
 
     fn reserve(&mut self, n_features: u32, _n_fields: u32) -> Result<()> {
-        let (old, new, k) = (self.linear.len(), n_features as usize, self.factors);
-        if new > old {
+        let new = n_features as usize;
+        if new > self.linear.len() {
             self.linear.resize(new, [0.0, 1.0]);
-            self.v.resize(new * k, 0.0);
-            self.gv.resize(new * k, 1.0);
-            for i in old..new {
-                init_row(
-                    self.seed,
-                    i as u64,
-                    self.init_std,
-                    &mut self.v[i * k..(i + 1) * k],
-                );
-            }
+            self.v.grow(new, self.seed, self.init_std);
         }
         Ok(())
     }
@@ -199,12 +190,8 @@ impl Online for Fm {
         let lin: Vec<f32> = self.linear.iter().flatten().copied().collect();
         w.f32s("bias", vec![2], &self.bias);
         w.f32s("linear", vec![self.linear.len(), 2], &lin);
-        w.f32s("factors", vec![self.linear.len(), self.factors], &self.v);
-        w.f32s(
-            "factors_acc",
-            vec![self.linear.len(), self.factors],
-            &self.gv,
-        );
+        self.v
+            .write(w, "factors", vec![self.linear.len(), self.factors]);
     }
 }
 

@@ -33,6 +33,7 @@ pub mod fm;
 pub mod ftrl;
 mod online;
 pub mod optim;
+mod table;
 
 use std::path::Path;
 
