@@ -82,9 +82,13 @@ pub struct PredictArgs {
     /// A model file written by `funnel rank train`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Samples to score.
+    /// Samples to score (libsvm/libffm).
+    #[arg(long, required_unless_present = "records", conflicts_with = "records")]
+    pub data: Option<PathBuf>,
+    /// Raw events to score, one JSON object per line (`{"user_id": "42", "item.class":
+    /// ["Comedy"], …}`), turned into features by the pipeline saved with the model.
     #[arg(long)]
-    pub data: PathBuf,
+    pub records: Option<PathBuf>,
     /// Format of the sample file: libsvm or libffm.
     #[arg(long, default_value = "libffm")]
     pub format: String,
@@ -368,8 +372,11 @@ fn export(a: &ExportArgs) -> Result<()> {
 fn predict(a: &PredictArgs) -> Result<()> {
     use std::io::Write;
     let model = RankModel::load(&a.model)?;
-    let s = read_file(&a.data, text_format(&a.format)?)?;
-    let probs = model.predict(&s);
+    let probs = match (&a.data, &a.records) {
+        (Some(d), _) => model.predict(&read_file(d, text_format(&a.format)?)?),
+        (None, Some(r)) => model.predict_records(&read_records(r)?)?,
+        (None, None) => bail!("--data or --records is required"),
+    };
     let sink: Box<dyn Write> = match &a.out {
         Some(p) => Box::new(std::fs::File::create(p).with_context(|| p.display().to_string())?),
         None => Box::new(std::io::stdout().lock()),
@@ -380,6 +387,24 @@ fn predict(a: &PredictArgs) -> Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+/// Reads JSON Lines of raw records; a bad line is named by file and line.
+fn read_records(path: &Path) -> Result<Vec<funnel_features::RawRecord>> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| {
+                format!(
+                    "{}:{}: expected a JSON object of feature values (strings, numbers, lists of strings or null)",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
 }
 
 fn synth(a: &SynthArgs) -> Result<()> {

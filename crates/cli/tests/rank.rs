@@ -233,6 +233,57 @@ fn ml100k_from_the_example_spec_eval_and_export() {
         "{line}"
     );
     assert!(out.join("pipeline.json").exists() && out.join("info.json").exists());
+    // Serving path: a model trained from the spec scores raw events through its pipeline.
+    let model = d.path().join("fm.model");
+    let o = funnel(&[
+        "rank",
+        "train",
+        "--spec",
+        s(&spec),
+        "--data",
+        s(&data),
+        "--model",
+        "fm",
+        "--out",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = d.path().join("events.jsonl");
+    std::fs::write(
+        &recs,
+        "{\"user_id\": \"196\", \"item_id\": \"242\", \"user.gender\": \"M\", \"item.class\": [\"Comedy\"], \"hist\": [\"302\"]}\n\
+         {\"user_id\": \"nobody\", \"item_id\": \"50\"}\n",
+    )
+    .unwrap();
+    let o = funnel(&[
+        "rank",
+        "predict",
+        "--model",
+        s(&model),
+        "--records",
+        s(&recs),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let probs: Vec<f64> = text.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(
+        probs.len() == 2 && probs.iter().all(|p| (0.0..=1.0).contains(p)),
+        "{text}"
+    );
+    std::fs::write(&recs, "{\"user_id\": \"1\"}\n[1, 2]\n").unwrap();
+    let o = funnel(&[
+        "rank",
+        "predict",
+        "--model",
+        s(&model),
+        "--records",
+        s(&recs),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains("events.jsonl:2"),
+        "{err}"
+    );
 }
 
 #[test]

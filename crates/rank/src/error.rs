@@ -16,6 +16,9 @@ pub enum RankError {
     /// Sample data could not be read.
     #[error(transparent)]
     Data(#[from] funnel_data::DataError),
+    /// The feature pipeline stored with a model could not be used.
+    #[error(transparent)]
+    Features(#[from] funnel_features::FeatureError),
     /// A metric could not be computed.
     #[error(transparent)]
     Metrics(#[from] funnel_metrics::MetricsError),

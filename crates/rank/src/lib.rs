@@ -247,6 +247,28 @@ impl RankModel {
             .collect()
     }
 
+    /// The fitted feature pipeline stored with the model (`None` when the model was
+    /// trained on plain sample files). A server parses it once and keeps it.
+    pub fn feature_pipeline(&self) -> Result<Option<funnel_features::Pipeline>> {
+        match &self.pipeline {
+            None => Ok(None),
+            Some(v) => Ok(Some(funnel_features::Pipeline::from_json(&v.to_string())?)),
+        }
+    }
+
+    /// Calibrated click probabilities of raw events (user, item and context values by
+    /// name), turned into features by the stored pipeline — the serving path, running the
+    /// very code that built the training samples.
+    pub fn predict_records(&self, records: &[funnel_features::RawRecord]) -> Result<Vec<f32>> {
+        let pipeline = self.feature_pipeline()?.ok_or_else(|| {
+            RankError::Samples(
+                "this model was trained on sample files, not through a feature spec; it has no pipeline for raw records".into(),
+            )
+        })?;
+        let labels = vec![0.0; records.len()];
+        Ok(self.predict(&pipeline.transform_set(records, &labels, &[])))
+    }
+
     /// Fits `method` (`platt` or `isotonic`) on held-out samples, after the
     /// down-sampling correction.
     pub fn calibrate(&mut self, method: &str, samples: &SampleSet) -> Result<()> {

@@ -277,3 +277,52 @@ fn ftrl_l1_zeroes_weights_and_sgd_learns_too() {
         assert!(auc > 0.8, "{model} with SGD: AUC {auc}");
     }
 }
+
+#[test]
+fn raw_records_are_scored_through_the_pipeline_saved_with_the_model() {
+    use funnel_features::{FeatureSpec, RawRecord};
+    let spec = FeatureSpec::parse(
+        "[[field]]\nname = \"user\"\nkind = \"categorical\"\n\
+         [[field]]\nname = \"item\"\nkind = \"categorical\"\n\
+         [[field]]\nname = \"price\"\nkind = \"numeric\"\ntransforms = [\"log1p\", \"standardize\"]\n",
+        std::path::Path::new("spec.toml"),
+    )
+    .unwrap();
+    // Users like cheap items; u0 also likes item i1.
+    let mut records = Vec::new();
+    let mut labels = Vec::new();
+    for n in 0..3000u32 {
+        let (u, i, price) = (n % 7, n % 5, (n % 11) as f64 * 3.0);
+        let click = price < 12.0 || (u == 0 && i == 1);
+        records.push(
+            RawRecord::new()
+                .with("user", format!("u{u}"))
+                .with("item", format!("i{i}"))
+                .with("price", price),
+        );
+        labels.push(click as u8 as f32);
+    }
+    let pipeline = spec.fit(&records).unwrap();
+    let samples = pipeline.transform_set(&records, &labels, &[]);
+    let mut model = RankModel::new(build("fm", &Params::parse(&["epochs=5"]).unwrap()).unwrap());
+    model.ranker.fit(&samples, None).unwrap();
+    model.pipeline = Some(serde_json::from_str(&pipeline.to_json()).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.model");
+    model.save(&path).unwrap();
+    let served = RankModel::load(&path).unwrap();
+    // The served model, from raw records, gives exactly the offline predictions.
+    assert_eq!(
+        served.predict_records(&records).unwrap(),
+        model.predict(&samples)
+    );
+    let p = served.predict_records(&records[..12]).unwrap();
+    assert!(p[0] > 0.7 && p[5] < 0.3, "{p:?}"); // price 0 vs price 15
+                                                // A model trained on plain files says it has no pipeline.
+    let plain = RankModel::new(build("lr", &Params::default()).unwrap());
+    assert!(plain
+        .predict_records(&records)
+        .unwrap_err()
+        .to_string()
+        .contains("no pipeline"));
+}
