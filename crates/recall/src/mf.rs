@@ -57,12 +57,13 @@ impl Factors {
     /// `selfᵀ·self` (k × k), times `scale`.
     pub fn gram(&self, scale: f32) -> Vec<f32> {
         let k = self.k;
-        // Partial Gram matrices of row blocks in parallel, then their sum: the product is
-        // k·n·k, a serial fifth of an iALS iteration when done on one thread.
-        let rows_per = self.n.div_ceil(rayon::current_num_threads().max(1) * 2).max(1024);
+        // Partial Gram matrices of row blocks in parallel, then their sum in block order:
+        // the product is k·n·k, a serial fifth of an iALS iteration when done on one
+        // thread. Fixed-size blocks keep the sum the same whatever the thread count.
+        const ROWS_PER_BLOCK: usize = 4096;
         let parts: Vec<Vec<f32>> = self
             .data
-            .par_chunks(rows_per * k)
+            .par_chunks(ROWS_PER_BLOCK * k)
             .map(|block| {
                 let n = block.len() / k;
                 let mut g = vec![0.0f32; k * k];
