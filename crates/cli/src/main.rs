@@ -10,6 +10,7 @@ mod metrics_cmd;
 mod model_cmd;
 mod progress;
 mod rank_cmd;
+mod serve_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Cmd {
     /// The ranking stage: train, evaluate and apply click-probability models.
     #[command(subcommand)]
     Rank(rank_cmd::RankCmd),
+    /// The recommendation service: HTTP/JSON API over the embedded store (or PostgreSQL),
+    /// recall → rank → re-rank per request, learning from feedback as it arrives.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Cmd::Recommend(a) => model_cmd::recommend(a),
         Cmd::Similar(a) => model_cmd::similar(a),
         Cmd::Rank(c) => rank_cmd::run(c),
+        Cmd::Serve(a) => serve_cmd::run(a),
         Cmd::Presets => {
             for p in funnel_recall::presets::list() {
                 println!("{p}");

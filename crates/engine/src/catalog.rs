@@ -1,0 +1,427 @@
+//! What the server knows about users, items and feedback, in memory: filled from the
+//! store at start-up and updated by every acknowledged write, so the request path never
+//! waits on the database.
+//!
+//! Items and users get dense indices that are never reused (a deleted entry is marked),
+//! so indices held by fitted models stay valid.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
+use funnel_store::{Feedback, Item, User};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::config::FeedbackConfig;
+
+/// An item as the request path needs it.
+#[derive(Debug, Clone)]
+pub struct ItemState {
+    /// External id.
+    pub id: String,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Never recommended while true.
+    pub hidden: bool,
+    /// Deleted from the store.
+    pub deleted: bool,
+    /// Publication time, Unix seconds.
+    pub timestamp: i64,
+    /// Not recommended at or after this Unix time.
+    pub expires_at: Option<i64>,
+    /// Positive feedback events (clicks for the bandit).
+    pub positives: u32,
+    /// Read feedback events (impressions).
+    pub reads: u32,
+}
+
+impl ItemState {
+    /// Whether the item may be recommended at `now`.
+    pub fn available(&self, now: i64) -> bool {
+        !self.hidden && !self.deleted && self.expires_at.is_none_or(|t| now < t)
+    }
+
+    /// Feedback events of any kind counted for the item.
+    pub fn feedback(&self) -> u32 {
+        self.positives + self.reads
+    }
+}
+
+/// A user as the request path needs it.
+#[derive(Debug, Clone, Default)]
+pub struct UserState {
+    /// External id.
+    pub id: String,
+    /// Deleted from the store.
+    pub deleted: bool,
+    /// Items with positive feedback, in arrival order (scored by the recall channels).
+    pub positives: Vec<u32>,
+    /// Every item with feedback of any type, sorted (never recommended again).
+    pub seen: Vec<u32>,
+}
+
+impl UserState {
+    /// Whether the user has given feedback on `item`.
+    pub fn has_seen(&self, item: u32) -> bool {
+        self.seen.binary_search(&item).is_ok()
+    }
+}
+
+/// How a feedback type counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A click, like, purchase…
+    Positive,
+    /// An impression.
+    Read,
+    /// Any other type: stored and counted as seen, not learnt from.
+    Other,
+}
+
+/// A feedback event with dense indices (training reads these).
+#[derive(Debug, Clone, Copy)]
+pub struct Event {
+    /// User index.
+    pub user: u32,
+    /// Item index.
+    pub item: u32,
+    /// How it counts.
+    pub kind: Kind,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// Strength.
+    pub value: f32,
+}
+
+/// The most-clicked items, kept sorted as counts change (the `popular` channel).
+#[derive(Debug, Clone, Default)]
+struct Leaderboard {
+    top: Vec<u32>,
+    position: FxHashMap<u32, usize>,
+}
+
+const LEADERBOARD_SIZE: usize = 2000;
+
+impl Leaderboard {
+    /// Item `i`'s count went up to `counts[i]`: move it up (or in).
+    fn bump(&mut self, i: u32, counts: &dyn Fn(u32) -> u32) {
+        let mut p = match self.position.get(&i) {
+            Some(&p) => p,
+            None if self.top.len() < LEADERBOARD_SIZE => {
+                self.top.push(i);
+                self.top.len() - 1
+            }
+            None => {
+                let last = *self.top.last().expect("full board");
+                if counts(last) >= counts(i) {
+                    return;
+                }
+                self.position.remove(&last);
+                let p = self.top.len() - 1;
+                self.top[p] = i;
+                p
+            }
+        };
+        while p > 0 && counts(self.top[p - 1]) < counts(i) {
+            self.top[p] = self.top[p - 1];
+            self.position.insert(self.top[p], p);
+            p -= 1;
+        }
+        self.top[p] = i;
+        self.position.insert(i, p);
+    }
+
+    fn rebuild(&mut self, items: &[ItemState]) {
+        let mut all: Vec<u32> = (0..items.len() as u32)
+            .filter(|&i| items[i as usize].positives > 0)
+            .collect();
+        all.sort_by_key(|&i| (Reverse(items[i as usize].positives), i));
+        all.truncate(LEADERBOARD_SIZE);
+        self.position = all.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+        self.top = all;
+    }
+}
+
+/// Users, items and feedback in memory.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    items: Vec<ItemState>,
+    item_ids: FxHashMap<String, u32>,
+    users: Vec<UserState>,
+    user_ids: FxHashMap<String, u32>,
+    latest: BTreeSet<(Reverse<i64>, u32)>,
+    popular: Leaderboard,
+    log: Vec<Event>,
+    positive: FxHashSet<String>,
+    read: FxHashSet<String>,
+}
+
+impl Catalog {
+    /// An empty catalogue that classifies feedback per `feedback`.
+    pub fn new(feedback: &FeedbackConfig) -> Self {
+        Catalog {
+            positive: feedback.positive.iter().cloned().collect(),
+            read: feedback.read.iter().cloned().collect(),
+            ..Default::default()
+        }
+    }
+
+    /// How a feedback type counts.
+    pub fn kind_of(&self, feedback_type: &str) -> Kind {
+        if self.positive.contains(feedback_type) {
+            Kind::Positive
+        } else if self.read.contains(feedback_type) {
+            Kind::Read
+        } else {
+            Kind::Other
+        }
+    }
+
+    /// All items by index (deleted ones included, marked).
+    pub fn items(&self) -> &[ItemState] {
+        &self.items
+    }
+
+    /// All users by index.
+    pub fn users(&self) -> &[UserState] {
+        &self.users
+    }
+
+    /// Every feedback event kept for training, in arrival order.
+    pub fn log(&self) -> &[Event] {
+        &self.log
+    }
+
+    /// The index of a live item.
+    pub fn item_index(&self, id: &str) -> Option<u32> {
+        self.item_ids
+            .get(id)
+            .copied()
+            .filter(|&i| !self.items[i as usize].deleted)
+    }
+
+    /// The index of a live user.
+    pub fn user_index(&self, id: &str) -> Option<u32> {
+        self.user_ids
+            .get(id)
+            .copied()
+            .filter(|&u| !self.users[u as usize].deleted)
+    }
+
+    /// Inserts or replaces an item.
+    pub fn upsert_item(&mut self, it: &Item) -> u32 {
+        let i = self.touch_item(&it.item_id);
+        let s = &mut self.items[i as usize];
+        self.latest.remove(&(Reverse(s.timestamp), i));
+        s.categories = it.categories.clone();
+        s.hidden = it.hidden;
+        s.deleted = false;
+        s.timestamp = it.timestamp;
+        s.expires_at = it.expires_at;
+        self.latest.insert((Reverse(it.timestamp), i));
+        i
+    }
+
+    /// The index of `id`, creating a bare (visible, time 0) item when it is new.
+    pub fn touch_item(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.item_ids.get(id) {
+            if self.items[i as usize].deleted {
+                self.items[i as usize].deleted = false;
+                self.latest
+                    .insert((Reverse(self.items[i as usize].timestamp), i));
+            }
+            return i;
+        }
+        let i = self.items.len() as u32;
+        self.items.push(ItemState {
+            id: id.to_string(),
+            categories: Vec::new(),
+            hidden: false,
+            deleted: false,
+            timestamp: 0,
+            expires_at: None,
+            positives: 0,
+            reads: 0,
+        });
+        self.item_ids.insert(id.to_string(), i);
+        self.latest.insert((Reverse(0), i));
+        i
+    }
+
+    /// Inserts or replaces a user (attributes live in the store only).
+    pub fn upsert_user(&mut self, u: &User) -> u32 {
+        self.touch_user(&u.user_id)
+    }
+
+    /// The index of `id`, creating the user when new.
+    pub fn touch_user(&mut self, id: &str) -> u32 {
+        if let Some(&u) = self.user_ids.get(id) {
+            self.users[u as usize].deleted = false;
+            return u;
+        }
+        let u = self.users.len() as u32;
+        self.users.push(UserState {
+            id: id.to_string(),
+            ..Default::default()
+        });
+        self.user_ids.insert(id.to_string(), u);
+        u
+    }
+
+    /// Marks an item deleted and forgets its feedback.
+    pub fn delete_item(&mut self, id: &str) -> bool {
+        let Some(i) = self.item_index(id) else {
+            return false;
+        };
+        let s = &mut self.items[i as usize];
+        s.deleted = true;
+        s.positives = 0;
+        s.reads = 0;
+        self.latest.remove(&(Reverse(s.timestamp), i));
+        self.log.retain(|e| e.item != i);
+        for u in &mut self.users {
+            u.positives.retain(|&x| x != i);
+            if let Ok(p) = u.seen.binary_search(&i) {
+                u.seen.remove(p);
+            }
+        }
+        self.popular.rebuild(&self.items);
+        true
+    }
+
+    /// Marks a user deleted and forgets their feedback (and its counts).
+    pub fn delete_user(&mut self, id: &str) -> bool {
+        let Some(u) = self.user_index(id) else {
+            return false;
+        };
+        for e in self.log.iter().filter(|e| e.user == u) {
+            let s = &mut self.items[e.item as usize];
+            match e.kind {
+                Kind::Positive => s.positives = s.positives.saturating_sub(1),
+                Kind::Read => s.reads = s.reads.saturating_sub(1),
+                Kind::Other => {}
+            }
+        }
+        self.log.retain(|e| e.user != u);
+        let s = &mut self.users[u as usize];
+        s.deleted = true;
+        s.positives.clear();
+        s.seen.clear();
+        self.popular.rebuild(&self.items);
+        true
+    }
+
+    /// Records a stored feedback event; users and items it names are created when new.
+    pub fn add_feedback(&mut self, f: &Feedback) -> Event {
+        let u = self.touch_user(&f.user_id);
+        let i = self.touch_item(&f.item_id);
+        let kind = self.kind_of(&f.feedback_type);
+        let e = Event {
+            user: u,
+            item: i,
+            kind,
+            timestamp: f.timestamp,
+            value: f.value as f32,
+        };
+        let user = &mut self.users[u as usize];
+        if let Err(p) = user.seen.binary_search(&i) {
+            user.seen.insert(p, i);
+        }
+        let item = &mut self.items[i as usize];
+        match kind {
+            Kind::Positive => {
+                item.positives += 1;
+                user.positives.push(i);
+                let items = &self.items;
+                self.popular.bump(i, &|x| items[x as usize].positives);
+            }
+            Kind::Read => item.reads += 1,
+            Kind::Other => {}
+        }
+        self.log.push(e);
+        e
+    }
+
+    /// Most-clicked items, best first (unfiltered; callers skip what they cannot show).
+    pub fn popular(&self) -> impl Iterator<Item = u32> + '_ {
+        self.popular.top.iter().copied()
+    }
+
+    /// Items newest first (unfiltered).
+    pub fn latest(&self) -> impl Iterator<Item = u32> + '_ {
+        self.latest.iter().map(|&(_, i)| i)
+    }
+
+    /// Live items and users.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.items.iter().filter(|s| !s.deleted).count(),
+            self.users.iter().filter(|s| !s.deleted).count(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn popularity_and_seen_follow_feedback() {
+        let mut c = Catalog::new(&FeedbackConfig::default());
+        for (u, i) in [
+            ("a", "x"),
+            ("b", "x"),
+            ("a", "y"),
+            ("c", "x"),
+            ("c", "z"),
+            ("b", "z"),
+        ] {
+            c.add_feedback(&Feedback::new("click", u, i, 1));
+        }
+        c.add_feedback(&Feedback::new("read", "d", "w", 1));
+        let names: Vec<&str> = c
+            .popular()
+            .map(|i| c.items()[i as usize].id.as_str())
+            .collect();
+        assert_eq!(names, ["x", "z", "y"]);
+        let d = c.user_index("d").unwrap();
+        assert!(c.users()[d as usize].has_seen(c.item_index("w").unwrap()));
+        assert!(c.users()[d as usize].positives.is_empty());
+        assert!(c.delete_user("c"));
+        let names: Vec<&str> = c
+            .popular()
+            .map(|i| c.items()[i as usize].id.as_str())
+            .collect();
+        assert_eq!(names, ["x", "y", "z"]);
+        assert_eq!(c.items()[c.item_index("x").unwrap() as usize].positives, 2);
+        assert!(c.delete_item("x"));
+        assert!(c.item_index("x").is_none());
+        assert_eq!(c.log().len(), 3);
+    }
+
+    #[test]
+    fn leaderboard_stays_sorted_past_its_size() {
+        let mut c = Catalog::new(&FeedbackConfig::default());
+        let n = LEADERBOARD_SIZE + 300;
+        for i in 0..n {
+            for _ in 0..(i % 7) {
+                c.add_feedback(&Feedback::new(
+                    "click",
+                    &format!("u{i}"),
+                    &format!("i{i}"),
+                    0,
+                ));
+            }
+        }
+        // a late riser climbs from outside the board to the top
+        for t in 0..20 {
+            c.add_feedback(&Feedback::new("like", "fan", "i0", t));
+        }
+        let top: Vec<u32> = c
+            .popular()
+            .map(|i| c.items()[i as usize].positives)
+            .collect();
+        assert!(top.windows(2).all(|w| w[0] >= w[1]));
+        assert_eq!(c.items()[c.popular().next().unwrap() as usize].id, "i0");
+        assert!(top.len() <= LEADERBOARD_SIZE);
+    }
+}

@@ -1,0 +1,349 @@
+//! # funnel-engine — the serving engine behind `funnel serve`
+//!
+//! [`Engine`] holds what a request needs in memory and runs the funnel per request:
+//! recall channels (popular, latest, ItemKNN, iALS through an HNSW index) with quotas →
+//! merge by reciprocal-rank fusion, keeping the channel that ranked each item best → the
+//! ranker (LR/FM/FFM from `funnel-rank`, or pass-through) → re-rank (drop seen, hidden,
+//! expired, excluded and off-category items; maximal marginal relevance; exploration slots
+//! for items with little feedback, by Thompson sampling or ε-greedy) → the page asked for.
+//!
+//! Learning while serving: each feedback event updates popularity and the bandit's
+//! counts at once and is queued for the online ranker (`partial_fit` every
+//! `rank.online_interval_ms`); a background trainer refits everything on a schedule or on
+//! demand and publishes a new [`ModelSet`] version atomically ([`Registry`]), keeping
+//! older versions for rollback.
+//!
+//! The engine is synchronous and storage-agnostic: the server writes to `funnel-store`
+//! first and tells the engine only about acknowledged writes.
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod config;
+pub mod features;
+pub mod models;
+pub mod pipeline;
+pub mod rerank;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use funnel_store::{Feedback, Item, User};
+use serde::Serialize;
+
+pub use catalog::Catalog;
+pub use config::Config;
+pub use models::{ModelSet, Registry, VersionInfo};
+pub use pipeline::{Neighbor, RecommendRequest, Recommendation};
+
+/// Errors of the engine, each mapped to an HTTP status by the server.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A configuration key with a bad value.
+    #[error("config `{key}`: {message}")]
+    Config {
+        /// The key (or file and line).
+        key: String,
+        /// What was expected.
+        message: String,
+    },
+    /// An id the catalogue does not have.
+    #[error("{what} `{id}` not found")]
+    NotFound {
+        /// `user`, `item`, `model version`.
+        what: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// A request that cannot be served as asked.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Something needs a model that has not been fitted yet.
+    #[error("{0}")]
+    NotReady(String),
+    /// A fit failed.
+    #[error("training failed: {0}")]
+    Train(String),
+}
+
+/// Counters exported to `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Items returned by recommendation routes.
+    pub recommended_items: AtomicU64,
+    /// Recommendation requests answered.
+    pub recommend_requests: AtomicU64,
+    /// New feedback events recorded.
+    pub feedback_ingested: AtomicU64,
+    /// Samples learnt by the online ranker.
+    pub online_samples: AtomicU64,
+    /// Fits finished.
+    pub fits: AtomicU64,
+    /// Fits failed.
+    pub fit_failures: AtomicU64,
+}
+
+/// The trainer's state, as reported over the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainStatus {
+    /// Whether a fit is running.
+    pub running: bool,
+    /// What the running fit is doing (empty when idle).
+    pub phase: String,
+    /// Unix seconds when the running (or last) fit started.
+    pub started_at: Option<i64>,
+    /// Unix seconds when the last fit ended.
+    pub finished_at: Option<i64>,
+    /// The error of the last fit, if it failed.
+    pub last_error: Option<String>,
+    /// Version published by the last successful fit.
+    pub last_version: Option<u64>,
+    /// Metrics of the last successful fit.
+    pub last_metrics: std::collections::BTreeMap<String, f64>,
+    /// Seconds the last successful fit took.
+    pub last_fit_seconds: Option<f64>,
+}
+
+/// The serving engine.
+pub struct Engine {
+    config: Config,
+    catalog: RwLock<Catalog>,
+    registry: Registry,
+    /// Counters for `/metrics`.
+    pub counters: Counters,
+    status: Mutex<TrainStatus>,
+    phase: models::Phase,
+    training: AtomicBool,
+    online_queue: Mutex<Vec<catalog::Event>>,
+}
+
+impl Engine {
+    /// An engine with an empty catalogue and no models.
+    pub fn new(config: Config) -> Arc<Engine> {
+        Arc::new(Engine {
+            catalog: RwLock::new(Catalog::new(&config.feedback)),
+            registry: Registry::new(config.train.keep_versions),
+            counters: Counters::default(),
+            status: Mutex::new(TrainStatus {
+                running: false,
+                phase: String::new(),
+                started_at: None,
+                finished_at: None,
+                last_error: None,
+                last_version: None,
+                last_metrics: Default::default(),
+                last_fit_seconds: None,
+            }),
+            phase: Default::default(),
+            training: AtomicBool::new(false),
+            online_queue: Mutex::new(Vec::new()),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Fills the catalogue from the store's contents (at start-up).
+    pub fn load(&self, items: &[Item], users: &[User], feedback: &[Feedback]) {
+        let mut c = self.catalog.write().expect("catalog lock");
+        for it in items {
+            c.upsert_item(it);
+        }
+        for u in users {
+            c.upsert_user(u);
+        }
+        for f in feedback {
+            c.add_feedback(f);
+        }
+    }
+
+    /// Read access to the catalogue.
+    pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().expect("catalog lock")
+    }
+
+    /// Records stored items.
+    pub fn upsert_items(&self, items: &[Item]) {
+        let mut c = self.catalog.write().expect("catalog lock");
+        for it in items {
+            c.upsert_item(it);
+        }
+    }
+
+    /// Records stored users.
+    pub fn upsert_users(&self, users: &[User]) {
+        let mut c = self.catalog.write().expect("catalog lock");
+        for u in users {
+            c.upsert_user(u);
+        }
+    }
+
+    /// Forgets a deleted item.
+    pub fn delete_item(&self, id: &str) -> bool {
+        self.catalog.write().expect("catalog lock").delete_item(id)
+    }
+
+    /// Forgets a deleted user.
+    pub fn delete_user(&self, id: &str) -> bool {
+        self.catalog.write().expect("catalog lock").delete_user(id)
+    }
+
+    /// Records stored feedback (only events that were new to the store): popularity and
+    /// the bandit's counts change at once; the online ranker learns them shortly.
+    pub fn add_feedback(&self, events: &[Feedback]) {
+        let mut learnt = Vec::with_capacity(events.len());
+        {
+            let mut c = self.catalog.write().expect("catalog lock");
+            for f in events {
+                learnt.push(c.add_feedback(f));
+            }
+        }
+        self.counters
+            .feedback_ingested
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        if self.config.rank.online {
+            self.online_queue.lock().expect("queue lock").extend(learnt);
+        }
+    }
+
+    /// Learns queued feedback with the live ranker; returns the samples learnt.
+    pub fn learn_queued(&self) -> usize {
+        let events = std::mem::take(&mut *self.online_queue.lock().expect("queue lock"));
+        if events.is_empty() {
+            return 0;
+        }
+        let set = self.registry.current();
+        let Some(ranker) = &set.ranker else {
+            return 0;
+        };
+        let samples = {
+            let c = self.catalog();
+            pipeline::online_samples(&c, &events, self.config.rank.negatives_per_positive)
+        };
+        let n = samples.len();
+        if n > 0
+            && ranker
+                .write()
+                .expect("ranker lock")
+                .partial_fit(&samples)
+                .is_ok()
+        {
+            self.counters
+                .online_samples
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+        n
+    }
+
+    /// The live model set.
+    pub fn models(&self) -> Arc<ModelSet> {
+        self.registry.current()
+    }
+
+    /// Kept versions and the active one.
+    pub fn versions(&self) -> (Vec<VersionInfo>, u64) {
+        self.registry.versions()
+    }
+
+    /// Makes a kept version live (rollback).
+    pub fn activate(&self, version: u64) -> Result<(), EngineError> {
+        self.registry.activate(version)
+    }
+
+    /// The trainer's state.
+    pub fn train_status(&self) -> TrainStatus {
+        let mut s = self.status.lock().expect("status lock").clone();
+        s.phase = self.phase.lock().expect("phase lock").clone();
+        s
+    }
+
+    /// Fits a new version now, on this thread, and publishes it. Errors when a fit is
+    /// already running.
+    pub fn train_blocking(&self) -> Result<VersionInfo, EngineError> {
+        if self.training.swap(true, Ordering::SeqCst) {
+            return Err(EngineError::BadRequest("a fit is already running".into()));
+        }
+        let started = models::now();
+        {
+            let mut s = self.status.lock().expect("status lock");
+            s.running = true;
+            s.started_at = Some(started);
+        }
+        let data = {
+            let c = self.catalog();
+            models::TrainingData {
+                items: c.items().to_vec(),
+                users: c.users().iter().map(|u| u.id.clone()).collect(),
+                log: c.log().to_vec(),
+            }
+        };
+        let version = self.registry.next_version();
+        let result = models::fit(&data, &self.config, version, &self.phase);
+        let mut s = self.status.lock().expect("status lock");
+        s.running = false;
+        s.finished_at = Some(models::now());
+        *self.phase.lock().expect("phase lock") = String::new();
+        let out = match result {
+            Ok(set) => {
+                let info = set.info.clone();
+                // Feedback that arrived during the fit is learnt by the new ranker too.
+                self.registry.publish(set);
+                s.last_error = None;
+                s.last_version = Some(info.version);
+                s.last_metrics = info.metrics.clone();
+                s.last_fit_seconds = Some(info.fit_seconds);
+                self.counters.fits.fetch_add(1, Ordering::Relaxed);
+                Ok(info)
+            }
+            Err(e) => {
+                s.last_error = Some(e.to_string());
+                self.counters.fit_failures.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        };
+        self.training.store(false, Ordering::SeqCst);
+        out
+    }
+
+    /// Starts a fit on a background thread; false when one is already running.
+    pub fn train_in_background(self: &Arc<Self>) -> bool {
+        if self.training.load(Ordering::SeqCst) {
+            return false;
+        }
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("funnel-trainer".into())
+            .spawn(move || {
+                if let Err(e) = me.train_blocking() {
+                    tracing::warn!("fit failed: {e}");
+                }
+            })
+            .is_ok()
+    }
+
+    /// Starts the online learner and the refit schedule (threads that live as long as
+    /// the engine).
+    pub fn start_background(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = Duration::from_millis(self.config.rank.online_interval_ms.max(10));
+        let interval = self.config.train.interval_seconds;
+        std::thread::Builder::new()
+            .name("funnel-online".into())
+            .spawn(move || {
+                let mut last_fit = Instant::now();
+                loop {
+                    std::thread::sleep(every);
+                    let Some(me) = weak.upgrade() else { return };
+                    me.learn_queued();
+                    if interval > 0 && last_fit.elapsed() >= Duration::from_secs(interval) {
+                        last_fit = Instant::now();
+                        me.train_in_background();
+                    }
+                }
+            })
+            .expect("spawn the online learner");
+    }
+}

@@ -1,0 +1,397 @@
+//! Fitted models as one versioned set, the registry that swaps sets atomically, and the
+//! fit that makes a new set from the catalogue.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use funnel_ann::{Index, IndexParams, Metric};
+use funnel_data::{split, Event as DataEvent, InteractionsBuilder, NoProgress, SplitSpec};
+use funnel_features::SampleSet;
+use funnel_metrics::evaluate_full_ranking;
+use funnel_rank::Ranker;
+use funnel_recall::{Ials, ItemKnn, Recaller};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::catalog::{Event, ItemState, Kind};
+use crate::config::{params_of, Config};
+use crate::features::push_sample;
+use crate::EngineError;
+
+/// What a model version is, as listed over the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionInfo {
+    /// 1, 2, … (0: nothing fitted yet).
+    pub version: u64,
+    /// Unix seconds when the set was published.
+    pub created_at: i64,
+    /// Wall time of the fit.
+    pub fit_seconds: f64,
+    /// Feedback events the fit saw.
+    pub feedback: usize,
+    /// Users and items with positive feedback in the fit.
+    pub users: usize,
+    /// See `users`.
+    pub items: usize,
+    /// Models in the set.
+    pub models: Vec<String>,
+    /// Last-fit metrics: `itemknn.recall@20`, `mf.ndcg@20`, `ranker.auc`, …
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The matrix-factorisation channel: iALS factors, the Gram matrix fold-in needs, and the
+/// HNSW index over item vectors.
+pub struct MfChannel {
+    /// The model.
+    pub ials: Ials,
+    /// `Y^T Y` (with the unobserved weight), computed once per version.
+    pub gram: Vec<f32>,
+    /// Inner-product index over item factors.
+    pub index: Index,
+}
+
+/// Recall models with their id mappings to catalogue indices.
+pub struct RecallModels {
+    /// Model item → catalogue item.
+    pub item_to_catalog: Vec<u32>,
+    /// Catalogue item → model item.
+    pub item_from_catalog: FxHashMap<u32, u32>,
+    /// Model user → catalogue user.
+    pub user_to_catalog: Vec<u32>,
+    /// Catalogue user → model user.
+    pub user_from_catalog: FxHashMap<u32, u32>,
+    /// Item-to-item neighbours.
+    pub itemknn: Option<ItemKnn>,
+    /// Latent factors behind the ANN index.
+    pub mf: Option<MfChannel>,
+}
+
+/// Everything a request needs from training, published as one unit.
+pub struct ModelSet {
+    /// Version and metrics.
+    pub info: VersionInfo,
+    /// Recall models, when enough feedback was there to fit them.
+    pub recall: Option<RecallModels>,
+    /// The ranker; the online learner updates it in place between refits.
+    pub ranker: Option<RwLock<Box<dyn Ranker>>>,
+}
+
+impl ModelSet {
+    /// The set before any fit.
+    pub fn empty() -> Self {
+        ModelSet {
+            info: VersionInfo {
+                version: 0,
+                created_at: 0,
+                fit_seconds: 0.0,
+                feedback: 0,
+                users: 0,
+                items: 0,
+                models: Vec::new(),
+                metrics: BTreeMap::new(),
+            },
+            recall: None,
+            ranker: None,
+        }
+    }
+}
+
+/// The live model set and the versions kept for rollback.
+pub struct Registry {
+    current: ArcSwap<ModelSet>,
+    kept: Mutex<Vec<Arc<ModelSet>>>,
+    keep: usize,
+    next: AtomicU64,
+}
+
+impl Registry {
+    /// A registry serving the empty set, keeping `keep` versions.
+    pub fn new(keep: usize) -> Self {
+        Registry {
+            current: ArcSwap::from_pointee(ModelSet::empty()),
+            kept: Mutex::new(Vec::new()),
+            keep: keep.max(1),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// The set requests use now (a cheap pointer copy; the set stays alive while held).
+    pub fn current(&self) -> Arc<ModelSet> {
+        self.current.load_full()
+    }
+
+    /// The version number the next published set gets.
+    pub fn next_version(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Makes `set` live; requests already running finish on the set they started with.
+    pub fn publish(&self, set: ModelSet) {
+        let set = Arc::new(set);
+        let mut kept = self.kept.lock().expect("registry lock");
+        kept.push(set.clone());
+        self.current.store(set);
+        while kept.len() > self.keep {
+            kept.remove(0);
+        }
+    }
+
+    /// Makes a kept version live again (rollback, or forward again).
+    pub fn activate(&self, version: u64) -> Result<(), EngineError> {
+        let kept = self.kept.lock().expect("registry lock");
+        let set = kept
+            .iter()
+            .find(|s| s.info.version == version)
+            .ok_or_else(|| EngineError::NotFound {
+                what: "model version",
+                id: version.to_string(),
+            })?;
+        self.current.store(set.clone());
+        Ok(())
+    }
+
+    /// Kept versions, oldest first, and the active one.
+    pub fn versions(&self) -> (Vec<VersionInfo>, u64) {
+        let kept = self.kept.lock().expect("registry lock");
+        (
+            kept.iter().map(|s| s.info.clone()).collect(),
+            self.current.load().info.version,
+        )
+    }
+}
+
+/// What a fit reads, copied out of the catalogue so requests are not blocked meanwhile.
+pub struct TrainingData {
+    /// Items by catalogue index.
+    pub items: Vec<ItemState>,
+    /// User ids by catalogue index.
+    pub users: Vec<String>,
+    /// Feedback in arrival order.
+    pub log: Vec<Event>,
+}
+
+/// Where a fit is, for the status route and `/metrics`.
+pub type Phase = Arc<Mutex<String>>;
+
+fn set_phase(p: &Phase, s: &str) {
+    *p.lock().expect("phase lock") = s.to_string();
+}
+
+/// Fits recall models and the ranker on `data`; `version` names the result.
+pub fn fit(
+    data: &TrainingData,
+    cfg: &Config,
+    version: u64,
+    phase: &Phase,
+) -> Result<ModelSet, EngineError> {
+    let t0 = Instant::now();
+    let mut metrics = BTreeMap::new();
+    let mut models = Vec::new();
+    set_phase(phase, "building the interaction matrix");
+    // Positive events, one per (user, item), newest time kept.
+    let mut last: FxHashMap<(u32, u32), i64> = FxHashMap::default();
+    for e in data.log.iter().filter(|e| e.kind == Kind::Positive) {
+        let t = last.entry((e.user, e.item)).or_insert(e.timestamp);
+        *t = (*t).max(e.timestamp);
+    }
+    let mut pairs: Vec<((u32, u32), i64)> = last.into_iter().collect();
+    pairs.sort_unstable();
+    let recall = if pairs.len() < cfg.train.min_feedback {
+        None
+    } else {
+        let mut b = InteractionsBuilder::new();
+        for &((u, i), t) in &pairs {
+            b.push(
+                0,
+                &DataEvent {
+                    user: &data.users[u as usize],
+                    item: &data.items[i as usize].id,
+                    value: 1.0,
+                    timestamp: Some(t),
+                    kind: None,
+                },
+            );
+        }
+        let all = b
+            .build()
+            .map_err(|e| EngineError::Train(e.to_string()))?
+            .remove(0);
+        // Each user's newest positive is held out: the reported Recall/NDCG are honest,
+        // and serving still uses that event through the user's live history.
+        let s = split(&all, &SplitSpec::LeaveLastOut, 0)
+            .map_err(|e| EngineError::Train(e.to_string()))?;
+        let k = cfg.train.eval_k;
+        let eval = |name: &str, m: &dyn Recaller, metrics: &mut BTreeMap<String, f64>| {
+            let r = evaluate_full_ranking(&s.train, &s.test, &[k], |users, k| {
+                m.recommend(users, k)
+                    .map(|ls| {
+                        ls.into_iter()
+                            .map(|l| l.into_iter().map(|(i, _)| i).collect())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            });
+            for key in ["recall", "ndcg"] {
+                let mk = format!("{key}@{k}");
+                if let Some(v) = r.metrics.get(&mk) {
+                    metrics.insert(format!("{name}.{mk}"), *v);
+                }
+            }
+        };
+        set_phase(phase, "fitting itemknn");
+        let mut knn = ItemKnn::new(&params_of(&cfg.train.itemknn))
+            .map_err(|e| EngineError::Train(e.to_string()))?;
+        knn.fit(&s.train, &NoProgress)
+            .map_err(|e| EngineError::Train(e.to_string()))?;
+        eval("itemknn", &knn, &mut metrics);
+        models.push("itemknn".to_string());
+        set_phase(phase, "fitting ials");
+        let mut ials = Ials::new(&params_of(&cfg.train.ials))
+            .map_err(|e| EngineError::Train(e.to_string()))?;
+        ials.fit(&s.train, &NoProgress)
+            .map_err(|e| EngineError::Train(e.to_string()))?;
+        eval("mf", &ials, &mut metrics);
+        set_phase(phase, "building the HNSW index");
+        let f = ials.item_factors();
+        let index = Index::build(&f.data, f.k, Metric::InnerProduct, &IndexParams::default());
+        let gram = ials.fold_in_gram();
+        models.push("ials".to_string());
+        let item_ids: FxHashMap<&str, u32> = data
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i as u32))
+            .collect();
+        let item_to_catalog: Vec<u32> = (0..all.n_items() as u32)
+            .map(|m| item_ids[all.items().external(m)])
+            .collect();
+        let user_ids: FxHashMap<&str, u32> = data
+            .users
+            .iter()
+            .enumerate()
+            .map(|(u, id)| (id.as_str(), u as u32))
+            .collect();
+        let user_to_catalog: Vec<u32> = (0..all.n_users() as u32)
+            .map(|m| user_ids[all.users().external(m)])
+            .collect();
+        Some(RecallModels {
+            item_from_catalog: item_to_catalog
+                .iter()
+                .enumerate()
+                .map(|(m, &c)| (c, m as u32))
+                .collect(),
+            user_from_catalog: user_to_catalog
+                .iter()
+                .enumerate()
+                .map(|(m, &c)| (c, m as u32))
+                .collect(),
+            item_to_catalog,
+            user_to_catalog,
+            itemknn: Some(knn),
+            mf: Some(MfChannel { ials, gram, index }),
+        })
+    };
+    let ranker = if cfg.rank.model == "none" || pairs.len() < cfg.train.min_feedback {
+        None
+    } else {
+        set_phase(phase, "fitting the ranker");
+        let samples = ranker_samples(
+            &data.items,
+            |u| data.users[u as usize].as_str(),
+            &data.log,
+            cfg.rank.negatives_per_positive,
+            version,
+        );
+        let n_test = samples.len() / 10;
+        let (train, test) = samples_split(&samples, samples.len() - n_test);
+        let mut r = funnel_rank::build(&cfg.rank.model, &params_of(&cfg.rank.params))
+            .map_err(|e| EngineError::Train(e.to_string()))?;
+        r.fit(&train, None)
+            .map_err(|e| EngineError::Train(e.to_string()))?;
+        if !test.is_empty() {
+            if let Ok(m) = funnel_rank::evaluate(&r.predict(&test), &test) {
+                if let Some(auc) = m.auc {
+                    metrics.insert("ranker.auc".into(), auc);
+                }
+                metrics.insert("ranker.logloss".into(), m.logloss);
+            }
+            // The held-out newest samples are learnt too before the model goes live.
+            r.partial_fit(&test)
+                .map_err(|e| EngineError::Train(e.to_string()))?;
+        }
+        models.push(format!("ranker:{}", cfg.rank.model));
+        Some(RwLock::new(r))
+    };
+    let (users, items) = recall.as_ref().map_or((0, 0), |r| {
+        (r.user_to_catalog.len(), r.item_to_catalog.len())
+    });
+    Ok(ModelSet {
+        info: VersionInfo {
+            version,
+            created_at: now(),
+            fit_seconds: t0.elapsed().as_secs_f64(),
+            feedback: data.log.len(),
+            users,
+            items,
+            models,
+            metrics,
+        },
+        recall,
+        ranker,
+    })
+}
+
+fn samples_split(s: &SampleSet, at: usize) -> (SampleSet, SampleSet) {
+    let head: Vec<usize> = (0..at).collect();
+    let tail: Vec<usize> = (at..s.len()).collect();
+    (s.select(&head), s.select(&tail))
+}
+
+/// Ranker samples of feedback events: positives → 1, reads → 0, and for each positive
+/// `negatives` random items the user has not seen → 0 (the same rule online and offline).
+pub fn ranker_samples<'a>(
+    items: &[ItemState],
+    user_id: impl Fn(u32) -> &'a str,
+    events: &[Event],
+    negatives: usize,
+    seed: u64,
+) -> SampleSet {
+    let mut set = SampleSet::new();
+    let mut buf = Vec::new();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let live: Vec<u32> = (0..items.len() as u32)
+        .filter(|&i| !items[i as usize].deleted)
+        .collect();
+    for e in events {
+        let user = user_id(e.user);
+        match e.kind {
+            Kind::Positive => {
+                push_sample(&mut set, 1.0, user, &items[e.item as usize], &mut buf);
+                for _ in 0..negatives {
+                    if live.len() < 2 {
+                        break;
+                    }
+                    let j = live[rng.random_range(0..live.len())];
+                    if j != e.item {
+                        push_sample(&mut set, 0.0, user, &items[j as usize], &mut buf);
+                    }
+                }
+            }
+            Kind::Read => push_sample(&mut set, 0.0, user, &items[e.item as usize], &mut buf),
+            Kind::Other => {}
+        }
+    }
+    set
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

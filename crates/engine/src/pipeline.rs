@@ -1,0 +1,445 @@
+//! One recommendation request through the funnel: recall channels → merge → rank →
+//! re-rank → the page.
+
+use std::sync::atomic::Ordering;
+
+use funnel_data::Row;
+use funnel_features::SampleSet;
+use funnel_recall::Recaller;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Event, ItemState};
+use crate::features::push_sample;
+use crate::models::{now, ranker_samples, ModelSet, RecallModels};
+use crate::rerank::{explore, mmr, Candidate};
+use crate::{Engine, EngineError};
+
+/// Channel names, in the order quotas are listed in the config.
+pub const CHANNELS: &[&str] = &["popular", "latest", "itemknn", "mf"];
+
+/// A recommendation request.
+#[derive(Debug, Clone, Default)]
+pub struct RecommendRequest {
+    /// A stored user (their feedback is the history), or `None` for a session.
+    pub user: Option<String>,
+    /// Session: item ids the user liked (scored like a history).
+    pub session_positive: Vec<String>,
+    /// Session: item ids the user has seen (never recommended).
+    pub session_seen: Vec<String>,
+    /// Page size.
+    pub n: usize,
+    /// Items to skip before the page.
+    pub offset: usize,
+    /// Only items in this category.
+    pub category: Option<String>,
+    /// Item ids not to return.
+    pub exclude: Vec<String>,
+    /// Channels to use (default: every channel with a quota).
+    pub channels: Option<Vec<String>>,
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Recommendation {
+    /// Item id.
+    pub item_id: String,
+    /// Ranker probability, merged recall score (pass-through) or the exploration draw.
+    pub score: f64,
+    /// The channel that brought the item (`explore` for an exploration slot).
+    pub channel: String,
+}
+
+/// A neighbour (item or user) with its similarity.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Neighbor {
+    /// Id.
+    pub id: String,
+    /// Similarity.
+    pub score: f64,
+}
+
+/// Reciprocal-rank-fusion constant (Cormack et al. 2009): channels with different score
+/// scales are merged by rank.
+const RRF_K: f64 = 60.0;
+
+struct Context<'a> {
+    cat: &'a Catalog,
+    now: i64,
+    seen: Vec<u32>,
+    exclude: FxHashSet<u32>,
+    category: Option<&'a str>,
+}
+
+impl Context<'_> {
+    fn allowed(&self, i: u32) -> bool {
+        let s = &self.cat.items()[i as usize];
+        s.available(self.now)
+            && self.seen.binary_search(&i).is_err()
+            && !self.exclude.contains(&i)
+            && self
+                .category
+                .is_none_or(|c| s.categories.iter().any(|x| x == c))
+    }
+}
+
+/// Ranker samples for events learnt online (same rule as the trainer's).
+pub fn online_samples(cat: &Catalog, events: &[Event], negatives: usize) -> SampleSet {
+    let seed = events
+        .first()
+        .map_or(0, |e| e.timestamp as u64 ^ e.user as u64);
+    ranker_samples(
+        cat.items(),
+        |u| cat.users()[u as usize].id.as_str(),
+        events,
+        negatives,
+        seed,
+    )
+}
+
+impl Engine {
+    /// Recommends a page of items for a stored user or a session.
+    pub fn recommend(&self, req: &RecommendRequest) -> Result<Vec<Recommendation>, EngineError> {
+        if let Some(ch) = &req.channels {
+            if let Some(bad) = ch.iter().find(|c| !CHANNELS.contains(&c.as_str())) {
+                return Err(EngineError::BadRequest(format!(
+                    "unknown channel `{bad}`; expected some of {}",
+                    CHANNELS.join(", ")
+                )));
+            }
+        }
+        let models = self.models();
+        let cat = self.catalog();
+        let (user_key, positives, seen) = match &req.user {
+            Some(id) => {
+                let u = cat.user_index(id).ok_or_else(|| EngineError::NotFound {
+                    what: "user",
+                    id: id.clone(),
+                })?;
+                let s = &cat.users()[u as usize];
+                (id.clone(), s.positives.clone(), s.seen.clone())
+            }
+            None => {
+                let pos: Vec<u32> = req
+                    .session_positive
+                    .iter()
+                    .filter_map(|i| cat.item_index(i))
+                    .collect();
+                let mut seen: Vec<u32> = req
+                    .session_seen
+                    .iter()
+                    .filter_map(|i| cat.item_index(i))
+                    .chain(pos.iter().copied())
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                (String::new(), pos, seen)
+            }
+        };
+        let ctx = Context {
+            cat: &cat,
+            now: now(),
+            seen,
+            exclude: req
+                .exclude
+                .iter()
+                .filter_map(|i| cat.item_index(i))
+                .collect(),
+            category: req.category.as_deref(),
+        };
+        let want = req.offset + req.n;
+        let rc = &self.config().recall;
+        let quota = |name: &str, q: usize| -> usize {
+            match &req.channels {
+                Some(ch) if !ch.iter().any(|c| c == name) => 0,
+                _ => q.max(if req.channels.is_some() { want } else { 0 }),
+            }
+        };
+        let history: Vec<u32> = positives.iter().rev().take(rc.history).copied().collect();
+        // Personalised channels first: an item two channels rank equally is credited
+        // to the one that knows the user.
+        let mut lists: Vec<(&'static str, Vec<u32>)> = Vec::new();
+        if let Some(r) = &models.recall {
+            let hist: Vec<u32> = {
+                let mut h: Vec<u32> = history
+                    .iter()
+                    .filter_map(|i| r.item_from_catalog.get(i).copied())
+                    .collect();
+                h.sort_unstable();
+                h.dedup();
+                h
+            };
+            let over = ctx.seen.len() + ctx.exclude.len();
+            let q = quota("itemknn", rc.itemknn);
+            if q > 0 && !hist.is_empty() {
+                if let Some(knn) = &r.itemknn {
+                    let found = knn
+                        .recommend_for_items(&hist, 2 * q + over)
+                        .unwrap_or_default();
+                    lists.push((
+                        "itemknn",
+                        map_allowed(r, &ctx, found.into_iter().map(|x| x.0), q),
+                    ));
+                }
+            }
+            let q = quota("mf", rc.mf);
+            if q > 0 && !hist.is_empty() {
+                if let Some(mf) = &r.mf {
+                    let v = mf.ials.fold_in_with(
+                        &mf.gram,
+                        Row {
+                            indices: &hist,
+                            values: None,
+                            times: None,
+                        },
+                    );
+                    let k = 2 * q + over;
+                    let found = mf.index.search(&v, k, rc.ef_search.max(k));
+                    lists.push((
+                        "mf",
+                        map_allowed(r, &ctx, found.into_iter().map(|x| x.0), q),
+                    ));
+                }
+            }
+        }
+        let q = quota("popular", rc.popular);
+        if q > 0 {
+            lists.push((
+                "popular",
+                cat.popular().filter(|&i| ctx.allowed(i)).take(q).collect(),
+            ));
+        }
+        let q = quota("latest", rc.latest);
+        if q > 0 {
+            lists.push((
+                "latest",
+                cat.latest().filter(|&i| ctx.allowed(i)).take(q).collect(),
+            ));
+        }
+        let mut merged: FxHashMap<u32, (f64, usize, &'static str)> = FxHashMap::default();
+        for (name, list) in &lists {
+            for (rank, &i) in list.iter().enumerate() {
+                let e = merged.entry(i).or_insert((0.0, usize::MAX, name));
+                e.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+                if rank < e.1 {
+                    e.1 = rank;
+                    e.2 = name;
+                }
+            }
+        }
+        let mut cands: Vec<Candidate> = merged
+            .into_iter()
+            .map(|(item, (score, _, channel))| Candidate {
+                item,
+                score,
+                channel,
+            })
+            .collect();
+        rank(&models, &cat, &user_key, &mut cands);
+        cands.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+        let rr = &self.config().rerank;
+        if rr.mmr_lambda < 1.0 {
+            cands = mmr(cands, want, rr.mmr_lambda, |a, b| {
+                similarity(&models, &cat, a, b)
+            });
+        }
+        cands.truncate(want);
+        explore(&mut cands, want, rr, &cat, |i| ctx.allowed(i));
+        let page: Vec<Recommendation> = cands
+            .into_iter()
+            .skip(req.offset)
+            .take(req.n)
+            .map(|c| Recommendation {
+                item_id: cat.items()[c.item as usize].id.clone(),
+                score: c.score,
+                channel: c.channel.to_string(),
+            })
+            .collect();
+        self.counters
+            .recommend_requests
+            .fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .recommended_items
+            .fetch_add(page.len() as u64, Ordering::Relaxed);
+        Ok(page)
+    }
+
+    /// Items most similar to `item` that may be shown (ItemKNN, or iALS vectors when
+    /// ItemKNN has none).
+    pub fn similar_items(&self, item: &str, n: usize) -> Result<Vec<Neighbor>, EngineError> {
+        let models = self.models();
+        let cat = self.catalog();
+        let i = cat.item_index(item).ok_or_else(|| EngineError::NotFound {
+            what: "item",
+            id: item.into(),
+        })?;
+        let r = models.recall.as_ref().ok_or_else(not_trained)?;
+        let Some(&m) = r.item_from_catalog.get(&i) else {
+            return Ok(Vec::new()); // no positive feedback when the models were fitted
+        };
+        let now = now();
+        let mut found = r
+            .itemknn
+            .as_ref()
+            .and_then(|k| k.similar_items(m, 4 * n + 10).ok())
+            .unwrap_or_default();
+        if found.is_empty() {
+            if let Some(mf) = &r.mf {
+                found = mf.ials.similar_items(m, 4 * n + 10).unwrap_or_default();
+            }
+        }
+        Ok(found
+            .into_iter()
+            .map(|(j, s)| (r.item_to_catalog[j as usize], s))
+            .filter(|&(j, _)| j != i && cat.items()[j as usize].available(now))
+            .take(n)
+            .map(|(j, s)| Neighbor {
+                id: cat.items()[j as usize].id.clone(),
+                score: s as f64,
+            })
+            .collect())
+    }
+
+    /// Users whose iALS vectors are closest (cosine) to `user`'s.
+    pub fn similar_users(&self, user: &str, n: usize) -> Result<Vec<Neighbor>, EngineError> {
+        let models = self.models();
+        let cat = self.catalog();
+        let u = cat.user_index(user).ok_or_else(|| EngineError::NotFound {
+            what: "user",
+            id: user.into(),
+        })?;
+        let r = models.recall.as_ref().ok_or_else(not_trained)?;
+        let mf = r.mf.as_ref().ok_or_else(not_trained)?;
+        let Some(&m) = r.user_from_catalog.get(&u) else {
+            return Ok(Vec::new());
+        };
+        let f = mf.ials.user_factors();
+        let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        let q = f.row(m as usize);
+        let qn = norm(q);
+        let mut top = funnel_recall::TopK::new(n + 1);
+        for v in 0..f.n {
+            if v as u32 == m || cat.users()[r.user_to_catalog[v] as usize].deleted {
+                continue;
+            }
+            let row = f.row(v);
+            let dot: f32 = q.iter().zip(row).map(|(a, b)| a * b).sum();
+            top.push(v as u32, dot / (qn * norm(row)));
+        }
+        Ok(top
+            .into_sorted()
+            .into_iter()
+            .take(n)
+            .map(|(v, s)| Neighbor {
+                id: cat.users()[r.user_to_catalog[v as usize] as usize]
+                    .id
+                    .clone(),
+                score: s as f64,
+            })
+            .collect())
+    }
+
+    /// Most-clicked items that may be shown, optionally in one category.
+    pub fn popular(&self, n: usize, offset: usize, category: Option<&str>) -> Vec<Neighbor> {
+        let cat = self.catalog();
+        let now = now();
+        let ok = |s: &ItemState| {
+            s.available(now) && category.is_none_or(|c| s.categories.iter().any(|x| x == c))
+        };
+        cat.popular()
+            .map(|i| &cat.items()[i as usize])
+            .filter(|s| ok(s))
+            .skip(offset)
+            .take(n)
+            .map(|s| Neighbor {
+                id: s.id.clone(),
+                score: s.positives as f64,
+            })
+            .collect()
+    }
+
+    /// Newest items that may be shown (score: publication time), optionally in one category.
+    pub fn latest(&self, n: usize, offset: usize, category: Option<&str>) -> Vec<Neighbor> {
+        let cat = self.catalog();
+        let now = now();
+        cat.latest()
+            .map(|i| &cat.items()[i as usize])
+            .filter(|s| {
+                s.available(now) && category.is_none_or(|c| s.categories.iter().any(|x| x == c))
+            })
+            .skip(offset)
+            .take(n)
+            .map(|s| Neighbor {
+                id: s.id.clone(),
+                score: s.timestamp as f64,
+            })
+            .collect()
+    }
+}
+
+fn not_trained() -> EngineError {
+    EngineError::NotReady(
+        "no model has been fitted yet: add feedback, then POST /api/admin/train".into(),
+    )
+}
+
+fn map_allowed(
+    r: &RecallModels,
+    ctx: &Context<'_>,
+    found: impl Iterator<Item = u32>,
+    q: usize,
+) -> Vec<u32> {
+    found
+        .map(|m| r.item_to_catalog[m as usize])
+        .filter(|&i| ctx.allowed(i))
+        .take(q)
+        .collect()
+}
+
+/// Scores candidates with the ranker (click probability); without one they keep the
+/// merged recall score.
+fn rank(models: &ModelSet, cat: &Catalog, user: &str, cands: &mut [Candidate]) {
+    let Some(ranker) = &models.ranker else {
+        return;
+    };
+    let mut set = SampleSet::new();
+    let mut buf = Vec::new();
+    for c in cands.iter() {
+        push_sample(&mut set, 0.0, user, &cat.items()[c.item as usize], &mut buf);
+    }
+    let p = ranker.read().expect("ranker lock").predict(&set);
+    for (c, p) in cands.iter_mut().zip(p) {
+        // Recall fusion breaks ties between items the ranker cannot tell apart.
+        c.score = p as f64 + 1e-3 * c.score;
+    }
+}
+
+/// Similarity for diversity: cosine of iALS item vectors when both items have one,
+/// otherwise the Jaccard overlap of their categories.
+fn similarity(models: &ModelSet, cat: &Catalog, a: u32, b: u32) -> f64 {
+    if let Some(r) = &models.recall {
+        if let (Some(mf), Some(&x), Some(&y)) = (
+            &r.mf,
+            r.item_from_catalog.get(&a),
+            r.item_from_catalog.get(&b),
+        ) {
+            let f = mf.ials.item_factors();
+            let (u, v) = (f.row(x as usize), f.row(y as usize));
+            let dot: f32 = u.iter().zip(v).map(|(p, q)| p * q).sum();
+            let nu: f32 = u.iter().map(|p| p * p).sum::<f32>().sqrt();
+            let nv: f32 = v.iter().map(|p| p * p).sum::<f32>().sqrt();
+            if nu > 0.0 && nv > 0.0 {
+                return (dot / (nu * nv)) as f64;
+            }
+        }
+    }
+    let (ca, cb) = (
+        &cat.items()[a as usize].categories,
+        &cat.items()[b as usize].categories,
+    );
+    if ca.is_empty() || cb.is_empty() {
+        return 0.0;
+    }
+    let inter = ca.iter().filter(|c| cb.contains(c)).count();
+    inter as f64 / (ca.len() + cb.len() - inter) as f64
+}

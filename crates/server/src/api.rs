@@ -1,0 +1,355 @@
+//! Request and response bodies, with their OpenAPI schemas. Request bodies reject unknown
+//! fields, so a typo is a 422 that names it rather than a silently ignored key.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// An item to insert or replace.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemIn {
+    /// Item id (1–256 bytes).
+    pub item_id: String,
+    /// Categories (request filters match on them).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Free attributes (a JSON object).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: Option<serde_json::Value>,
+    /// Hidden items are never recommended.
+    #[serde(default)]
+    pub hidden: bool,
+    /// Publication time, Unix seconds (default: now).
+    pub timestamp: Option<i64>,
+    /// Unix seconds after which the item is no longer recommended.
+    pub expires_at: Option<i64>,
+    /// Time to live in seconds from now (sets `expires_at`).
+    pub ttl_seconds: Option<u64>,
+    /// Free text.
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Fields of an item to change; absent fields keep their value.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemPatch {
+    /// New categories.
+    pub categories: Option<Vec<String>>,
+    /// New attributes (a JSON object).
+    #[schema(value_type = Object)]
+    pub attributes: Option<serde_json::Value>,
+    /// Hide or show.
+    pub hidden: Option<bool>,
+    /// New publication time.
+    pub timestamp: Option<i64>,
+    /// New expiry, Unix seconds.
+    pub expires_at: Option<i64>,
+    /// New time to live from now.
+    pub ttl_seconds: Option<u64>,
+    /// New comment.
+    pub comment: Option<String>,
+}
+
+/// A stored item.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ItemOut {
+    /// Item id.
+    pub item_id: String,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Attributes.
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    /// Hidden flag.
+    pub hidden: bool,
+    /// Publication time, Unix seconds.
+    pub timestamp: i64,
+    /// Expiry, Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Comment.
+    pub comment: String,
+}
+
+/// A user to insert or replace.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserIn {
+    /// User id (1–256 bytes).
+    pub user_id: String,
+    /// Free attributes (a JSON object).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: Option<serde_json::Value>,
+    /// Free text.
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// A stored user.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserOut {
+    /// User id.
+    pub user_id: String,
+    /// Attributes.
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    /// Comment.
+    pub comment: String,
+}
+
+/// A feedback event to record.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackIn {
+    /// `click`, `like`, `read`, … (the config says which types are positive, which are reads).
+    pub feedback_type: String,
+    /// Who.
+    pub user_id: String,
+    /// Which item.
+    pub item_id: String,
+    /// When, Unix seconds (default: now).
+    pub timestamp: Option<i64>,
+    /// Strength (default 1).
+    pub value: Option<f64>,
+}
+
+/// A stored feedback event.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackOut {
+    /// Type.
+    pub feedback_type: String,
+    /// User.
+    pub user_id: String,
+    /// Item.
+    pub item_id: String,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// Strength.
+    pub value: f64,
+}
+
+/// One object or an array of them.
+// `Serialize` is derived only so that `untagged` is a known attribute: utoipa reads it and
+// documents the body as oneOf(object, array).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single object.
+    One(T),
+    /// Several.
+    Many(Vec<T>),
+}
+
+// By hand rather than `#[serde(untagged)]`, whose error ("did not match any variant")
+// hides which field was wrong.
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Array(v) => v
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    serde_json::from_value(x).map_err(|e| D::Error::custom(format!("[{i}]: {e}")))
+                })
+                .collect::<Result<Vec<T>, _>>()
+                .map(OneOrMany::Many),
+            o @ serde_json::Value::Object(_) => serde_json::from_value(o)
+                .map(OneOrMany::One)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "expected an object or an array of objects",
+            )),
+        }
+    }
+}
+
+impl<T> OneOrMany<T> {
+    /// As a list.
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(x) => vec![x],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// Answer to a write.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WriteResult {
+    /// Rows written (new or replaced).
+    pub written: usize,
+    /// Feedback events already stored (same user, item, type and timestamp) and so not
+    /// counted again.
+    pub duplicates: usize,
+}
+
+/// An error.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what was expected.
+    pub error: String,
+}
+
+/// Paging and filtering of a recommendation.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RecommendQuery {
+    /// Page size (default 10, at most 1000).
+    #[param(minimum = 0, maximum = 1000)]
+    pub n: Option<usize>,
+    /// Items skipped before the page (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
+    pub offset: Option<usize>,
+    /// Only items in this category.
+    pub category: Option<String>,
+    /// Comma-separated item ids not to return.
+    pub exclude: Option<String>,
+    /// Comma-separated channels to use: popular, latest, itemknn, mf (default: all configured).
+    pub channels: Option<String>,
+}
+
+/// Paging of a list.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size (default 10, at most 1000).
+    #[param(minimum = 0, maximum = 1000)]
+    pub n: Option<usize>,
+    /// Items skipped (at most 10000).
+    #[param(minimum = 0, maximum = 10000)]
+    pub offset: Option<usize>,
+    /// Only items in this category.
+    pub category: Option<String>,
+}
+
+/// A session's feedback, for users not stored yet.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// What the visitor did; positive types are scored as their history, every item is
+    /// treated as seen.
+    pub feedback: Vec<SessionEvent>,
+    /// Page size (default 10, at most 1000).
+    #[schema(minimum = 0, maximum = 1000)]
+    pub n: Option<usize>,
+    /// Items skipped (at most 10000).
+    #[schema(minimum = 0, maximum = 10000)]
+    pub offset: Option<usize>,
+    /// Only items in this category.
+    pub category: Option<String>,
+    /// Item ids not to return.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Channels to use.
+    pub channels: Option<Vec<String>>,
+}
+
+/// One event of a session.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionEvent {
+    /// Item id.
+    pub item_id: String,
+    /// Feedback type (default `click`).
+    pub feedback_type: Option<String>,
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecommendedItem {
+    /// Item id.
+    pub item_id: String,
+    /// Score: ranker probability, merged recall score, or the exploration draw.
+    pub score: f64,
+    /// `popular`, `latest`, `itemknn`, `mf` or `explore`.
+    pub channel: String,
+}
+
+/// A neighbour or a listed item with its score.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Scored {
+    /// Item or user id.
+    pub id: String,
+    /// Similarity, click count or publication time, per route.
+    pub score: f64,
+}
+
+/// Answer to a train request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrainStarted {
+    /// False when a fit was already running (it goes on; no second one starts).
+    pub started: bool,
+}
+
+/// The trainer's state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrainStatusOut {
+    /// Whether a fit is running.
+    pub running: bool,
+    /// What it is doing.
+    pub phase: String,
+    /// Start of the running or last fit, Unix seconds.
+    pub started_at: Option<i64>,
+    /// End of the last fit.
+    pub finished_at: Option<i64>,
+    /// Error of the last fit.
+    pub last_error: Option<String>,
+    /// Version the last fit published.
+    pub last_version: Option<u64>,
+    /// Metrics of the last fit (`itemknn.recall@20`, `mf.ndcg@20`, `ranker.auc`, …).
+    pub last_metrics: std::collections::BTreeMap<String, f64>,
+    /// Seconds of the last fit.
+    pub last_fit_seconds: Option<f64>,
+}
+
+/// A model version.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionOut {
+    /// Version number.
+    pub version: u64,
+    /// Unix seconds published.
+    pub created_at: i64,
+    /// Seconds the fit took.
+    pub fit_seconds: f64,
+    /// Feedback events seen.
+    pub feedback: usize,
+    /// Users with positive feedback in the fit.
+    pub users: usize,
+    /// Items with positive feedback in the fit.
+    pub items: usize,
+    /// Models in the set.
+    pub models: Vec<String>,
+    /// Last-fit metrics.
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// Whether requests use this version now.
+    pub active: bool,
+}
+
+/// Model versions.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionsOut {
+    /// The version requests use (0: none fitted yet).
+    pub active: u64,
+    /// Kept versions, oldest first.
+    pub versions: Vec<VersionOut>,
+}
+
+/// Health.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or what is wrong.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub store: String,
+    /// Active model version (0: none yet; popular and latest still answer).
+    pub model_version: u64,
+    /// Live items.
+    pub items: usize,
+    /// Live users.
+    pub users: usize,
+}

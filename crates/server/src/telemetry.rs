@@ -1,0 +1,81 @@
+//! Prometheus metrics: request latency histograms per route, and the engine's counters
+//! and last-fit metrics, rendered at `/metrics`.
+
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+/// The process-wide recorder (one per process: tests start several servers).
+fn handle() -> &'static PrometheusHandle {
+    static H: OnceLock<PrometheusHandle> = OnceLock::new();
+    H.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
+            .expect("bucket list is not empty")
+            .build_recorder();
+        let h = recorder.handle();
+        // Another recorder may be installed by an embedding program; then ours only
+        // renders what it records through the handle (nothing), which is still valid.
+        let _ = metrics::set_global_recorder(recorder);
+        h
+    })
+}
+
+/// Times every request, labelled by the route template (not the raw path, so ids do not
+/// explode the label set), method and status.
+pub async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    handle(); // make sure the recorder exists before the first sample
+    metrics::histogram!("funnel_http_request_duration_seconds",
+        "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
+    .record(start.elapsed().as_secs_f64());
+    metrics::counter!("funnel_http_requests_total",
+        "route" => route, "method" => method, "status" => status)
+    .increment(1);
+    res
+}
+
+/// The Prometheus text page.
+pub fn render(state: &AppState) -> String {
+    let h = handle();
+    let e = &state.engine;
+    let c = &e.counters;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    metrics::counter!("funnel_recommend_requests_total").absolute(load(&c.recommend_requests));
+    metrics::counter!("funnel_recommended_items_total").absolute(load(&c.recommended_items));
+    metrics::counter!("funnel_feedback_ingested_total").absolute(load(&c.feedback_ingested));
+    metrics::counter!("funnel_online_samples_learnt_total").absolute(load(&c.online_samples));
+    metrics::counter!("funnel_fits_total").absolute(load(&c.fits));
+    metrics::counter!("funnel_fit_failures_total").absolute(load(&c.fit_failures));
+    let (items, users) = e.catalog().counts();
+    metrics::gauge!("funnel_items").set(items as f64);
+    metrics::gauge!("funnel_users").set(users as f64);
+    let (versions, active) = e.versions();
+    metrics::gauge!("funnel_model_version_active").set(active as f64);
+    metrics::gauge!("funnel_model_versions_kept").set(versions.len() as f64);
+    let st = e.train_status();
+    metrics::gauge!("funnel_training_running").set(if st.running { 1.0 } else { 0.0 });
+    if let Some(s) = st.last_fit_seconds {
+        metrics::gauge!("funnel_last_fit_seconds").set(s);
+    }
+    for (k, v) in &st.last_metrics {
+        metrics::gauge!("funnel_last_fit_metric", "metric" => k.clone()).set(*v);
+    }
+    h.render()
+}
