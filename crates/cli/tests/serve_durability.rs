@@ -38,7 +38,10 @@ fn wait_ready(base: &str) {
                 return;
             }
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "server did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -268,13 +268,13 @@ impl Config {
                 format!("expected a probability in [0, 1], got {}", r.epsilon),
             );
         }
-        if !(r.thompson_alpha > 0.0) {
+        if r.thompson_alpha.is_nan() || r.thompson_alpha <= 0.0 {
             return bad(
                 "rerank.thompson_alpha",
                 format!("expected a number > 0, got {}", r.thompson_alpha),
             );
         }
-        if !(r.thompson_beta > 0.0) {
+        if r.thompson_beta.is_nan() || r.thompson_beta <= 0.0 {
             return bad(
                 "rerank.thompson_beta",
                 format!("expected a number > 0, got {}", r.thompson_beta),

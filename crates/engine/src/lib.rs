@@ -58,9 +58,6 @@ pub enum EngineError {
     /// A request that cannot be served as asked.
     #[error("{0}")]
     BadRequest(String),
-    /// Something needs a model that has not been fitted yet.
-    #[error("{0}")]
-    NotReady(String),
     /// A fit failed.
     #[error("training failed: {0}")]
     Train(String),

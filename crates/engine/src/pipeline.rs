@@ -273,7 +273,11 @@ impl Engine {
             what: "item",
             id: item.into(),
         })?;
-        let r = models.recall.as_ref().ok_or_else(not_trained)?;
+        // Before the first fit there are no neighbours yet: an empty list, not an error,
+        // so clients keep working while a new deployment warms up.
+        let Some(r) = models.recall.as_ref() else {
+            return Ok(Vec::new());
+        };
         let Some(&m) = r.item_from_catalog.get(&i) else {
             return Ok(Vec::new()); // no positive feedback when the models were fitted
         };
@@ -308,8 +312,13 @@ impl Engine {
             what: "user",
             id: user.into(),
         })?;
-        let r = models.recall.as_ref().ok_or_else(not_trained)?;
-        let mf = r.mf.as_ref().ok_or_else(not_trained)?;
+        let Some((r, mf)) = models
+            .recall
+            .as_ref()
+            .and_then(|r| Some((r, r.mf.as_ref()?)))
+        else {
+            return Ok(Vec::new());
+        };
         let Some(&m) = r.user_from_catalog.get(&u) else {
             return Ok(Vec::new());
         };
@@ -375,12 +384,6 @@ impl Engine {
             })
             .collect()
     }
-}
-
-fn not_trained() -> EngineError {
-    EngineError::NotReady(
-        "no model has been fitted yet: add feedback, then POST /api/admin/train".into(),
-    )
 }
 
 fn map_allowed(

@@ -9,22 +9,27 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct ItemIn {
     /// Item id (1–256 bytes).
+    #[schema(min_length = 1, max_length = 256)]
     pub item_id: String,
     /// Categories (request filters match on them).
     #[serde(default)]
     pub categories: Vec<String>,
     /// Free attributes (a JSON object).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, nullable)]
     pub attributes: Option<serde_json::Value>,
     /// Hidden items are never recommended.
     #[serde(default)]
     pub hidden: bool,
     /// Publication time, Unix seconds (default: now).
+    #[serde(default, deserialize_with = "whole::opt_i64")]
     pub timestamp: Option<i64>,
-    /// Unix seconds after which the item is no longer recommended.
+    /// Unix seconds after which the item is no longer recommended (give this or
+    /// `ttl_seconds`, not both).
+    #[serde(default, deserialize_with = "whole::opt_i64")]
     pub expires_at: Option<i64>,
     /// Time to live in seconds from now (sets `expires_at`).
+    #[serde(default, deserialize_with = "whole::opt_u64")]
     pub ttl_seconds: Option<u64>,
     /// Free text.
     #[serde(default)]
@@ -38,15 +43,18 @@ pub struct ItemPatch {
     /// New categories.
     pub categories: Option<Vec<String>>,
     /// New attributes (a JSON object).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, nullable)]
     pub attributes: Option<serde_json::Value>,
     /// Hide or show.
     pub hidden: Option<bool>,
     /// New publication time.
+    #[serde(default, deserialize_with = "whole::opt_i64")]
     pub timestamp: Option<i64>,
-    /// New expiry, Unix seconds.
+    /// New expiry, Unix seconds (give this or `ttl_seconds`, not both).
+    #[serde(default, deserialize_with = "whole::opt_i64")]
     pub expires_at: Option<i64>,
     /// New time to live from now.
+    #[serde(default, deserialize_with = "whole::opt_u64")]
     pub ttl_seconds: Option<u64>,
     /// New comment.
     pub comment: Option<String>,
@@ -77,10 +85,11 @@ pub struct ItemOut {
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
     /// User id (1–256 bytes).
+    #[schema(min_length = 1, max_length = 256)]
     pub user_id: String,
     /// Free attributes (a JSON object).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, nullable)]
     pub attributes: Option<serde_json::Value>,
     /// Free text.
     #[serde(default)]
@@ -104,12 +113,16 @@ pub struct UserOut {
 #[serde(deny_unknown_fields)]
 pub struct FeedbackIn {
     /// `click`, `like`, `read`, … (the config says which types are positive, which are reads).
+    #[schema(min_length = 1, max_length = 256)]
     pub feedback_type: String,
     /// Who.
+    #[schema(min_length = 1, max_length = 256)]
     pub user_id: String,
     /// Which item.
+    #[schema(min_length = 1, max_length = 256)]
     pub item_id: String,
     /// When, Unix seconds (default: now).
+    #[serde(default, deserialize_with = "whole::opt_i64")]
     pub timestamp: Option<i64>,
     /// Strength (default 1).
     pub value: Option<f64>,
@@ -209,6 +222,7 @@ pub struct RecommendQuery {
     /// Comma-separated item ids not to return.
     pub exclude: Option<String>,
     /// Comma-separated channels to use: popular, latest, itemknn, mf (default: all configured).
+    #[param(pattern = "^(popular|latest|itemknn|mf)(,(popular|latest|itemknn|mf))*$")]
     pub channels: Option<String>,
 }
 
@@ -236,24 +250,52 @@ pub struct SessionRequest {
     pub feedback: Vec<SessionEvent>,
     /// Page size (default 10, at most 1000).
     #[schema(minimum = 0, maximum = 1000)]
+    #[serde(default, deserialize_with = "whole::opt_usize")]
     pub n: Option<usize>,
     /// Items skipped (at most 10000).
     #[schema(minimum = 0, maximum = 10000)]
+    #[serde(default, deserialize_with = "whole::opt_usize")]
     pub offset: Option<usize>,
     /// Only items in this category.
     pub category: Option<String>,
     /// Item ids not to return.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// Channels to use.
-    pub channels: Option<Vec<String>>,
+    /// Channels to use (default: every configured channel).
+    pub channels: Option<Vec<Channel>>,
+}
+
+/// A recall channel.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Most-clicked items.
+    Popular,
+    /// Newest items.
+    Latest,
+    /// Item-to-item neighbours of the history.
+    Itemknn,
+    /// iALS through the HNSW index.
+    Mf,
+}
+
+impl Channel {
+    /// The engine's name of the channel.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Popular => "popular",
+            Channel::Latest => "latest",
+            Channel::Itemknn => "itemknn",
+            Channel::Mf => "mf",
+        }
+    }
 }
 
 /// One event of a session.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionEvent {
-    /// Item id.
+    /// Item id (ids the catalogue does not know are ignored).
     pub item_id: String,
     /// Feedback type (default `click`).
     pub feedback_type: Option<String>,
@@ -352,4 +394,47 @@ pub struct Health {
     pub items: usize,
     /// Live users.
     pub users: usize,
+}
+
+/// Whole numbers that JSON writers may send as `492.0`: JSON Schema counts them as
+/// integers, so the API accepts them; fractions are still an error.
+mod whole {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    fn exact<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<Option<T>, D::Error> {
+        let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let whole: i128 = if let Some(i) = n.as_i64() {
+            i.into()
+        } else if let Some(u) = n.as_u64() {
+            u.into()
+        } else {
+            match n.as_f64() {
+                // beyond 2^53 a float no longer names one whole number
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i128,
+                _ => {
+                    return Err(D::Error::custom(format!(
+                        "expected a whole number, got {n}"
+                    )))
+                }
+            }
+        };
+        T::try_from(whole)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("{n} is out of range")))
+    }
+
+    pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        exact(d)
+    }
+
+    pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        exact(d)
+    }
+
+    pub fn opt_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+        exact(d)
+    }
 }

@@ -57,7 +57,6 @@ impl From<EngineError> for ApiError {
         let status = match &e {
             EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::BadRequest(_) | EngineError::Config { .. } => StatusCode::BAD_REQUEST,
-            EngineError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::Train(_) => StatusCode::CONFLICT,
         };
         ApiError {

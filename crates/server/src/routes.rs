@@ -580,7 +580,14 @@ async fn recommend(
     ApiQuery(q): ApiQuery<RecommendQuery>,
 ) -> Result<Json<Vec<RecommendedItem>>, ApiError> {
     let (n, offset) = page(q.n, q.offset)?;
-    let channels = q.channels.map(|c| split_list(Some(c)));
+    let channels = match q.channels.map(|c| split_list(Some(c))) {
+        Some(c) if c.is_empty() => {
+            return Err(ApiError::bad(
+                "channels: expected a comma-separated list of popular, latest, itemknn, mf",
+            ))
+        }
+        c => c,
+    };
     let req = RecommendRequest {
         user: Some(id),
         n,
@@ -624,7 +631,9 @@ async fn session_recommend(
         offset,
         category: b.category,
         exclude: b.exclude,
-        channels: b.channels,
+        channels: b
+            .channels
+            .map(|c| c.iter().map(|c| c.name().to_string()).collect()),
     };
     Ok(Json(recommended(s.engine.recommend(&req)?)))
 }

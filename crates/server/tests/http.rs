@@ -452,7 +452,19 @@ fn bad_requests_get_clear_4xx_answers() {
     // unknown ids, models not trained yet
     assert_eq!(c.get("/api/recommend/nobody").status(), 404);
     assert_eq!(c.get("/api/items/nothing").status(), 404);
-    assert_eq!(c.get("/api/users/u/neighbors").status(), 503);
+    // before the first fit: no neighbours yet, not an error
+    assert_eq!(c.get("/api/users/u/neighbors").ok(), json!([]));
+    assert_eq!(c.get("/api/recommend/u?channels=").status(), 400);
+    assert_eq!(c.post("/api/feedback", json!({"feedback_type": "click", "user_id": "u", "item_id": "i", "timestamp": -9223372036854775809.0})).status(), 422);
+    assert_eq!(
+        c.post(
+            "/api/feedback",
+            json!({"feedback_type": "click", "user_id": "u", "item_id": "i", "timestamp": 12.5})
+        )
+        .status(),
+        422
+    );
+    assert_eq!(c.post("/api/feedback", json!({"feedback_type": "click", "user_id": "u", "item_id": "i", "timestamp": 1700000000.0})).ok()["written"], 1);
     assert_eq!(c.get("/api/admin/models/x/activate").status(), 405);
     assert_eq!(c.post_empty("/api/admin/models/x/activate").status(), 400);
     // the server is still fine

@@ -15,7 +15,10 @@ async fn scenario(store: &Store, run: &str) {
     a.timestamp = 1_700_000_000;
     a.expires_at = Some(1_800_000_000);
     a.comment = "first".into();
-    store.upsert_items(&[a.clone(), Item::new(&id("b"))]).await.unwrap();
+    store
+        .upsert_items(&[a.clone(), Item::new(&id("b"))])
+        .await
+        .unwrap();
     assert_eq!(store.get_item(&id("a")).await.unwrap(), Some(a.clone()));
     a.hidden = true;
     a.comment = "second".into();
@@ -25,7 +28,10 @@ async fn scenario(store: &Store, run: &str) {
     // ensure_items does not overwrite an existing item
     store.ensure_items(&[&id("a"), &id("c")]).await.unwrap();
     assert_eq!(store.get_item(&id("a")).await.unwrap(), Some(a.clone()));
-    assert_eq!(store.get_item(&id("c")).await.unwrap(), Some(Item::new(&id("c"))));
+    assert_eq!(
+        store.get_item(&id("c")).await.unwrap(),
+        Some(Item::new(&id("c")))
+    );
     // users
     let mut u = User::new(&id("u"));
     u.attributes = serde_json::json!({"age": 31});
@@ -39,11 +45,17 @@ async fn scenario(store: &Store, run: &str) {
     f2.value = 0.25;
     let f3 = Feedback::new("click", &id("v"), &id("a"), 20);
     assert_eq!(
-        store.insert_feedback(&[f1.clone(), f2.clone()]).await.unwrap(),
+        store
+            .insert_feedback(&[f1.clone(), f2.clone()])
+            .await
+            .unwrap(),
         vec![true, true]
     );
     assert_eq!(
-        store.insert_feedback(&[f1.clone(), f3.clone()]).await.unwrap(),
+        store
+            .insert_feedback(&[f1.clone(), f3.clone()])
+            .await
+            .unwrap(),
         vec![false, true]
     );
     assert_eq!(
@@ -67,7 +79,10 @@ async fn scenario(store: &Store, run: &str) {
     // meta
     store.set_meta(&id("k"), "1").await.unwrap();
     store.set_meta(&id("k"), "2").await.unwrap();
-    assert_eq!(store.get_meta(&id("k")).await.unwrap().as_deref(), Some("2"));
+    assert_eq!(
+        store.get_meta(&id("k")).await.unwrap().as_deref(),
+        Some("2")
+    );
     store.ping().await.unwrap();
 }
 
