@@ -147,6 +147,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         api_key: api_key.clone().into(),
     };
     let app = router(state, config.server.max_body_bytes);
+    telemetry::spawn_upkeep();
     let addr = listener.local_addr().map_err(|e| StartError::Io {
         path: config.server.listen.clone(),
         message: e.to_string(),
