@@ -1,0 +1,133 @@
+//! Learning while serving: the online ranker moves with new feedback before any refit,
+//! and the schedule refits on its own.
+
+use std::time::{Duration, Instant};
+
+use funnel_engine::features::push_sample;
+use funnel_engine::{Config, Engine};
+use funnel_features::SampleSet;
+use funnel_store::{Feedback, Item, User};
+
+/// 200 items in 10 categories; 60 users, each clicking 8 items of "their" category and
+/// reading 4 others.
+fn data() -> (Vec<Item>, Vec<User>, Vec<Feedback>) {
+    let items: Vec<Item> = (0..200)
+        .map(|i| {
+            let mut it = Item::new(&format!("i{i}"));
+            it.categories = vec![format!("c{}", i % 10)];
+            it.timestamp = i;
+            it
+        })
+        .collect();
+    let users: Vec<User> = (0..60).map(|u| User::new(&format!("u{u}"))).collect();
+    let mut fb = Vec::new();
+    for u in 0..60 {
+        let c = u % 10;
+        for k in 0..8 {
+            let item = c + 10 * ((u * 7 + k * 3) % 20);
+            fb.push(Feedback::new(
+                "click",
+                &format!("u{u}"),
+                &format!("i{item}"),
+                (u * 20 + k) as i64,
+            ));
+        }
+        for k in 0..4 {
+            let item = (c + 1 + k) % 10 + 10 * ((u + k) % 20);
+            fb.push(Feedback::new(
+                "read",
+                &format!("u{u}"),
+                &format!("i{item}"),
+                (u * 20 + 10 + k) as i64,
+            ));
+        }
+    }
+    (items, users, fb)
+}
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.rank.model = "lr".into();
+    c.train.ials.insert("factors".into(), "8".into());
+    c.train.ials.insert("iterations".into(), "3".into());
+    c
+}
+
+fn click_probability(engine: &Engine, user: &str, item: &str) -> f32 {
+    let models = engine.models();
+    let ranker = models.ranker.as_ref().expect("a ranker after the fit");
+    let cat = engine.catalog();
+    let i = cat.item_index(item).unwrap();
+    let mut set = SampleSet::new();
+    push_sample(
+        &mut set,
+        0.0,
+        user,
+        &cat.items()[i as usize],
+        &mut Vec::new(),
+    );
+    let p = ranker.read().unwrap().predict(&set)[0];
+    p
+}
+
+#[test]
+fn the_online_ranker_learns_feedback_before_any_refit() {
+    let engine = Engine::new(config());
+    let (items, users, fb) = data();
+    engine.load(&items, &users, &fb);
+    let v = engine.train_blocking().unwrap();
+    assert_eq!(v.version, 1);
+    assert!(v.metrics.contains_key("ranker.auc"));
+    // a new user clicks item after item of category c3 …
+    let before = click_probability(&engine, "newbie", "i193");
+    let clicks: Vec<Feedback> = (0..15)
+        .map(|k| {
+            Feedback::new(
+                "click",
+                "newbie",
+                &format!("i{}", 3 + 10 * k),
+                5000 + k as i64,
+            )
+        })
+        .collect();
+    engine.add_feedback(&clicks);
+    let learnt = engine.learn_queued();
+    assert!(learnt >= 15, "{learnt} samples learnt");
+    // … and, with no refit, the ranker now rates another c3 item higher for them
+    let after = click_probability(&engine, "newbie", "i193");
+    eprintln!("p(click) of another c3 item for the new user: {before:.3} -> {after:.3}");
+    assert!(after > before + 0.03, "p(click) {before} -> {after}");
+    assert_eq!(engine.versions().1, 1, "no refit happened");
+    // popularity moved at once too
+    assert!(engine
+        .popular(20, 0, Some("c3"))
+        .iter()
+        .any(|n| n.id == "i3"));
+}
+
+#[test]
+fn the_schedule_refits_and_keeps_versions_for_rollback() {
+    let mut c = config();
+    c.train.interval_seconds = 1;
+    c.train.keep_versions = 2;
+    c.rank.online_interval_ms = 50;
+    let engine = Engine::new(c);
+    let (items, users, fb) = data();
+    engine.load(&items, &users, &fb);
+    engine.start_background();
+    let t = Instant::now();
+    while engine.versions().1 < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "scheduled fits did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (kept, active) = engine.versions();
+    assert!(active >= 3);
+    assert_eq!(kept.len(), 2, "only keep_versions are kept");
+    let older = kept[0].version;
+    engine.activate(older).unwrap();
+    assert_eq!(engine.versions().1, older);
+    assert!(engine.activate(1).is_err(), "version 1 was dropped");
+}
