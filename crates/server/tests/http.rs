@@ -402,6 +402,11 @@ fn bad_requests_get_clear_4xx_answers() {
     );
     let r = c.post("/api/items", json!({"item_id": ""}));
     assert_eq!(r.status(), 400);
+    let r = c.post("/api/users", json!({"user_id": "a\0b"}));
+    assert_eq!(r.status(), 400);
+    assert!(r.body()["error"].as_str().unwrap().contains("NUL"));
+    let r = c.post("/api/items", json!({"item_id": "a", "categories": ["x\0"]}));
+    assert_eq!(r.status(), 400);
     let r = c.post("/api/items", json!({"item_id": "a", "attributes": [1, 2]}));
     assert_eq!(r.status(), 422);
     // syntax error, wrong content type, too large

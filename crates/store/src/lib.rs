@@ -204,6 +204,9 @@ impl Store {
 
     /// One item.
     pub async fn get_item(&self, id: &str) -> Result<Option<Item>> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT * FROM items WHERE item_id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -223,6 +226,9 @@ impl Store {
 
     /// Deletes an item and its feedback; false when there was no such item.
     pub async fn delete_item(&self, id: &str) -> Result<bool> {
+        if !storable(id) {
+            return Ok(false);
+        }
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let n = sqlx::query("DELETE FROM items WHERE item_id = $1")
             .bind(id)
@@ -293,6 +299,9 @@ impl Store {
 
     /// One user.
     pub async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT * FROM users WHERE user_id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -312,6 +321,9 @@ impl Store {
 
     /// Deletes a user and their feedback; false when there was no such user.
     pub async fn delete_user(&self, id: &str) -> Result<bool> {
+        if !storable(id) {
+            return Ok(false);
+        }
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let n = sqlx::query("DELETE FROM users WHERE user_id = $1")
             .bind(id)
@@ -365,6 +377,9 @@ impl Store {
     }
 
     async fn feedback_where(&self, cond: &str, key: &str) -> Result<Vec<Feedback>> {
+        if !storable(key) {
+            return Ok(Vec::new());
+        }
         let q = format!(
             "SELECT user_id, item_id, feedback_type, timestamp, value FROM feedback
              WHERE {cond} ORDER BY timestamp, user_id, item_id, feedback_type"
@@ -401,6 +416,9 @@ impl Store {
 
     /// A value from the key-value table (e.g. the active model version).
     pub async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        if !storable(key) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
@@ -451,6 +469,13 @@ impl Store {
         })()
         .map_err(|e| self.err(e))
     }
+}
+
+/// Whether a key can be stored at all: PostgreSQL text cannot hold NUL, so a lookup of
+/// such a key finds nothing on either backend (rather than failing on one of them).
+/// Writers refuse such keys before they reach the store.
+fn storable(key: &str) -> bool {
+    !key.contains('\0')
 }
 
 fn db_err(source: sqlx::Error) -> StoreError {

@@ -25,6 +25,10 @@ async fn scenario(store: &Store, run: &str) {
     store.upsert_items(std::slice::from_ref(&a)).await.unwrap();
     assert_eq!(store.get_item(&id("a")).await.unwrap(), Some(a.clone()));
     assert!(store.get_item(&id("nothing")).await.unwrap().is_none());
+    // a key no backend can hold is simply not found (PostgreSQL text has no NUL)
+    assert!(store.get_item("a\0b").await.unwrap().is_none());
+    assert!(store.feedback_of_user("a\0b").await.unwrap().is_empty());
+    assert!(!store.delete_user("a\0b").await.unwrap());
     // ensure_items does not overwrite an existing item
     store.ensure_items(&[&id("a"), &id("c")]).await.unwrap();
     assert_eq!(store.get_item(&id("a")).await.unwrap(), Some(a.clone()));
