@@ -226,17 +226,23 @@ impl Store {
 
     /// Deletes an item and its feedback; false when there was no such item.
     pub async fn delete_item(&self, id: &str) -> Result<bool> {
+        self.delete_with_feedback("items", "item_id", id).await
+    }
+
+    /// Deletes the row of `table` whose `column` is `id`, and the feedback naming it, in
+    /// one transaction; false when there was no such row.
+    async fn delete_with_feedback(&self, table: &str, column: &str, id: &str) -> Result<bool> {
         if !storable(id) {
             return Ok(false);
         }
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        let n = sqlx::query("DELETE FROM items WHERE item_id = $1")
+        let n = sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?
             .rows_affected();
-        sqlx::query("DELETE FROM feedback WHERE item_id = $1")
+        sqlx::query(&format!("DELETE FROM feedback WHERE {column} = $1"))
             .bind(id)
             .execute(&mut *tx)
             .await
@@ -321,23 +327,7 @@ impl Store {
 
     /// Deletes a user and their feedback; false when there was no such user.
     pub async fn delete_user(&self, id: &str) -> Result<bool> {
-        if !storable(id) {
-            return Ok(false);
-        }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        let n = sqlx::query("DELETE FROM users WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .rows_affected();
-        sqlx::query("DELETE FROM feedback WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(n > 0)
+        self.delete_with_feedback("users", "user_id", id).await
     }
 
     /// Inserts feedback in one transaction and returns, per event, whether it was new
