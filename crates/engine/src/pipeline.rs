@@ -1,6 +1,7 @@
 //! One recommendation request through the funnel: recall channels → merge → rank →
 //! re-rank → the page.
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use funnel_data::Row;
@@ -66,7 +67,7 @@ const RRF_K: f64 = 60.0;
 struct Context<'a> {
     cat: &'a Catalog,
     now: i64,
-    seen: Vec<u32>,
+    seen: Cow<'a, [u32]>,
     exclude: FxHashSet<u32>,
     category: Option<&'a str>,
 }
@@ -117,7 +118,12 @@ impl Engine {
                     id: id.clone(),
                 })?;
                 let s = &cat.users()[u as usize];
-                (id.clone(), s.positives.clone(), s.seen.clone())
+                // Borrowed: the catalogue stays read-locked for the whole request.
+                (
+                    id.clone(),
+                    Cow::Borrowed(&s.positives[..]),
+                    Cow::Borrowed(&s.seen[..]),
+                )
             }
             None => {
                 let pos: Vec<u32> = req
@@ -133,7 +139,7 @@ impl Engine {
                     .collect();
                 seen.sort_unstable();
                 seen.dedup();
-                (String::new(), pos, seen)
+                (String::new(), Cow::Owned(pos), Cow::Owned(seen))
             }
         };
         let ctx = Context {
