@@ -82,6 +82,7 @@ pub struct Counters {
 
 /// The trainer's state, as reported over the API.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrainStatus {
     /// Whether a fit is running.
     pub running: bool,
@@ -95,7 +96,7 @@ pub struct TrainStatus {
     pub last_error: Option<String>,
     /// Version published by the last successful fit.
     pub last_version: Option<u64>,
-    /// Metrics of the last successful fit.
+    /// Metrics of the last successful fit (`itemknn.recall@20`, `mf.ndcg@20`, `ranker.auc`, …).
     pub last_metrics: std::collections::BTreeMap<String, f64>,
     /// Seconds the last successful fit took.
     pub last_fit_seconds: Option<f64>,

@@ -25,6 +25,7 @@ use crate::EngineError;
 
 /// What a model version is, as listed over the API.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     /// 1, 2, … (0: nothing fitted yet).
     pub version: u64,

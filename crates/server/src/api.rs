@@ -328,52 +328,18 @@ pub struct TrainStarted {
     pub started: bool,
 }
 
-/// The trainer's state.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TrainStatusOut {
-    /// Whether a fit is running.
-    pub running: bool,
-    /// What it is doing.
-    pub phase: String,
-    /// Start of the running or last fit, Unix seconds.
-    pub started_at: Option<i64>,
-    /// End of the last fit.
-    pub finished_at: Option<i64>,
-    /// Error of the last fit.
-    pub last_error: Option<String>,
-    /// Version the last fit published.
-    pub last_version: Option<u64>,
-    /// Metrics of the last fit (`itemknn.recall@20`, `mf.ndcg@20`, `ranker.auc`, …).
-    pub last_metrics: std::collections::BTreeMap<String, f64>,
-    /// Seconds of the last fit.
-    pub last_fit_seconds: Option<f64>,
-}
-
-/// A model version.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// A model version, and whether requests use it now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VersionOut {
-    /// Version number.
-    pub version: u64,
-    /// Unix seconds published.
-    pub created_at: i64,
-    /// Seconds the fit took.
-    pub fit_seconds: f64,
-    /// Feedback events seen.
-    pub feedback: usize,
-    /// Users with positive feedback in the fit.
-    pub users: usize,
-    /// Items with positive feedback in the fit.
-    pub items: usize,
-    /// Models in the set.
-    pub models: Vec<String>,
-    /// Last-fit metrics.
-    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// Version number, fit time, data seen, models and last-fit metrics.
+    #[serde(flatten)]
+    pub info: funnel_engine::VersionInfo,
     /// Whether requests use this version now.
     pub active: bool,
 }
 
 /// Model versions.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VersionsOut {
     /// The version requests use (0: none fitted yet).
     pub active: u64,

@@ -703,19 +703,9 @@ async fn train_start(_: WriteKey, State(s): State<AppState>) -> impl IntoRespons
 
 /// The trainer: running or not, its phase, the last fit's metrics.
 #[utoipa::path(get, path = "/api/admin/train", tag = "admin",
-    responses((status = 200, body = TrainStatusOut), (status = 401, body = ErrorBody)))]
-async fn train_status(_: ReadKey, State(s): State<AppState>) -> Json<TrainStatusOut> {
-    let t = s.engine.train_status();
-    Json(TrainStatusOut {
-        running: t.running,
-        phase: t.phase,
-        started_at: t.started_at,
-        finished_at: t.finished_at,
-        last_error: t.last_error,
-        last_version: t.last_version,
-        last_metrics: t.last_metrics,
-        last_fit_seconds: t.last_fit_seconds,
-    })
+    responses((status = 200, body = funnel_engine::TrainStatus), (status = 401, body = ErrorBody)))]
+async fn train_status(_: ReadKey, State(s): State<AppState>) -> Json<funnel_engine::TrainStatus> {
+    Json(s.engine.train_status())
 }
 
 /// Model versions kept, and the active one.
@@ -727,16 +717,9 @@ async fn versions(_: ReadKey, State(s): State<AppState>) -> Json<VersionsOut> {
         active,
         versions: v
             .into_iter()
-            .map(|v| VersionOut {
-                active: v.version == active,
-                version: v.version,
-                created_at: v.created_at,
-                fit_seconds: v.fit_seconds,
-                feedback: v.feedback,
-                users: v.users,
-                items: v.items,
-                models: v.models,
-                metrics: v.metrics,
+            .map(|info| VersionOut {
+                active: info.version == active,
+                info,
             })
             .collect(),
     })
