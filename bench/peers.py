@@ -146,7 +146,7 @@ def ann_truth(d, dim, metric):
     truth.astype("<u4").tofile(d / "truth.u32")
 
 
-def ann(d, dim, metric, m, efc, efs, runs):
+def ann(d, dim, metric, m, efc, efs, runs, index=None):
     import hnswlib
 
     d = Path(d)
@@ -155,9 +155,16 @@ def ann(d, dim, metric, m, efc, efs, runs):
     truth = np.fromfile(d / "truth.u32", dtype="<u4").reshape(-1, 10)
     idx = hnswlib.Index(space=metric, dim=dim)
     t = time.perf_counter()
-    idx.init_index(max_elements=len(v), M=m, ef_construction=efc, random_seed=0)
-    idx.add_items(v, np.arange(len(v)), num_threads=2)
-    build = time.perf_counter() - t
+    if index and Path(index).exists():
+        # A cached index (see the Funnel side's --index): build time not reported.
+        idx.load_index(index, max_elements=len(v))
+        build = float("nan")
+    else:
+        idx.init_index(max_elements=len(v), M=m, ef_construction=efc, random_seed=0)
+        idx.add_items(v, np.arange(len(v)), num_threads=2)
+        build = time.perf_counter() - t
+        if index:
+            idx.save_index(index)
     for ef in efs:
         idx.set_ef(ef)
         sec, (labels, _) = timed(runs, lambda: idx.knn_query(q, k=10, num_threads=1))
@@ -234,7 +241,7 @@ if __name__ == "__main__":
     elif cmd == "ann-truth":
         ann_truth(args[0], int(args[1]), args[2])
     elif cmd == "ann":
-        ann(args[0], int(args[1]), args[2], int(args[3]), int(args[4]), [int(x) for x in args[5].split(",")], int(args[6]))
+        ann(args[0], int(args[1]), args[2], int(args[3]), int(args[4]), [int(x) for x in args[5].split(",")], int(args[6]), args[7] if len(args) > 7 else None)
     elif cmd == "ann-report":
         ann_report(args)
     else:

@@ -37,7 +37,7 @@ if [[ $what == all || $what == rank ]]; then
   $PY bench/peers.py rank "$DATA/gowalla" "$OUT/gowalla_sim" "$RUNS" | tee -a "$OUT/rank.jsonl"
 fi
 if [[ $what == all || $what == ann ]]; then
-  EFS=10,16,24,32,48,64,96,128,192,256
+  EFS=10,16,20,24,32,40,48,64,96,128,192
   if [ ! -f "$OUT/ann_gowalla/truth.u32" ]; then
     $FB factors "$DATA/gowalla" "$OUT/gowalla_factors" >/dev/null
     $PY bench/peers.py ann-gowalla "$OUT/gowalla_factors" "$OUT/ann_gowalla"

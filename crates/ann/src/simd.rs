@@ -1,13 +1,24 @@
 //! Dot products, with an AVX2+FMA kernel picked at run time on x86-64 (the build itself
 //! targets baseline x86-64, so this is how Funnel uses wider vectors where they exist).
 
+/// Whether the AVX2+FMA kernels can run here (the answer is cached by the standard library).
+#[inline]
+pub fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// `a · b`.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if has_avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above; the check is cached).
             return unsafe { dot_avx2(a, b) };
         }
@@ -71,9 +82,13 @@ pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// `a · b` with AVX2 and FMA; callers check [`has_avx2_fma`] first. Inlines into
+/// callers compiled with the same features (the search loops), which saves a call per
+/// distance.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+#[inline]
+pub(crate) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());

@@ -55,6 +55,10 @@ enum Cmd {
             default_value = "10,16,24,32,48,64,96,128,192,256"
         )]
         ef: Vec<usize>,
+        /// Load the index from this file when it exists, else build it and save it there
+        /// (so repeated query runs skip a long build; the build time is then not reported).
+        #[arg(long)]
+        index: Option<PathBuf>,
     },
     /// Write a split as LightGCN files (train.txt, test.txt; dense ids), so Funnel and a
     /// peer train and test on identical data.
@@ -287,6 +291,7 @@ fn main() -> Result<()> {
             m,
             ef_construction,
             ef,
+            index,
         } => {
             let (v, q) = (raw_f32(&vectors)?, raw_f32(&queries)?);
             let t_bytes = std::fs::read(&truth)?;
@@ -296,17 +301,25 @@ fn main() -> Result<()> {
                 .collect();
             let metric = funnel_ann::Metric::parse(&metric).context("metric: ip or cosine")?;
             let t = Instant::now();
-            let idx = funnel_ann::Index::build(
-                &v,
-                dim,
-                metric,
-                &funnel_ann::IndexParams {
-                    m,
-                    ef_construction,
-                    seed: 0,
-                },
-            );
+            let cached = index.as_deref().filter(|p| p.exists());
+            let idx = match cached {
+                Some(p) => funnel_ann::Index::load(p)?,
+                None => funnel_ann::Index::build(
+                    &v,
+                    dim,
+                    metric,
+                    &funnel_ann::IndexParams {
+                        m,
+                        ef_construction,
+                        seed: 0,
+                    },
+                ),
+            };
             let build = t.elapsed().as_secs_f64();
+            if let (Some(p), None) = (&index, cached) {
+                idx.save(p)?;
+            }
+            let build = if cached.is_some() { f64::NAN } else { build };
             let nq = q.len() / dim;
             for &e in &ef {
                 let mut times = Vec::new();
