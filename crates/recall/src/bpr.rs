@@ -1,13 +1,11 @@
 //! BPR-MF (Rendle et al. 2009): pairwise ranking by SGD over (user, positive, negative)
 //! triples, with uniform negative sampling and Hogwild-style parallel updates.
 //!
-//! Threads update shared factors without locks, as Hogwild does. The factors live in
-//! `AtomicU32` cells (f32 bit patterns) read and written with relaxed ordering: on x86 and
-//! ARM that is a plain load/store, and unlike raw shared pointers it is not undefined
-//! behaviour when two threads touch the same row.
+//! Threads update shared factors without locks, as Hogwild does (see [`crate::hogwild`]
+//! for how the rows are shared and the step vectorised).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::AtomicU32;
 
 use funnel_data::{Interactions, ItemId, Progress, Row, UserId};
 use rand::rngs::SmallRng;
@@ -15,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde_json::json;
 
+use crate::hogwild::{atomics, bpr_step, floats, BprRates};
 use crate::mf::{self, dot, Factors};
 use crate::{Fitted, ModelReader, Params, RecallError, Recaller, Result, Score, Scores};
 
@@ -49,44 +48,6 @@ const _: () = assert!(
     USER == 0 && ITEM == 1 && BIAS == 2,
     "lr/reg arrays are [user, item, bias]"
 );
-
-fn atomics(v: &[f32]) -> Vec<AtomicU32> {
-    v.iter().map(|x| AtomicU32::new(x.to_bits())).collect()
-}
-
-fn floats(v: &[AtomicU32]) -> Vec<f32> {
-    v.iter().map(|x| f32::from_bits(x.load(Relaxed))).collect()
-}
-
-// Copies between the shared cells and local buffers, unrolled by 8 (the loads and stores
-// stay scalar: relaxed atomics are not merged into vector moves).
-#[inline]
-fn load(cells: &[AtomicU32], out: &mut [f32]) {
-    let mut oc = out.chunks_exact_mut(8);
-    let mut cc = cells.chunks_exact(8);
-    for (o, c) in (&mut oc).zip(&mut cc) {
-        for l in 0..8 {
-            o[l] = f32::from_bits(c[l].load(Relaxed));
-        }
-    }
-    for (o, c) in oc.into_remainder().iter_mut().zip(cc.remainder()) {
-        *o = f32::from_bits(c.load(Relaxed));
-    }
-}
-
-#[inline]
-fn store(cells: &[AtomicU32], values: &[f32]) {
-    let mut vc = values.chunks_exact(8);
-    let mut cc = cells.chunks_exact(8);
-    for (v, c) in (&mut vc).zip(&mut cc) {
-        for l in 0..8 {
-            c[l].store(v[l].to_bits(), Relaxed);
-        }
-    }
-    for (v, c) in vc.remainder().iter().zip(cc.remainder()) {
-        c.store(v.to_bits(), Relaxed);
-    }
-}
 
 #[inline]
 fn prefetch_u32(cell: &u32) {
@@ -215,7 +176,7 @@ impl Bpr {
         let nnz = m.nnz();
         let threads = rayon::current_num_threads().max(1);
         let per = nnz.div_ceil(threads);
-        let ([lu, li, lb], [ru, ri, rb]) = (lr, self.reg);
+        let rates = BprRates { lr, reg: self.reg };
         let correct: usize = (0..threads)
             .into_par_iter()
             .map(|t| {
@@ -223,9 +184,6 @@ impl Bpr {
                 let mut rng = SmallRng::seed_from_u64(
                     self.seed ^ ((epoch as u64) << 32) ^ (t as u64 * 0x9E37_79B9),
                 );
-                let (mut xu, mut yi, mut yj) = (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
-                let (mut xn, mut yin, mut yjn) =
-                    (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
                 let mut correct = 0usize;
                 // Draws a (user, positive, negative) triple; None when the user has every item.
                 let draw = |q: usize, rng: &mut SmallRng| -> Option<(usize, usize, usize)> {
@@ -293,39 +251,17 @@ impl Bpr {
                         prefetch(&y[j * k..(j + 1) * k]);
                     }
                     let Some((u, i, j)) = current else { continue };
-                    let (xs, ys_i, ys_j) = (
+                    let x_uij = bpr_step(
                         &x[u * k..(u + 1) * k],
                         &y[i * k..(i + 1) * k],
                         &y[j * k..(j + 1) * k],
+                        &b[i],
+                        &b[j],
+                        rates,
                     );
-                    load(xs, &mut xu);
-                    load(ys_i, &mut yi);
-                    load(ys_j, &mut yj);
-                    let (bi, bj) = (
-                        f32::from_bits(b[i].load(Relaxed)),
-                        f32::from_bits(b[j].load(Relaxed)),
-                    );
-                    let x_uij = dot(&xu, &yi) - dot(&xu, &yj) + bi - bj;
                     if x_uij > 0.0 {
                         correct += 1;
                     }
-                    // d/dθ ln σ(x_uij) = σ(−x_uij) · dx_uij/dθ
-                    let z = 1.0 / (1.0 + x_uij.exp());
-                    // New values from the old ones (zipped loops: no bounds checks, vectorised).
-                    for (((o, &xf), &a), &c) in xn.iter_mut().zip(&xu).zip(&yi).zip(&yj) {
-                        *o = xf + lu * (z * (a - c) - ru * xf);
-                    }
-                    for ((o, &a), &xf) in yin.iter_mut().zip(&yi).zip(&xu) {
-                        *o = a + li * (z * xf - ri * a);
-                    }
-                    for ((o, &c), &xf) in yjn.iter_mut().zip(&yj).zip(&xu) {
-                        *o = c - li * (z * xf + ri * c);
-                    }
-                    store(xs, &xn);
-                    store(ys_i, &yin);
-                    store(ys_j, &yjn);
-                    b[i].store((bi + lb * (z - rb * bi)).to_bits(), Relaxed);
-                    b[j].store((bj + lb * (-z - rb * bj)).to_bits(), Relaxed);
                 }
                 correct
             })

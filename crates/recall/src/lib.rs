@@ -30,6 +30,7 @@ pub mod bpr;
 #[cfg(feature = "ease")]
 pub mod ease;
 pub mod error;
+mod hogwild;
 pub mod ials;
 pub mod itemknn;
 pub mod mf;
