@@ -37,6 +37,8 @@ pub mod mf;
 pub mod popular;
 pub mod presets;
 pub mod similarity;
+#[cfg(feature = "ease")]
+mod spd_inverse;
 pub mod topk;
 pub mod userknn;
 
