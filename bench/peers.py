@@ -187,12 +187,24 @@ def ann(d, dim, metric, m, efc, efs, runs, index=None):
 def ann_report(files):
     for f in files:
         rows = [json.loads(l) for l in open(f) if l.startswith("{")]
-        fun = [r for r in rows if "peer" not in r]
-        peer = [r for r in rows if "peer" in r]
+        def merged(rs):
+            # Several rounds of the same ef (run alternately with the peer): median qps.
+            build = next((r["build_seconds"] for r in rs if r.get("build_seconds") not in (None, "NaN")
+                          and r["build_seconds"] == r["build_seconds"]), float("nan"))
+            out = []
+            for ef in sorted({r["ef"] for r in rs}):
+                same = [r for r in rs if r["ef"] == ef]
+                out.append({**same[0], "qps": statistics.median(r["qps"] for r in same),
+                            "rounds": len(same), "build_seconds": build})
+            return out
+
+        fun = merged([r for r in rows if "peer" not in r])
+        peer = merged([r for r in rows if "peer" in r])
         if not fun or not peer:
             continue
         print(f"\nANN on {Path(f).stem} ({fun[0]['n']:,} vectors): build funnel {fun[0]['build_seconds']:.1f}s, "
-              f"hnswlib {peer[0]['build_seconds']:.1f}s (2 threads each); queries single-threaded")
+              f"hnswlib {peer[0]['build_seconds']:.1f}s (2 threads each); queries single-threaded, "
+              f"median of {fun[0]['rounds']} alternating rounds")
         print(f"{'ef':>6}{'funnel recall':>15}{'funnel qps':>12}{'hnswlib recall':>16}{'hnswlib qps':>13}")
         for a, b in zip(fun, peer):
             print(f"{a['ef']:>6}{a['recall@10']:>15.4f}{a['qps']:>12,.0f}{b['recall@10']:>16.4f}{b['qps']:>13,.0f}")

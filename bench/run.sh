@@ -4,7 +4,8 @@
 # auc:   AUC over 10^7 scores vs scikit-learn roc_auc_score (computation only, both in-process)
 # parse: reading a 10^7-line interaction CSV vs pandas.read_csv (Funnel also builds the CSR)
 # ann:   HNSW queries/s at recall@10 >= 0.95 vs hnswlib, on Gowalla iALS item vectors
-#        (queries: user vectors) and on 10^6 synthetic 64-d vectors (ANN_N to change)
+#        (queries: user vectors) and on 10^6 synthetic 64-d vectors (ANN_N to change);
+#        ROUNDS alternating query rounds (3), median queries/s per ef
 # rank:  full-ranking Recall@20/NDCG@20 over all Gowalla test users with one ItemKNN
 #        similarity matrix vs a scipy sparse product + numpy argpartition on the same matrix
 set -euo pipefail
@@ -48,9 +49,15 @@ if [[ $what == all || $what == ann ]]; then
     $PY bench/peers.py ann-synth "$N" 64 "$OUT/ann_synth_$N"
     $PY bench/peers.py ann-truth "$OUT/ann_synth_$N" 64 ip
   fi
+  # Each side builds its index once (timed, then saved); then ROUNDS alternating rounds
+  # of queries on the saved indexes, so that a noisy spell on a shared machine hits both.
   for d in ann_gowalla "ann_synth_$N"; do
-    $FB ann "$OUT/$d/vectors.f32" "$OUT/$d/queries.f32" "$OUT/$d/truth.u32" --dim 64 --metric ip --ef "$EFS" --runs 3 > "$OUT/$d.ann"
-    $PY bench/peers.py ann "$OUT/$d" 64 ip 16 200 "$EFS" 3 >> "$OUT/$d.ann"
+    rm -f "$OUT/$d.funnel.idx" "$OUT/$d.hnswlib.idx"
+    : > "$OUT/$d.ann"
+    for r in $(seq "${ROUNDS:-3}"); do
+      $FB ann "$OUT/$d/vectors.f32" "$OUT/$d/queries.f32" "$OUT/$d/truth.u32" --dim 64 --metric ip --ef "$EFS" --runs 3 --index "$OUT/$d.funnel.idx" >> "$OUT/$d.ann"
+      $PY bench/peers.py ann "$OUT/$d" 64 ip 16 200 "$EFS" 3 "$OUT/$d.hnswlib.idx" >> "$OUT/$d.ann"
+    done
   done
   $PY bench/peers.py ann-report "$OUT/ann_gowalla.ann" "$OUT/ann_synth_$N.ann"
 fi
