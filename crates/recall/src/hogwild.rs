@@ -78,22 +78,42 @@ pub(crate) fn bpr_step_portable(
     bj: &AtomicU32,
     r: BprRates,
 ) -> f32 {
-    let ([lu, li, lb], [ru, ri, rb]) = (r.lr, r.reg);
-    let (b_i, b_j) = (get(bi), get(bj));
-    let mut x_uij = b_i - b_j;
-    for ((u, i), j) in xu.iter().zip(yi).zip(yj) {
-        x_uij += get(u) * (get(i) - get(j));
-    }
+    let x_uij = get(bi) - get(bj) + scalar_dot(xu, yi, yj);
     let z = sigmoid_neg(x_uij);
+    scalar_update(xu, yi, yj, z, r);
+    update_biases(bi, bj, z, r);
+    x_uij
+}
+
+/// `x_u·(y_i − y_j)`, one element at a time.
+#[inline]
+fn scalar_dot(xu: &[AtomicU32], yi: &[AtomicU32], yj: &[AtomicU32]) -> f32 {
+    xu.iter()
+        .zip(yi)
+        .zip(yj)
+        .map(|((u, i), j)| get(u) * (get(i) - get(j)))
+        .sum()
+}
+
+/// x_u += lu (z (y_i − y_j) − ru x_u); y_i += li (z x_u − ri y_i); y_j −= li (z x_u + ri y_j),
+/// each new value from the old ones, one element at a time.
+#[inline]
+fn scalar_update(xu: &[AtomicU32], yi: &[AtomicU32], yj: &[AtomicU32], z: f32, r: BprRates) {
+    let ([lu, li, _], [ru, ri, _]) = (r.lr, r.reg);
     for ((u, i), j) in xu.iter().zip(yi).zip(yj) {
         let (fu, fi, fj) = (get(u), get(i), get(j));
         set(u, fu + lu * (z * (fi - fj) - ru * fu));
         set(i, fi + li * (z * fu - ri * fi));
         set(j, fj - li * (z * fu + ri * fj));
     }
+}
+
+#[inline]
+fn update_biases(bi: &AtomicU32, bj: &AtomicU32, z: f32, r: BprRates) {
+    let (lb, rb) = (r.lr[2], r.reg[2]);
+    let (b_i, b_j) = (get(bi), get(bj));
     set(bi, b_i + lb * (z - rb * b_i));
     set(bj, b_j + lb * (-z - rb * b_j));
-    x_uij
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -138,11 +158,10 @@ unsafe fn bpr_step_avx2(
     r: BprRates,
 ) -> f32 {
     use std::arch::x86_64::*;
-    let ([lu, li, lb], [ru, ri, rb]) = (r.lr, r.reg);
+    let ([lu, li, _], [ru, ri, _]) = (r.lr, r.reg);
     let k = xu.len().min(yi.len()).min(yj.len());
     let k8 = k / 8 * 8;
     let (pu, pi, pj) = (xu.as_ptr(), yi.as_ptr(), yj.as_ptr());
-    let (b_i, b_j) = (get(bi), get(bj));
     // x_u·(y_i − y_j), two accumulators.
     let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
     let mut c = 0;
@@ -163,13 +182,12 @@ unsafe fn bpr_step_avx2(
     let acc = _mm256_add_ps(acc0, acc1);
     let s4 = _mm_add_ps(_mm256_extractf128_ps(acc, 1), _mm256_castps256_ps128(acc));
     let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    let mut x_uij = _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1))) + b_i - b_j;
-    for t in k8..k {
-        x_uij += get(&xu[t]) * (get(&yi[t]) - get(&yj[t]));
-    }
+    let x_uij = _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)))
+        + scalar_dot(&xu[k8..k], &yi[k8..k], &yj[k8..k])
+        + get(bi)
+        - get(bj);
     let z = sigmoid_neg(x_uij);
-    // x_u += lu (z (y_i − y_j) − ru x_u); y_i += li (z x_u − ri y_i); y_j −= li (z x_u + ri y_j),
-    // each new value from the old ones.
+    // The update of `scalar_update`, eight elements at a time.
     let (keep_u, keep_i) = (_mm256_set1_ps(1.0 - lu * ru), _mm256_set1_ps(1.0 - li * ri));
     let (step_u, step_i) = (_mm256_set1_ps(lu * z), _mm256_set1_ps(li * z));
     let mut c = 0;
@@ -190,14 +208,8 @@ unsafe fn bpr_step_avx2(
             c += 8;
         }
     }
-    for t in k8..k {
-        let (fu, fi, fj) = (get(&xu[t]), get(&yi[t]), get(&yj[t]));
-        set(&xu[t], fu + lu * (z * (fi - fj) - ru * fu));
-        set(&yi[t], fi + li * (z * fu - ri * fi));
-        set(&yj[t], fj - li * (z * fu + ri * fj));
-    }
-    set(bi, b_i + lb * (z - rb * b_i));
-    set(bj, b_j + lb * (-z - rb * b_j));
+    scalar_update(&xu[k8..k], &yi[k8..k], &yj[k8..k], z, r);
+    update_biases(bi, bj, z, r);
     x_uij
 }
 
