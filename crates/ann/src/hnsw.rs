@@ -243,24 +243,11 @@ impl Links for Building<'_> {
     }
 }
 
-/// Prefetches the cache lines of a vector (all of them: at 10⁶ points each is a miss,
-/// and the adjacent-line prefetcher fetches at most one more).
+/// Prefetches the cache lines of a vector (all of them, up to 8: at 10⁶ points each is a
+/// miss, and the adjacent-line prefetcher fetches at most one more).
 #[inline]
 fn prefetch(v: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint; every address is inside the live slice.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = v.as_ptr() as *const i8;
-        let bytes = std::mem::size_of_val(v).min(512);
-        let mut off = 0;
-        while off < bytes {
-            _mm_prefetch(p.add(off), _MM_HINT_T0);
-            off += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
+    crate::simd::prefetch(v, 8);
 }
 
 /// The dot product the search loops use. The loops are generic over it so that the AVX2

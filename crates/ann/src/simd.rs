@@ -12,6 +12,27 @@ pub fn has_avx2_fma() -> bool {
     false
 }
 
+/// Prefetches the cache lines holding `v`, at most `max_lines` of them (a hint; a no-op
+/// off x86-64). Shared by the HNSW search and the BPR sampler, whose random row reads
+/// are their main stalls.
+#[inline]
+pub fn prefetch<T>(v: &[T], max_lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint; every address is inside the live slice.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = v.as_ptr() as *const i8;
+        let bytes = std::mem::size_of_val(v).min(64 * max_lines);
+        let mut off = 0;
+        while off < bytes {
+            _mm_prefetch(p.add(off), _MM_HINT_T0);
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (v, max_lines);
+}
+
 /// `a · b`.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

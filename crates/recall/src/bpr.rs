@@ -49,49 +49,16 @@ const _: () = assert!(
     "lr/reg arrays are [user, item, bias]"
 );
 
+/// Prefetches one value's cache line.
 #[inline]
-fn prefetch_u32(cell: &u32) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint; the address is that of a live value.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(
-            cell as *const u32 as *const i8,
-            std::arch::x86_64::_MM_HINT_T0,
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = cell;
+fn prefetch_one<T>(x: &T) {
+    funnel_ann::simd::prefetch(std::slice::from_ref(x), 1);
 }
 
-#[inline]
-fn prefetch_u64(cell: &u64) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint; the address is that of a live value.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(
-            cell as *const u64 as *const i8,
-            std::arch::x86_64::_MM_HINT_T0,
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = cell;
-}
-
+/// Prefetches a factor row (its first four lines: 64 factors).
 #[inline]
 fn prefetch(cells: &[AtomicU32]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint; the address comes from a live slice.
-    unsafe {
-        let p = cells.as_ptr() as *const i8;
-        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
-        if cells.len() > 16 {
-            std::arch::x86_64::_mm_prefetch(p.add(64), std::arch::x86_64::_MM_HINT_T0);
-            std::arch::x86_64::_mm_prefetch(p.add(128), std::arch::x86_64::_MM_HINT_T0);
-            std::arch::x86_64::_mm_prefetch(p.add(192), std::arch::x86_64::_MM_HINT_T0);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = cells;
+    funnel_ann::simd::prefetch(cells, 4);
 }
 
 impl Bpr {
@@ -214,21 +181,21 @@ impl Bpr {
                 // the arithmetic instead of stalling each draw.
                 let pick = |rng: &mut SmallRng| {
                     let q = rng.random_range(0..nnz);
-                    prefetch_u32(&entry_user[q]);
-                    prefetch_u32(&m.indices()[q]);
+                    prefetch_one(&entry_user[q]);
+                    prefetch_one(&m.indices()[q]);
                     q
                 };
                 let locate = |q: usize| {
                     let u = entry_user[q] as usize;
-                    prefetch_u64(&m.indptr()[u]);
+                    prefetch_one(&m.indptr()[u]);
                     (q, u)
                 };
                 let bounds = |(q, u): (usize, usize)| {
                     let row = m.row(u).indices;
                     if let Some(first) = row.first() {
-                        prefetch_u32(first);
+                        prefetch_one(first);
                         if row.len() > 16 {
-                            prefetch_u32(&row[16]);
+                            prefetch_one(&row[16]);
                         }
                     }
                     q
