@@ -46,8 +46,9 @@ const PRESETS: &[(&str, &str, Pairs)] = &[
             ("iterations", "400"),
         ],
     ),
-    // Recall@20 0.17644, NDCG@20 0.1466 (λ 70 and 100: 0.17641): the published EASE^R
-    // row is 0.1765 / 0.1467. Fit ≈ 10-15 min and 12.8 GB on 2 cores.
+    // Recall@20 0.176493, NDCG@20 0.146657 in f64: BARS's published EASE^R run
+    // (l2_reg = 80) to every digit. The best of λ = 75…85 in f64 (docs/results.md).
+    // Fit ≈ 18-20 min and 13.2 GiB on 2 cores.
     ("ease", "gowalla", &[("reg", "80")]),
 ];
 
