@@ -47,8 +47,9 @@ const PRESETS: &[(&str, &str, Pairs)] = &[
         ],
     ),
     // Recall@20 0.176493, NDCG@20 0.146657 in f64: BARS's published EASE^R run
-    // (l2_reg = 80) to every digit. The best of λ = 75…85 in f64 (docs/results.md).
-    // Fit ≈ 18-20 min and 13.2 GiB on 2 cores.
+    // (l2_reg = 80) to every digit. The best of λ = 75…85 in f64, scanned down to
+    // steps of 0.125 around 80 (docs/results.md).
+    // Fit ≈ 18-25 min and 13.2 GiB on 2 cores.
     ("ease", "gowalla", &[("reg", "80")]),
 ];
 
