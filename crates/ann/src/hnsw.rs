@@ -1,12 +1,14 @@
 //! Hierarchical navigable small-world graphs (Malkov & Yashunin, 2016/2018).
 //!
-//! Build inserts points in parallel; each node's links sit behind their own lock while the
-//! graph grows, and are flattened into lock-free arrays when the build ends, so searches
-//! read plain slices.
+//! Build inserts points in parallel straight into the node records the finished graph
+//! searches: layer-0 links are atomic words, written under the node's lock and read without
+//! one; the few upper-layer lists sit behind the per-node locks and are flattened when the
+//! build ends. Searches of the finished graph read plain slices.
 
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, RwLock};
 
 use rand::{Rng, SeedableRng};
@@ -76,6 +78,23 @@ impl Graph {
         entry: u32,
         max_level: u8,
     ) -> Graph {
+        let mut g = Graph::without_links(m, dim, vectors, levels);
+        g.upper = upper;
+        g.entry = entry;
+        g.max_level = max_level;
+        let (m0, rec_words) = (g.m0, g.rec_words);
+        let words = g.words_mut();
+        for (r, l) in words
+            .chunks_exact_mut(rec_words)
+            .zip(layer0.chunks_exact(m0 + 1))
+        {
+            r[..1 + m0].copy_from_slice(l);
+        }
+        g
+    }
+
+    /// The node records with their vectors and no links yet (the build fills them in).
+    fn without_links(m: usize, dim: usize, vectors: &[f32], levels: Vec<u8>) -> Graph {
         let m0 = 2 * m;
         let n = levels.len();
         let vec_at = (1 + m0).next_multiple_of(LINE_WORDS);
@@ -87,19 +106,17 @@ impl Graph {
             rec: vec![Line([0; LINE_WORDS]); n * rec_words / LINE_WORDS],
             rec_words,
             vec_at,
-            upper,
+            upper: vec![Vec::new(); n],
             levels,
-            entry,
-            max_level,
+            entry: 0,
+            max_level: 0,
         };
         let words = g.words_mut();
-        for i in 0..n {
-            let r = &mut words[i * rec_words..(i + 1) * rec_words];
-            r[..1 + m0].copy_from_slice(&layer0[i * (m0 + 1)..(i + 1) * (m0 + 1)]);
-            for (d, x) in r[vec_at..vec_at + dim]
-                .iter_mut()
-                .zip(&vectors[i * dim..(i + 1) * dim])
-            {
+        for (r, v) in words
+            .chunks_exact_mut(rec_words)
+            .zip(vectors.chunks_exact(dim))
+        {
+            for (d, x) in r[vec_at..vec_at + dim].iter_mut().zip(v) {
                 *d = x.to_bits();
             }
         }
@@ -220,26 +237,85 @@ impl Links for Graph {
     }
 }
 
+/// The graph while it grows. Layer-0 links are written in place, in the node records the
+/// finished [`Graph`] keeps, by a writer holding the node's lock, and read without one:
+/// every link word is atomic, so a search that meets a list being rewritten sees valid
+/// node ids, old or new, never torn ones. It also reads each vector where the search of
+/// the finished graph will (line-aligned, next to its links). Upper layers, which hold one
+/// node in `m`, keep their lists behind the per-node locks.
 struct Building<'a> {
-    links: &'a [Mutex<Vec<Vec<u32>>>],
-    vectors: &'a [f32],
+    /// The node records as atomic words; the vector words are never written during a build.
+    words: &'a [AtomicU32],
+    /// Per node: its lock (also taken to write its layer-0 links) and its levels ≥ 1.
+    upper: &'a [Mutex<Vec<Vec<u32>>>],
+    rec_words: usize,
+    vec_at: usize,
     dim: usize,
+    m0: usize,
+}
+
+// The record words are viewed as atomics while the graph grows.
+const _: () = assert!(
+    std::mem::size_of::<AtomicU32>() == std::mem::size_of::<u32>()
+        && std::mem::align_of::<AtomicU32>() == std::mem::align_of::<u32>()
+);
+
+impl Building<'_> {
+    /// Calls `f` with the layer-0 links of `node` (a snapshot; no lock taken).
+    #[inline]
+    fn with_links0(&self, node: u32, mut f: impl FnMut(&[u32])) {
+        let base = node as usize * self.rec_words;
+        let c = (self.words[base].load(AtomicOrdering::Acquire) as usize).min(self.m0);
+        let slots = &self.words[base + 1..base + 1 + c];
+        let mut buf = [0u32; 128];
+        if c <= buf.len() {
+            for (b, w) in buf.iter_mut().zip(slots) {
+                *b = w.load(AtomicOrdering::Relaxed);
+            }
+            f(&buf[..c])
+        } else {
+            let v: Vec<u32> = slots
+                .iter()
+                .map(|w| w.load(AtomicOrdering::Relaxed))
+                .collect();
+            f(&v)
+        }
+    }
+
+    /// Replaces the layer-0 links of `node`; the caller holds the node's lock. The slots
+    /// are written before the count, so a reader never sees a count past written slots.
+    fn set_links0(&self, node: u32, list: &[u32]) {
+        let base = node as usize * self.rec_words;
+        for (w, &x) in self.words[base + 1..base + 1 + list.len()].iter().zip(list) {
+            w.store(x, AtomicOrdering::Relaxed);
+        }
+        self.words[base].store(list.len() as u32, AtomicOrdering::Release);
+    }
 }
 
 impl Links for Building<'_> {
     #[inline]
     fn with_neighbors(&self, node: u32, level: usize, mut f: impl FnMut(&[u32])) {
-        let g = self.links[node as usize].lock().unwrap();
-        if let Some(l) = g.get(level) {
-            f(l)
+        if level == 0 {
+            self.with_links0(node, f)
+        } else {
+            let g = self.upper[node as usize].lock().unwrap();
+            if let Some(l) = g.get(level - 1) {
+                f(l)
+            }
         }
     }
     #[inline]
     fn vector(&self, node: u32) -> &[f32] {
-        &self.vectors[node as usize * self.dim..(node as usize + 1) * self.dim]
+        let start = node as usize * self.rec_words + self.vec_at;
+        let v = &self.words[start..start + self.dim];
+        // SAFETY: an AtomicU32 has the layout of a u32, and so of an f32; the vector words
+        // are written before the build starts and never during it, so no store races
+        // these reads; the slice stays borrowed from `self.words`.
+        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const f32, v.len()) }
     }
     fn len(&self) -> usize {
-        self.links.len()
+        self.upper.len()
     }
 }
 
@@ -438,11 +514,11 @@ fn select<'v>(candidates: &[(f32, u32)], m: usize, vec_of: &dyn Fn(u32) -> &'v [
     kept
 }
 
-/// Builds the graph over `n` unit vectors of dimension `dim` (flat, row-major), distance
-/// `1 − a·b`. `progress` is called with the number of points inserted so far.
 /// Points inserted one by one before the parallel phase (see [`build`]).
 const SEQUENTIAL_INSERTS: u32 = 4096;
 
+/// Builds the graph over `n` vectors of dimension `dim` (flat, row-major), distance
+/// `1 − a·b`. `progress` is called with the number of points inserted so far.
 pub(crate) fn build(
     vectors: &[f32],
     dim: usize,
@@ -452,25 +528,51 @@ pub(crate) fn build(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Graph {
     let n = vectors.len() / dim;
-    let m0 = 2 * m;
     let ml = 1.0 / (m.max(2) as f64).ln();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let levels: Vec<u8> = (0..n)
         .map(|_| ((-(1.0 - rng.random::<f64>()).ln() * ml) as usize).min(30) as u8)
         .collect();
-    let vec_of = |i: u32| &vectors[i as usize * dim..(i as usize + 1) * dim];
-    let links: Vec<Mutex<Vec<Vec<u32>>>> = levels
+    let upper: Vec<Mutex<Vec<Vec<u32>>>> = levels
         .iter()
-        .map(|&l| Mutex::new(vec![Vec::new(); l as usize + 1]))
+        .map(|&l| Mutex::new(vec![Vec::new(); l as usize]))
         .collect();
+    let mut graph = Graph::without_links(m, dim, vectors, levels.clone());
+    let (m0, rec_words, vec_at) = (graph.m0, graph.rec_words, graph.vec_at);
+    let words = graph.words_mut();
+    // SAFETY: AtomicU32 has the size and alignment of u32 (asserted at compile time), and
+    // the words stay borrowed from `graph` for as long as this view lives.
+    let words: &[AtomicU32] = unsafe { &*(words as *mut [u32] as *const [AtomicU32]) };
+    let building = Building {
+        words,
+        upper: &upper,
+        rec_words,
+        vec_at,
+        dim,
+        m0,
+    };
+    let vec_of = |i: u32| building.vector(i);
     let top = RwLock::new((0u32, levels.first().copied().unwrap_or(0)));
     let top_insert = Mutex::new(());
-    let building = Building {
-        links: &links,
-        vectors,
-        dim,
+    let done = AtomicUsize::new(0);
+    // Adds `q` to `list` (the links of `nb`), pruning it back to `cap` by the heuristic;
+    // false when `q` was there already.
+    let link_back = |list: &mut Vec<u32>, nb: u32, q: u32, cap: usize| -> bool {
+        if list.contains(&q) {
+            return false;
+        }
+        list.push(q);
+        if list.len() > cap {
+            let nv = vec_of(nb);
+            let mut cands: Vec<(f32, u32)> = list
+                .iter()
+                .map(|&c| (1.0 - dot(nv, vec_of(c)), c))
+                .collect();
+            cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+            *list = select(&cands, cap, &vec_of);
+        }
+        true
     };
-    let done = std::sync::atomic::AtomicUsize::new(0);
     let insert = |q: u32| {
         let l = levels[q as usize];
         let guard = if l > top.read().unwrap().1 {
@@ -486,26 +588,29 @@ pub(crate) fn build(
             ep = descend(&building, max_level as usize, l as usize + 1, qv, ep);
         }
         let mut entries = vec![ep];
+        let mut list: Vec<u32> = Vec::with_capacity(m0 + 1);
         for lc in (0..=(l.min(max_level) as usize)).rev() {
             let found = search_layer(&building, lc, qv, &entries, ef_construction);
             let cap = if lc == 0 { m0 } else { m };
             let chosen = select(&found, m, &vec_of);
-            links[q as usize].lock().unwrap()[lc] = chosen.clone();
-            for &nb in &chosen {
-                let mut g = links[nb as usize].lock().unwrap();
-                let list = &mut g[lc];
-                if list.contains(&q) {
-                    continue;
+            {
+                let mut g = upper[q as usize].lock().unwrap();
+                if lc == 0 {
+                    building.set_links0(q, &chosen);
+                } else {
+                    g[lc - 1] = chosen.clone();
                 }
-                list.push(q);
-                if list.len() > cap {
-                    let nv = vec_of(nb);
-                    let mut cands: Vec<(f32, u32)> = list
-                        .iter()
-                        .map(|&c| (1.0 - dot(nv, vec_of(c)), c))
-                        .collect();
-                    cands.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    *list = select(&cands, cap, &vec_of);
+            }
+            for &nb in &chosen {
+                let mut g = upper[nb as usize].lock().unwrap();
+                if lc == 0 {
+                    list.clear();
+                    building.with_links0(nb, |l| list.extend_from_slice(l));
+                    if link_back(&mut list, nb, q, cap) {
+                        building.set_links0(nb, &list);
+                    }
+                } else {
+                    link_back(&mut g[lc - 1], nb, q, cap);
                 }
             }
             entries = found;
@@ -516,7 +621,7 @@ pub(crate) fn build(
                 *t = (q, l);
             }
         }
-        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let d = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
         if d % 4096 == 0 {
             progress(d);
         }
@@ -535,23 +640,27 @@ pub(crate) fn build(
             .for_each(insert);
     }
     let (entry, max_level) = *top.read().unwrap();
-    let mut layer0 = vec![0u32; n * (m0 + 1)];
-    let mut upper = vec![Vec::new(); n];
-    for (i, node) in links.into_iter().enumerate() {
-        let lists = node.into_inner().unwrap();
-        let base = i * (m0 + 1);
-        layer0[base] = lists[0].len() as u32;
-        layer0[base + 1..base + 1 + lists[0].len()].copy_from_slice(&lists[0]);
-        if lists.len() > 1 {
-            let mut flat = vec![0u32; (lists.len() - 1) * (m + 1)];
-            for (lv, l) in lists[1..].iter().enumerate() {
+    // Pruning rewrites a list shorter and leaves old ids past its count; clear them, so
+    // that the same graph is always saved as the same bytes.
+    graph.words_mut().par_chunks_mut(rec_words).for_each(|r| {
+        let c = r[0] as usize;
+        r[1 + c..1 + m0].fill(0);
+    });
+    graph.upper = upper
+        .into_iter()
+        .map(|node| {
+            let lists = node.into_inner().unwrap();
+            let mut flat = vec![0u32; lists.len() * (m + 1)];
+            for (lv, l) in lists.iter().enumerate() {
                 flat[lv * (m + 1)] = l.len() as u32;
                 flat[lv * (m + 1) + 1..lv * (m + 1) + 1 + l.len()].copy_from_slice(l);
             }
-            upper[i] = flat;
-        }
-    }
-    Graph::new(m, dim, &layer0, vectors, upper, levels, entry, max_level)
+            flat
+        })
+        .collect();
+    graph.entry = entry;
+    graph.max_level = max_level;
+    graph
 }
 
 #[cfg(test)]
@@ -586,6 +695,56 @@ mod tests {
             );
             assert_eq!(again, g);
         }
+    }
+
+    #[test]
+    fn parallel_inserts_leave_a_well_formed_graph_that_finds_neighbours() {
+        // Past SEQUENTIAL_INSERTS the inserts run concurrently, reading layer-0 lists
+        // while other threads rewrite them; the result must still be a clean graph.
+        let (n, dim, m) = (12_000, 16, 8);
+        let v: Vec<f32> = points(n, dim)
+            .chunks(dim)
+            .flat_map(|x| {
+                let norm = dot(x, x).sqrt();
+                x.iter().map(move |a| a / norm)
+            })
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let g = pool.install(|| build(&v, dim, m, 100, 3, &|_| {}));
+        let words = g.words();
+        for i in 0..n as u32 {
+            let links = g.neighbors(i, 0);
+            assert!(links.len() <= g.m0 && !links.is_empty(), "node {i}");
+            assert!(
+                links.iter().all(|&x| (x as usize) < n && x != i),
+                "node {i}"
+            );
+            let mut sorted = links.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), links.len(), "node {i} links twice");
+            let rec = &words[i as usize * g.rec_words..];
+            assert!(rec[1 + links.len()..1 + g.m0].iter().all(|&w| w == 0));
+        }
+        let queries = points(100, dim);
+        let mut hits = 0;
+        for q in queries.chunks(dim) {
+            let mut exact: Vec<(f32, u32)> = (0..n as u32)
+                .map(|i| (1.0 - dot(q, g.vector(i)), i))
+                .collect();
+            exact.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let ep = (1.0 - dot(q, g.vector(g.entry)), g.entry);
+            let ep = descend(&g, g.max_level as usize, 1, q, ep);
+            let found = search_layer(&g, 0, q, &[ep], 64);
+            hits += found[..10]
+                .iter()
+                .filter(|f| exact[..10].iter().any(|e| e.1 == f.1))
+                .count();
+        }
+        assert!(hits >= 950, "recall@10 {hits}/1000");
     }
 
     #[test]
