@@ -594,6 +594,7 @@ pub(crate) fn build(
             let cap = if lc == 0 { m0 } else { m };
             let chosen = select(&found, m, &vec_of);
             {
+                // A node's lock guards its layer-0 words as well as its upper lists.
                 let mut g = upper[q as usize].lock().unwrap();
                 if lc == 0 {
                     building.set_links0(q, &chosen);
