@@ -219,6 +219,20 @@ def ann_report(files):
             print("recall@10 >= 0.95 not reached by " + ("funnel" if not a else "hnswlib"))
 
 
+def ann_build_report(files):
+    for f in files:
+        rows = [json.loads(l) for l in open(f) if l.startswith("{")]
+        fun = [r["build_seconds"] for r in rows if "peer" not in r]
+        peer = [r["build_seconds"] for r in rows if "peer" in r]
+        if not fun or not peer:
+            continue
+        a, b = statistics.median(fun), statistics.median(peer)
+        runs = lambda xs: " / ".join(f"{x:.1f}" for x in xs)
+        print(f"HNSW build on {Path(f).stem} ({rows[0]['n']:,} vectors; M 16, ef_construction 200, 2 threads): "
+              f"funnel {runs(fun)} s, hnswlib {runs(peer)} s; medians {a:.1f} vs {b:.1f} s, "
+              f"funnel/hnswlib speed {b / a:.2f}x")
+
+
 def report(files):
     rows = {}
     for f in files:
@@ -265,6 +279,8 @@ if __name__ == "__main__":
         ann_truth(args[0], int(args[1]), args[2])
     elif cmd == "ann":
         ann(args[0], int(args[1]), args[2], int(args[3]), int(args[4]), [int(x) for x in args[5].split(",")], int(args[6]), args[7] if len(args) > 7 else None)
+    elif cmd == "ann-build-report":
+        ann_build_report(args)
     elif cmd == "ann-report":
         ann_report(args)
     else:

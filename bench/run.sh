@@ -6,6 +6,8 @@
 # ann:   HNSW queries/s at recall@10 >= 0.95 vs hnswlib, on Gowalla iALS item vectors
 #        (queries: user vectors) and on 10^6 synthetic 64-d vectors (ANN_N to change);
 #        ROUNDS alternating query rounds (3), median queries/s per ef
+# ann-build: HNSW build seconds vs hnswlib on the same two sets, BUILD_RUNS (3) alternating
+#        builds per side (M 16, ef_construction 200, 2 threads), medians and their ratio
 # rank:  full-ranking Recall@20/NDCG@20 over all Gowalla test users with one ItemKNN
 #        similarity matrix vs a scipy sparse product + numpy argpartition on the same matrix
 set -euo pipefail
@@ -37,18 +39,22 @@ if [[ $what == all || $what == rank ]]; then
   $FB rank "$DATA/gowalla" --export "$OUT/gowalla_sim" --runs "$RUNS" | tee -a "$OUT/rank.jsonl"
   $PY bench/peers.py rank "$DATA/gowalla" "$OUT/gowalla_sim" "$RUNS" | tee -a "$OUT/rank.jsonl"
 fi
-if [[ $what == all || $what == ann ]]; then
-  EFS=10,16,20,24,32,40,48,64,96,128,192
+N=${ANN_N:-1000000}
+# The ANN sets: Gowalla iALS item vectors (queries: user vectors) and N synthetic ones.
+ann_data() {
   if [ ! -f "$OUT/ann_gowalla/truth.u32" ]; then
     $FB factors "$DATA/gowalla" "$OUT/gowalla_factors" >/dev/null
     $PY bench/peers.py ann-gowalla "$OUT/gowalla_factors" "$OUT/ann_gowalla"
     $PY bench/peers.py ann-truth "$OUT/ann_gowalla" 64 ip
   fi
-  N=${ANN_N:-1000000}
   if [ ! -f "$OUT/ann_synth_$N/truth.u32" ]; then
     $PY bench/peers.py ann-synth "$N" 64 "$OUT/ann_synth_$N"
     $PY bench/peers.py ann-truth "$OUT/ann_synth_$N" 64 ip
   fi
+}
+if [[ $what == all || $what == ann ]]; then
+  EFS=10,16,20,24,32,40,48,64,96,128,192
+  ann_data
   # Each side builds its index once (timed, then saved); then ROUNDS alternating rounds
   # of queries on the saved indexes, so that a noisy spell on a shared machine hits both.
   for d in ann_gowalla "ann_synth_$N"; do
@@ -60,6 +66,19 @@ if [[ $what == all || $what == ann ]]; then
     done
   done
   $PY bench/peers.py ann-report "$OUT/ann_gowalla.ann" "$OUT/ann_synth_$N.ann"
+fi
+if [[ $what == ann-build ]]; then
+  ann_data
+  # Each run builds from scratch (no --index) and answers one ef-10 pass, which the
+  # report ignores; the two sides alternate, so a slow spell of the machine hits both.
+  for d in ann_gowalla "ann_synth_$N"; do
+    : > "$OUT/$d.build"
+    for r in $(seq "${BUILD_RUNS:-3}"); do
+      $FB ann "$OUT/$d/vectors.f32" "$OUT/$d/queries.f32" "$OUT/$d/truth.u32" --dim 64 --metric ip --ef 10 --runs 1 >> "$OUT/$d.build"
+      $PY bench/peers.py ann "$OUT/$d" 64 ip 16 200 10 1 >> "$OUT/$d.build"
+    done
+  done
+  $PY bench/peers.py ann-build-report "$OUT/ann_gowalla.build" "$OUT/ann_synth_$N.build"
 fi
 shopt -s nullglob
 results=("$OUT"/*.jsonl)
