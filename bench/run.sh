@@ -52,6 +52,15 @@ ann_data() {
     $PY bench/peers.py ann-truth "$OUT/ann_synth_$N" 64 ip
   fi
 }
+# One run of each side on set $1 (M 16, ef_construction 200), one JSON line per ef ($2) from
+# $3 timed runs; with $4, each side loads its index from $4.<side>.idx, building and saving
+# it there the first time.
+ann_pair() {
+  local d=$1 efs=$2 runs=$3 fidx=() hidx=()
+  if [ -n "${4:-}" ]; then fidx=(--index "$4.funnel.idx"); hidx=("$4.hnswlib.idx"); fi
+  $FB ann "$OUT/$d/vectors.f32" "$OUT/$d/queries.f32" "$OUT/$d/truth.u32" --dim 64 --metric ip --ef "$efs" --runs "$runs" "${fidx[@]}"
+  $PY bench/peers.py ann "$OUT/$d" 64 ip 16 200 "$efs" "$runs" "${hidx[@]}"
+}
 if [[ $what == all || $what == ann ]]; then
   EFS=10,16,20,24,32,40,48,64,96,128,192
   ann_data
@@ -61,8 +70,7 @@ if [[ $what == all || $what == ann ]]; then
     rm -f "$OUT/$d.funnel.idx" "$OUT/$d.hnswlib.idx"
     : > "$OUT/$d.ann"
     for r in $(seq "${ROUNDS:-3}"); do
-      $FB ann "$OUT/$d/vectors.f32" "$OUT/$d/queries.f32" "$OUT/$d/truth.u32" --dim 64 --metric ip --ef "$EFS" --runs 3 --index "$OUT/$d.funnel.idx" >> "$OUT/$d.ann"
-      $PY bench/peers.py ann "$OUT/$d" 64 ip 16 200 "$EFS" 3 "$OUT/$d.hnswlib.idx" >> "$OUT/$d.ann"
+      ann_pair "$d" "$EFS" 3 "$OUT/$d" >> "$OUT/$d.ann"
     done
   done
   $PY bench/peers.py ann-report "$OUT/ann_gowalla.ann" "$OUT/ann_synth_$N.ann"
@@ -74,8 +82,7 @@ if [[ $what == ann-build ]]; then
   for d in ann_gowalla "ann_synth_$N"; do
     : > "$OUT/$d.build"
     for r in $(seq "${BUILD_RUNS:-3}"); do
-      $FB ann "$OUT/$d/vectors.f32" "$OUT/$d/queries.f32" "$OUT/$d/truth.u32" --dim 64 --metric ip --ef 10 --runs 1 >> "$OUT/$d.build"
-      $PY bench/peers.py ann "$OUT/$d" 64 ip 16 200 10 1 >> "$OUT/$d.build"
+      ann_pair "$d" 10 1 >> "$OUT/$d.build"
     done
   done
   $PY bench/peers.py ann-build-report "$OUT/ann_gowalla.build" "$OUT/ann_synth_$N.build"
