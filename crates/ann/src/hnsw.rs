@@ -590,16 +590,29 @@ pub(crate) fn build(
         let mut entries = vec![ep];
         let mut list: Vec<u32> = Vec::with_capacity(m0 + 1);
         for lc in (0..=(l.min(max_level) as usize)).rev() {
-            let found = search_layer(&building, lc, qv, &entries, ef_construction);
+            let mut found = search_layer(&building, lc, qv, &entries, ef_construction);
+            // In the parallel phase `q` can already be reachable: an insert that descended
+            // to it through an upper layer links back to it before `q` has its own links
+            // at this one. It must not pick itself (that left self-links).
+            found.retain(|&(_, c)| c != q);
             let cap = if lc == 0 { m0 } else { m };
             let chosen = select(&found, m, &vec_of);
             {
-                // A node's lock guards its layer-0 words as well as its upper lists.
+                // A node's lock guards its layer-0 words as well as its upper lists. Links
+                // other inserts gave `q` meanwhile are kept, merged with `chosen` and pruned
+                // like any list; alone (always, in the sequential phase) `chosen` is the list.
                 let mut g = upper[q as usize].lock().unwrap();
                 if lc == 0 {
-                    building.set_links0(q, &chosen);
+                    list.clear();
+                    building.with_links0(q, |l| list.extend_from_slice(l));
+                    for &c in &chosen {
+                        link_back(&mut list, q, c, cap);
+                    }
+                    building.set_links0(q, &list);
                 } else {
-                    g[lc - 1] = chosen.clone();
+                    for &c in &chosen {
+                        link_back(&mut g[lc - 1], q, c, cap);
+                    }
                 }
             }
             for &nb in &chosen {
