@@ -253,7 +253,8 @@ impl InteractionsBuilder {
         } else {
             (0, 0)
         };
-        if have_times && (top - base) > u32::MAX as i64 {
+        // In i128: `top - base` overflows i64 when both ends of its range are present.
+        if have_times && (top as i128 - base as i128) > u32::MAX as i128 {
             return Err(DataError::Invalid(format!(
                 "timestamps span {base}..{top}, more than 2^32 seconds; expected Unix seconds \
                  (milliseconds? divide by 1000)"
@@ -275,5 +276,40 @@ impl InteractionsBuilder {
             out.push(Interactions::new(users.clone(), items.clone(), m, base)?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(user: &'static str, t: i64) -> Event<'static> {
+        Event {
+            user,
+            item: "x",
+            value: 1.0,
+            timestamp: Some(t),
+            kind: None,
+        }
+    }
+
+    /// Both ends of i64 in one build: `top - base` used to wrap to -1 and pass the span
+    /// check, and the matrix then held wrapped times.
+    #[test]
+    fn a_span_over_the_whole_i64_range_is_refused() {
+        let mut b = InteractionsBuilder::new();
+        b.push(0, &at("a", i64::MIN));
+        b.push(0, &at("b", i64::MAX));
+        let e = b.build().unwrap_err().to_string();
+        assert!(e.contains("more than 2^32 seconds"), "{e}");
+        let mut b = InteractionsBuilder::new();
+        b.push(0, &at("a", 1_700_000_000));
+        b.push(0, &at("b", 1_700_000_000_000));
+        assert!(b.build().is_err());
+        let mut b = InteractionsBuilder::new();
+        b.push(0, &at("a", -5));
+        b.push(0, &at("b", u32::MAX as i64 - 5));
+        let m = b.build().unwrap().remove(0);
+        assert_eq!(m.time_base(), -5);
     }
 }
