@@ -44,6 +44,28 @@ pub enum StoreError {
     /// A URL that names no backend Funnel knows.
     #[error("store URL `{0}`: expected sqlite://PATH or postgres://USER:PASSWORD@HOST/DB")]
     Url(String),
+    /// Feedback names a user or item the store does not have, and the caller asked not
+    /// to create it; nothing of the batch was written.
+    #[error("{what} `{id}` not found")]
+    Unknown {
+        /// `user` or `item`.
+        what: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// The referenced rows kept disappearing under concurrent deletes; nothing was
+    /// written and the caller may retry.
+    #[error(
+        "store ({backend}): {what} rows were deleted concurrently {attempts} times in a row; retry"
+    )]
+    Contention {
+        /// `sqlite` or `postgres`.
+        backend: &'static str,
+        /// `users` or `items`.
+        what: &'static str,
+        /// Attempts made.
+        attempts: usize,
+    },
     /// A stored JSON column that does not parse (the database was edited by hand).
     #[error("store: column `{column}` of {table} `{id}` is not valid JSON: {message}")]
     Corrupt {
@@ -78,6 +100,16 @@ impl Backend {
             Backend::Postgres => "postgres",
         }
     }
+}
+
+/// What [`Store::insert_feedback_with`] does with users and items a batch names that the
+/// store does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// Create them (bare, in the batch's own transaction).
+    Create,
+    /// Refuse the whole batch with [`StoreError::Unknown`].
+    Refuse,
 }
 
 /// Users, items and feedback in a database.
@@ -164,6 +196,18 @@ impl Store {
         Ok(store)
     }
 
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a transaction that read first and wrote later would fail with
+    /// `SQLITE_BUSY_SNAPSHOT` whenever another write committed in between, and with the
+    /// lock held from the start every read inside the transaction is current.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.map_err(|e| self.err(e))
+    }
+
     /// The database behind this store.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -178,7 +222,7 @@ impl Store {
 
     /// Inserts or replaces items, in one transaction.
     pub async fn upsert_items(&self, items: &[Item]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for it in items {
             sqlx::query(
                 "INSERT INTO items (item_id, categories, attributes, hidden, timestamp, expires_at, comment)
@@ -235,7 +279,7 @@ impl Store {
         if !storable(id) {
             return Ok(false);
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
             .bind(id)
             .execute(&mut *tx)
@@ -254,39 +298,23 @@ impl Store {
     /// Creates bare items for ids the store does not have (feedback that names a new
     /// item); existing items are left as they are.
     pub async fn ensure_items(&self, ids: &[&str]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        for id in ids {
-            sqlx::query(
-                "INSERT INTO items (item_id, categories, attributes, hidden, timestamp, expires_at, comment)
-                 VALUES ($1, '[]', '{}', 0, 0, NULL, '') ON CONFLICT DO NOTHING",
-            )
-            .bind(*id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        }
+        let mut tx = self.begin_write().await?;
+        self.hold(&mut tx, Table::Items, ids, Unknown::Create)
+            .await?;
         tx.commit().await.map_err(|e| self.err(e))
     }
 
     /// Creates bare users for ids the store does not have.
     pub async fn ensure_users(&self, ids: &[&str]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        for id in ids {
-            sqlx::query(
-                "INSERT INTO users (user_id, attributes, comment) VALUES ($1, '{}', '')
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(*id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        }
+        let mut tx = self.begin_write().await?;
+        self.hold(&mut tx, Table::Users, ids, Unknown::Create)
+            .await?;
         tx.commit().await.map_err(|e| self.err(e))
     }
 
     /// Inserts or replaces users, in one transaction.
     pub async fn upsert_users(&self, users: &[User]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for u in users {
             sqlx::query(
                 "INSERT INTO users (user_id, attributes, comment) VALUES ($1, $2, $3)
@@ -331,11 +359,36 @@ impl Store {
     }
 
     /// Inserts feedback in one transaction and returns, per event, whether it was new
-    /// (false: the same user, item, type and timestamp was already stored). Returns after
-    /// the commit, so every event it answers for is durable.
+    /// (false: the same user, item, type and timestamp was already stored). Users and
+    /// items the events name that the store lacks are created in the same transaction, so
+    /// a batch that is not acknowledged leaves nothing behind. Returns after the commit,
+    /// so every event it answers for is durable.
     pub async fn insert_feedback(&self, events: &[Feedback]) -> Result<Vec<bool>> {
+        self.insert_feedback_with(events, Unknown::Create).await
+    }
+
+    /// [`Store::insert_feedback`], choosing what happens to unknown users and items.
+    ///
+    /// The users and items the batch names are held for the whole transaction (on
+    /// PostgreSQL `FOR KEY SHARE`, on SQLite by its single writer), so a concurrent delete
+    /// of one of them either commits first — and the batch re-creates it or is refused —
+    /// or waits and then removes the batch's events with it: no feedback row outlives its
+    /// user or item, even with several servers on one database.
+    pub async fn insert_feedback_with(
+        &self,
+        events: &[Feedback],
+        unknown: Unknown,
+    ) -> Result<Vec<bool>> {
+        let mut users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+        let mut items: Vec<&str> = events.iter().map(|e| e.item_id.as_str()).collect();
+        for ids in [&mut users, &mut items] {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        let mut tx = self.begin_write().await?;
+        self.hold(&mut tx, Table::Users, &users, unknown).await?;
+        self.hold(&mut tx, Table::Items, &items, unknown).await?;
         let mut fresh = Vec::with_capacity(events.len());
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         for f in events {
             let n = sqlx::query(
                 "INSERT INTO feedback (user_id, item_id, feedback_type, timestamp, value)
@@ -354,6 +407,99 @@ impl Store {
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(fresh)
+    }
+
+    /// Makes sure every id of `ids` (sorted, distinct) has a row in `table` that no other
+    /// transaction can delete before `tx` ends: existing rows are locked, missing ones
+    /// created (or the batch refused).
+    async fn hold(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        table: Table,
+        ids: &[&str],
+        unknown: Unknown,
+    ) -> Result<()> {
+        // PostgreSQL: a row can vanish between our INSERT (which found it) and our lock
+        // (a delete committed in between); then it is created again. A few rounds suffice.
+        const ATTEMPTS: usize = 4;
+        let (name, key, columns, bare) = table.sql();
+        let lock = match self.backend {
+            Backend::Postgres => " FOR KEY SHARE",
+            Backend::Sqlite => "",
+        };
+        for chunk in ids.chunks(500) {
+            let mut pending: Vec<&str> = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt == ATTEMPTS {
+                    return Err(StoreError::Contention {
+                        backend: self.backend.name(),
+                        what: name,
+                        attempts: ATTEMPTS,
+                    });
+                }
+                attempt += 1;
+                let q = format!(
+                    "SELECT {key} FROM {name} WHERE {key} IN ({}){lock}",
+                    placeholders(pending.len(), 1)
+                );
+                let mut sel = sqlx::query(&q);
+                for id in &pending {
+                    sel = sel.bind(*id);
+                }
+                let rows = sel.fetch_all(&mut **tx).await.map_err(|e| self.err(e))?;
+                let present: std::collections::HashSet<String> = rows
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| self.err(e))?;
+                pending.retain(|id| !present.contains(*id));
+                if pending.is_empty() {
+                    break;
+                }
+                if unknown == Unknown::Refuse {
+                    return Err(StoreError::Unknown {
+                        what: table.what(),
+                        id: pending[0].to_string(),
+                    });
+                }
+                let values: Vec<String> = (0..pending.len())
+                    .map(|k| format!("(${}, {bare})", k + 1))
+                    .collect();
+                let q = format!(
+                    "INSERT INTO {name} ({columns}) VALUES {} ON CONFLICT DO NOTHING",
+                    values.join(", ")
+                );
+                let mut ins = sqlx::query(&q);
+                for id in &pending {
+                    ins = ins.bind(*id);
+                }
+                ins.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+                if self.backend == Backend::Sqlite {
+                    // The write lock is ours since BEGIN IMMEDIATE: nothing can delete them.
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes feedback whose user or item is gone — rows left behind by earlier versions,
+    /// which ingested feedback and deleted users or items in separate transactions that
+    /// could interleave; returns how many rows went. The server runs it at start-up.
+    pub async fn delete_orphan_feedback(&self) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "DELETE FROM feedback
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE users.user_id = feedback.user_id)
+                OR NOT EXISTS (SELECT 1 FROM items WHERE items.item_id = feedback.item_id)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(n)
     }
 
     /// A user's feedback, oldest first.
@@ -459,6 +605,48 @@ impl Store {
         })()
         .map_err(|e| self.err(e))
     }
+}
+
+/// The entity tables feedback refers to.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Users,
+    Items,
+}
+
+impl Table {
+    /// Table name, key column, every column, and the other columns' values of a bare row.
+    fn sql(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Table::Users => (
+                "users",
+                "user_id",
+                "user_id, attributes, comment",
+                "'{}', ''",
+            ),
+            Table::Items => (
+                "items",
+                "item_id",
+                "item_id, categories, attributes, hidden, timestamp, expires_at, comment",
+                "'[]', '{}', 0, 0, NULL, ''",
+            ),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Table::Users => "user",
+            Table::Items => "item",
+        }
+    }
+}
+
+/// `$first, $first+1, …` for `n` bound values.
+fn placeholders(n: usize, first: usize) -> String {
+    (first..first + n)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether a key can be stored at all: PostgreSQL text cannot hold NUL, so a lookup of
