@@ -153,6 +153,7 @@ pub struct Catalog {
     log: Vec<Event>,
     positive: FxHashSet<String>,
     read: FxHashSet<String>,
+    other: FxHashSet<String>,
 }
 
 impl Catalog {
@@ -161,11 +162,20 @@ impl Catalog {
         Catalog {
             positive: feedback.positive.iter().cloned().collect(),
             read: feedback.read.iter().cloned().collect(),
+            other: feedback.other.iter().cloned().collect(),
             ..Default::default()
         }
     }
 
-    /// How a feedback type counts.
+    /// How a configured feedback type counts; `None` for a type in none of the
+    /// `[feedback]` lists (the server refuses those).
+    pub fn configured_kind(&self, feedback_type: &str) -> Option<Kind> {
+        let k = self.kind_of(feedback_type);
+        (k != Kind::Other || self.other.contains(feedback_type)).then_some(k)
+    }
+
+    /// How a feedback type counts (types stored before they were refused count as
+    /// [`Kind::Other`]).
     pub fn kind_of(&self, feedback_type: &str) -> Kind {
         if self.positive.contains(feedback_type) {
             Kind::Positive

@@ -38,12 +38,29 @@ pub struct ServerConfig {
     /// Key required in the `X-API-Key` header of writes; empty = generated once and
     /// saved in `DATA_DIR/api-key`.
     pub api_key: String,
-    /// Whether reads need no key.
+    /// Whether recommendation reads need no key: items, recommendations, neighbours,
+    /// popular and latest lists.
     pub open_reads: bool,
+    /// Whether user records and the feedback histories of users and items need no key
+    /// (they are personal data: closed unless opened here).
+    pub open_user_data: bool,
+    /// Whether the trainer's status, the model versions and `/metrics` need no key.
+    pub open_admin: bool,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
     /// Largest bulk (items, users or feedback per request).
     pub max_batch: usize,
+    /// Connections served at once; further ones wait in the listen backlog. Lowered at
+    /// start-up to what the process's open-file limit allows.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this many milliseconds of the connection
+    /// being ready for one (which also closes keep-alive connections idle this long).
+    pub header_timeout_ms: u64,
+    /// A request's body must arrive within this many milliseconds.
+    pub body_timeout_ms: u64,
+    /// Timestamps (feedback, item publication) are accepted from 0 (1970) up to now plus
+    /// this many seconds of client clock skew.
+    pub max_clock_skew_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -54,8 +71,14 @@ impl Default for ServerConfig {
             store: String::new(),
             api_key: String::new(),
             open_reads: true,
+            open_user_data: false,
+            open_admin: false,
             max_body_bytes: 8 << 20,
             max_batch: 10_000,
+            max_connections: 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_clock_skew_seconds: 86_400,
         }
     }
 }
@@ -69,6 +92,9 @@ pub struct FeedbackConfig {
     /// Types that mean the user was shown the item (impressions: the bandit's trials and
     /// the ranker's negatives when no positive follows).
     pub read: Vec<String>,
+    /// Other accepted types: stored and counted as seen (never recommended again), not
+    /// learnt from (e.g. `dislike`). A type in none of the three lists is refused.
+    pub other: Vec<String>,
     /// Create a user or item that feedback names and the store does not have yet.
     pub auto_insert: bool,
 }
@@ -83,6 +109,7 @@ impl Default for FeedbackConfig {
                 "star".into(),
             ],
             read: vec!["read".into(), "impression".into(), "view".into()],
+            other: Vec::new(),
             auto_insert: true,
         }
     }
@@ -295,6 +322,29 @@ impl Config {
         if self.server.max_batch == 0 {
             return bad("server.max_batch", "expected at least 1, got 0".into());
         }
+        if self.server.max_connections == 0 {
+            return bad(
+                "server.max_connections",
+                "expected at least 1, got 0".into(),
+            );
+        }
+        for (key, v) in [
+            ("server.header_timeout_ms", self.server.header_timeout_ms),
+            ("server.body_timeout_ms", self.server.body_timeout_ms),
+        ] {
+            if v < 100 {
+                return bad(
+                    key,
+                    format!("expected at least 100 (milliseconds), got {v}"),
+                );
+            }
+        }
+        if !self.server.api_key.is_empty() && self.server.api_key.trim().is_empty() {
+            return bad(
+                "server.api_key",
+                "expected a key, or \"\" to have one generated; got only whitespace".into(),
+            );
+        }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return bad(
                 "server.listen",
@@ -310,15 +360,21 @@ impl Config {
                 "expected at least one positive feedback type".into(),
             );
         }
-        if let Some(t) = self
-            .feedback
-            .positive
-            .iter()
-            .find(|t| self.feedback.read.contains(t))
-        {
+        let f = &self.feedback;
+        if let Some(t) = f.positive.iter().find(|t| f.read.contains(t)) {
             return bad(
                 "feedback.read",
                 format!("`{t}` is also a positive type; a type is one or the other"),
+            );
+        }
+        if let Some(t) = f
+            .other
+            .iter()
+            .find(|t| f.positive.contains(t) || f.read.contains(t))
+        {
+            return bad(
+                "feedback.other",
+                format!("`{t}` is also a positive or read type; a type is in one list only"),
             );
         }
         if self.train.keep_versions == 0 {

@@ -94,6 +94,8 @@ pub struct TrainStatus {
     pub finished_at: Option<i64>,
     /// The error of the last fit, if it failed.
     pub last_error: Option<String>,
+    /// Fits that failed since the last one that succeeded (0 when the last one worked).
+    pub failures_in_a_row: u64,
     /// Version published by the last successful fit.
     pub last_version: Option<u64>,
     /// Metrics of the last successful fit (`itemknn.recall@20`, `mf.ndcg@20`, `ranker.auc`, …).
@@ -128,6 +130,7 @@ impl Engine {
                 started_at: None,
                 finished_at: None,
                 last_error: None,
+                failures_in_a_row: 0,
                 last_version: None,
                 last_metrics: Default::default(),
                 last_fit_seconds: None,
@@ -290,6 +293,7 @@ impl Engine {
                 // Feedback that arrived during the fit is learnt by the new ranker too.
                 self.registry.publish(set);
                 s.last_error = None;
+                s.failures_in_a_row = 0;
                 s.last_version = Some(info.version);
                 s.last_metrics = info.metrics.clone();
                 s.last_fit_seconds = Some(info.fit_seconds);
@@ -298,6 +302,7 @@ impl Engine {
             }
             Err(e) => {
                 s.last_error = Some(e.to_string());
+                s.failures_in_a_row += 1;
                 self.counters.fit_failures.fetch_add(1, Ordering::Relaxed);
                 Err(e)
             }

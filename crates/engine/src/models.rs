@@ -213,7 +213,11 @@ pub fn fit(
                     user: &data.users[u as usize],
                     item: &data.items[i as usize].id,
                     value: 1.0,
-                    timestamp: Some(t),
+                    // The server refuses times outside 1970..now + skew, but a store
+                    // written before that check may hold any i64 (milliseconds, year
+                    // 3000): clamped, no record can make every later fit fail. Times
+                    // only order each user's events here.
+                    timestamp: Some(t.clamp(0, u32::MAX as i64)),
                     kind: None,
                 },
             );

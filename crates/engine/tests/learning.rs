@@ -131,3 +131,24 @@ fn the_schedule_refits_and_keeps_versions_for_rollback() {
     assert_eq!(engine.versions().1, older);
     assert!(engine.activate(1).is_err(), "version 1 was dropped");
 }
+
+/// A store written before the server checked timestamps may hold any i64: milliseconds,
+/// year 3000, both ends of the range. A fit over such records still succeeds (they used to
+/// fail every fit, for good), and the status says so.
+#[test]
+fn no_stored_timestamp_can_stop_training() {
+    let (items, users, mut fb) = data();
+    for (k, t) in [i64::MIN, i64::MAX, 1_796_153_948_808, 32_503_680_000, -1]
+        .into_iter()
+        .enumerate()
+    {
+        fb.push(Feedback::new("click", &format!("u{k}"), "i199", t));
+    }
+    let engine = Engine::new(config());
+    engine.load(&items, &users, &fb);
+    let info = engine.train_blocking().expect("the fit succeeds");
+    assert_eq!(info.version, 1);
+    let st = engine.train_status();
+    assert_eq!((st.failures_in_a_row, st.last_error), (0, None));
+    assert!(info.metrics["itemknn.recall@20"] > 0.0);
+}
