@@ -32,8 +32,8 @@ echo "== load: $USERS users, $ITEMS items, $((USERS * EVENTS)) clicks (2 client 
 python3 bench/serve/load.py --base $BASE --key bench --users $USERS --items $ITEMS --events-per-user $EVENTS
 echo "== fit"
 curl -sf -X POST -H 'X-API-Key: bench' $BASE/api/admin/train >/dev/null
-while [ "$(curl -sf $BASE/api/admin/train | python3 -c 'import json,sys; print(json.load(sys.stdin)["running"])')" = "True" ]; do sleep 1; done
-curl -sf $BASE/api/admin/train | python3 -c 'import json,sys; j=json.load(sys.stdin); print("fit %.1f s, error %s, metrics %s" % (j["last_fit_seconds"] or 0, j["last_error"], {k: round(v, 4) for k, v in j["last_metrics"].items()}))'
+while [ "$(curl -sf -H 'X-API-Key: bench' $BASE/api/admin/train | python3 -c 'import json,sys; print(json.load(sys.stdin)["running"])')" = "True" ]; do sleep 1; done
+curl -sf -H 'X-API-Key: bench' $BASE/api/admin/train | python3 -c 'import json,sys; j=json.load(sys.stdin); print("fit %.1f s, error %s, metrics %s" % (j["last_fit_seconds"] or 0, j["last_error"], {k: round(v, 4) for k, v in j["last_metrics"].items()}))'
 rss() { awk '/VmRSS/ {print $2}' /proc/$PID/status; }
 echo "== recommend: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, random user, n=10 (RSS before: $(( $(rss) / 1024 )) MiB)"
 ( for _ in $(seq $((DURATION / SAMPLE))); do sleep $SAMPLE; echo "rss_mib $(( $(rss) / 1024 ))"; done ) > "$DIR/rss.txt" &

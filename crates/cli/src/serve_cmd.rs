@@ -83,7 +83,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
 
 /// Fills an empty store with synthetic users, items (with categories) and clicks.
 async fn load_demo(config: &Config) -> Result<()> {
-    std::fs::create_dir_all(&config.server.data_dir)?;
+    funnel_server::prepare_data_dir(config)?;
     let store = if config.server.store.is_empty() {
         Store::open_sqlite(&config.server.data_dir.join("funnel.db")).await?
     } else {
@@ -176,9 +176,9 @@ Funnel is serving on {base}. Try:
   curl -s -X POST '{base}/api/items' -H 'X-API-Key: {key}' -H 'Content-Type: application/json' \
        -d '{{"item_id": "brand-new", "categories": ["news"]}}'
   curl -s -X POST '{base}/api/admin/train' -H 'X-API-Key: {key}'
-  curl -s '{base}/api/admin/models'
+  curl -s '{base}/api/admin/models' -H 'X-API-Key: {key}'
   curl -s '{base}/openapi.json' | head
-  curl -s '{base}/metrics' | grep funnel_
+  curl -s '{base}/metrics' -H 'X-API-Key: {key}' | grep funnel_
 
 The API key is in the data directory's api-key file. Stop with Ctrl-C.
 "#

@@ -1,53 +1,28 @@
 //! `kill -9` during a bulk feedback ingest: after a restart every acknowledged event is
-//! there, and the batch that was in flight is there whole or not at all.
+//! there, and the batch that was in flight is there whole or not at all — the user it
+//! created included (that user once committed before the batch, on its own).
+
+mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{free_port, spawn, wait_ready};
 use serde_json::{json, Value};
 
 const KEY: &str = "durable";
 const USERS: usize = 50;
 const BATCH: usize = 400;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_funnel"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn wait_ready(base: &str) {
-    let t = Instant::now();
-    loop {
-        if let Ok(r) = ureq::get(&format!("{base}/health/ready")).call() {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
+/// Event `k` of batch `batch`; the first one names a user of the batch's own, `n{batch}`.
 fn event(batch: usize, k: usize) -> Value {
-    json!({"feedback_type": "click", "user_id": format!("d{}", k % USERS),
+    let user = if k == 0 {
+        format!("n{batch}")
+    } else {
+        format!("d{}", k % USERS)
+    };
+    json!({"feedback_type": "click", "user_id": user,
            "item_id": format!("j{}", k % 97), "timestamp": (batch * BATCH + k) as i64})
 }
 
@@ -99,12 +74,15 @@ fn acknowledged_feedback_survives_kill_9() {
     let mut server = spawn(&config);
     wait_ready(&base);
     let mut stored: HashSet<(String, String, i64)> = HashSet::new();
-    for u in 0..USERS {
-        let list: Vec<Value> = ureq::get(&format!("{base}/api/users/d{u}/feedback"))
+    let batch_users = (0..=in_flight).map(|b| format!("n{b}"));
+    for u in (0..USERS).map(|u| format!("d{u}")).chain(batch_users) {
+        let Ok(r) = ureq::get(&format!("{base}/api/users/{u}/feedback"))
+            .set("X-API-Key", KEY)
             .call()
-            .unwrap()
-            .into_json()
-            .unwrap();
+        else {
+            continue; // a batch user that never made it
+        };
+        let list: Vec<Value> = r.into_json().unwrap();
         for f in list {
             stored.insert((
                 f["user_id"].as_str().unwrap().into(),
@@ -134,6 +112,18 @@ fn acknowledged_feedback_survives_kill_9() {
     assert!(
         partial == 0 || partial == BATCH,
         "the in-flight batch is half there ({partial} of {BATCH})"
+    );
+    let user_of = |b: usize| {
+        ureq::get(&format!("{base}/api/users/n{b}"))
+            .set("X-API-Key", KEY)
+            .call()
+            .is_ok()
+    };
+    assert!(acked.iter().all(|&b| user_of(b)));
+    assert_eq!(
+        user_of(in_flight),
+        partial == BATCH,
+        "the in-flight batch's new user outlived the batch ({partial} of {BATCH} events)"
     );
     assert_eq!(stored.len(), acked.len() * BATCH + partial);
     server.kill().unwrap();

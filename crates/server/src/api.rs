@@ -195,7 +195,8 @@ pub struct WriteResult {
     /// Rows written (new or replaced).
     pub written: usize,
     /// Feedback events already stored (same user, item, type and timestamp) and so not
-    /// counted again.
+    /// counted again; for items and users, records replaced by a later record with the
+    /// same id in the same request (the last one is written).
     pub duplicates: usize,
 }
 
@@ -360,6 +361,14 @@ pub struct Health {
     pub items: usize,
     /// Live users.
     pub users: usize,
+    /// `ok`, `never fitted`, or `failing` (the last fit failed: models stay at
+    /// `model_version` and stop following new feedback until a fit succeeds). Readiness
+    /// stays 200 then, since every route still answers.
+    pub training: String,
+    /// Fits failed since the last success.
+    pub fit_failures_in_a_row: u64,
+    /// The last fit's error, while `training` is `failing`.
+    pub last_fit_error: Option<String>,
 }
 
 /// Whole numbers that JSON writers may send as `492.0`: JSON Schema counts them as

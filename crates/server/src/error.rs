@@ -68,10 +68,19 @@ impl From<EngineError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!("{e}");
-        // The write was not acknowledged; the client may retry.
+        let status = match &e {
+            StoreError::Unknown { .. } => StatusCode::NOT_FOUND,
+            // The write was not acknowledged; the client may retry.
+            StoreError::Database { .. }
+            | StoreError::Contention { .. }
+            | StoreError::Url(_)
+            | StoreError::Corrupt { .. } => {
+                tracing::error!("{e}");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
         ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
+            status,
             message: e.to_string(),
         }
     }

@@ -6,15 +6,23 @@
 //! spec of every route is served at `/openapi.json` (utoipa), Prometheus metrics at
 //! `/metrics`, liveness and readiness at `/health/live` and `/health/ready`.
 //!
-//! Writes need the `X-API-Key` header; reads too unless `server.open_reads`. Bodies are
-//! limited to `server.max_body_bytes`; unknown fields and wrong types are 4xx answers
-//! naming the field; a panic in a handler becomes a 500 answer, never a dead server.
+//! Writes need the API key (`X-API-Key` or `Authorization: Bearer`); so do user records,
+//! feedback histories, admin status and `/metrics` unless the config opens them, and
+//! recommendation reads when `server.open_reads = false` ([`keys`]). Bodies are limited
+//! to `server.max_body_bytes`, connections to `server.max_connections`, headers and
+//! bodies to their timeouts ([`listen`]); unknown fields, wrong types and values out of
+//! their documented bounds are 4xx answers naming the field; a panic in a handler becomes
+//! a 500 answer, never a dead server.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod error;
+mod gate;
+pub mod keys;
+pub mod listen;
 mod routes;
 mod telemetry;
+mod validate;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -37,6 +45,8 @@ pub struct AppState {
     pub store: Store,
     /// The key writes need.
     pub api_key: Arc<str>,
+    /// Orders writes naming the same user or item (store commit, then catalogue).
+    pub gate: Arc<gate::WriteGate>,
 }
 
 /// A running server.
@@ -83,46 +93,64 @@ pub enum StartError {
     },
 }
 
-/// The API key: the configured one, or the one saved in `DATA_DIR/api-key` (created on
-/// first start).
-fn api_key(config: &Config) -> Result<String, StartError> {
-    if !config.server.api_key.is_empty() {
-        return Ok(config.server.api_key.clone());
-    }
-    let path = config.server.data_dir.join("api-key");
-    let io = |e: std::io::Error| StartError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
+/// Creates the data directory (mode 0700) and the SQLite file (0600) when they do not
+/// exist yet; existing ones keep the permissions their owner gave them.
+pub fn prepare_data_dir(config: &Config) -> Result<(), StartError> {
+    let dir = &config.server.data_dir;
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| StartError::Io {
+            path,
+            message: e.to_string(),
+        }
     };
-    if path.exists() {
-        return Ok(std::fs::read_to_string(&path)
-            .map_err(io)?
-            .trim()
-            .to_string());
+    if !dir.exists() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(dir).map_err(io(dir))?;
     }
-    use rand::Rng;
-    let key: String = (0..32)
-        .map(|_| format!("{:x}", rand::rng().random_range(0..16u8)))
-        .collect();
-    std::fs::write(&path, format!("{key}\n")).map_err(io)?;
-    tracing::info!("a new API key is in {}", path.display());
-    Ok(key)
+    if config.server.store.is_empty() {
+        let db = dir.join("funnel.db");
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        // SQLite gives its -wal and -shm files the database file's mode.
+        match o.open(&db) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(&db)(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Opens the store, loads the catalogue, starts the background learner and (when there
 /// is feedback) a first fit, and serves on `listener` until stopped.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Running, StartError> {
     let dir = config.server.data_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(|e| StartError::Io {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+    prepare_data_dir(&config)?;
     let store = if config.server.store.is_empty() {
         Store::open_sqlite(&dir.join("funnel.db")).await?
     } else {
         Store::open(&config.server.store).await?
     };
-    let api_key = api_key(&config)?;
+    let api_key = keys::load_or_create(&config)?;
+    let orphans = store.delete_orphan_feedback().await?;
+    if orphans > 0 {
+        tracing::warn!(
+            "removed {orphans} feedback events of users or items deleted earlier \
+             (left behind by a version that let deletes and feedback interleave)"
+        );
+    }
     let (items, users, feedback) = (
         store.items().await?,
         store.users().await?,
@@ -145,24 +173,26 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         engine: engine.clone(),
         store,
         api_key: api_key.clone().into(),
+        gate: Default::default(),
     };
-    let app = router(state, config.server.max_body_bytes);
+    let app = router(state, &config.server);
     telemetry::spawn_upkeep();
     let addr = listener.local_addr().map_err(|e| StartError::Io {
         path: config.server.listen.clone(),
         message: e.to_string(),
     })?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = rx => {},
-                    _ = shutdown_signal() => {},
-                }
-            })
-            .await
-    });
+    let limits = listen::Limits {
+        // A few descriptors stay for the store's pool, the listener and files.
+        max_connections: listen::connection_cap(config.server.max_connections, 64),
+        header_timeout: std::time::Duration::from_millis(config.server.header_timeout_ms),
+    };
+    let handle = tokio::spawn(listen::serve(listener, app, limits, async move {
+        tokio::select! {
+            _ = rx => {},
+            _ = shutdown_signal() => {},
+        }
+    }));
     Ok(Running {
         addr,
         engine,
@@ -203,10 +233,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 }
 
 /// The application's routes with their layers.
-pub fn router(state: AppState, max_body: usize) -> Router {
+pub fn router(state: AppState, server: &funnel_engine::config::ServerConfig) -> Router {
     routes::routes(state)
         .layer(axum::middleware::from_fn(telemetry::track))
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(server.max_body_bytes))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_millis(server.body_timeout_ms),
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;

@@ -1,19 +1,21 @@
 //! Routes: users, items, feedback, recommendations, neighbours, admin, health, metrics.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use funnel_engine::models::now;
 use funnel_engine::RecommendRequest;
-use funnel_store::{Feedback, Item, User};
+use funnel_store::{Feedback, Item, Unknown, User};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::*;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::gate::Entity;
+use crate::keys::{AdminKey, ReadKey, UserDataKey, WriteKey};
+use crate::validate::{self, field};
 use crate::AppState;
 
 /// The OpenAPI document of every route.
@@ -74,116 +76,23 @@ pub fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Present on write handlers: the request carries the API key.
-pub struct WriteKey;
-/// Present on read handlers: the key is there, or reads are open.
-pub struct ReadKey;
-
-fn check_key(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
-    match parts.headers.get("x-api-key").map(|v| v.as_bytes()) {
-        Some(k) if k == state.api_key.as_bytes() => Ok(()),
-        Some(_) => Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: "the X-API-Key header does not match the server's key".into(),
-        }),
-        None => Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: "this route needs the X-API-Key header".into(),
-        }),
-    }
-}
-
-impl FromRequestParts<AppState> for WriteKey {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        check_key(parts, state).map(|_| WriteKey)
-    }
-}
-
-impl FromRequestParts<AppState> for ReadKey {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if state.engine.config().server.open_reads {
-            Ok(ReadKey)
-        } else {
-            check_key(parts, state).map(|_| ReadKey)
+/// Keeps the last record of each id (upsert semantics within one request); returns them
+/// in first-seen order and how many earlier records were replaced.
+fn last_per_id<T>(records: Vec<T>, id: impl Fn(&T) -> &str) -> (Vec<T>, usize) {
+    let n = records.len();
+    let mut slot: rustc_hash::FxHashMap<String, usize> = Default::default();
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    for r in records {
+        match slot.get(id(&r)) {
+            Some(&k) => out[k] = r,
+            None => {
+                slot.insert(id(&r).to_string(), out.len());
+                out.push(r);
+            }
         }
     }
-}
-
-const MAX_ID: usize = 256;
-const MAX_N: usize = 1000;
-const MAX_OFFSET: usize = 10_000;
-
-fn check_id(what: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > MAX_ID {
-        return Err(ApiError::bad(format!(
-            "{what}: expected 1 to {MAX_ID} bytes, got {}",
-            id.len()
-        )));
-    }
-    check_text(what, id)
-}
-
-/// PostgreSQL text cannot hold NUL, so no backend accepts it (found by schemathesis
-/// against the PostgreSQL-backed server, where it was a 503).
-fn check_text(what: &str, s: &str) -> Result<(), ApiError> {
-    if s.contains('\0') {
-        return Err(ApiError::bad(format!(
-            "{what}: the NUL character (\\u0000) is not allowed"
-        )));
-    }
-    Ok(())
-}
-
-fn check_texts<'a>(what: &str, v: impl IntoIterator<Item = &'a String>) -> Result<(), ApiError> {
-    v.into_iter().try_for_each(|s| check_text(what, s))
-}
-
-fn check_batch(state: &AppState, n: usize) -> Result<(), ApiError> {
-    let max = state.engine.config().server.max_batch;
-    if n > max {
-        return Err(ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            message: format!("{n} records in one request; at most {max} (server.max_batch)"),
-        });
-    }
-    Ok(())
-}
-
-fn page(n: Option<usize>, offset: Option<usize>) -> Result<(usize, usize), ApiError> {
-    let n = n.unwrap_or(10);
-    let offset = offset.unwrap_or(0);
-    if n > MAX_N {
-        return Err(ApiError::bad(format!(
-            "n: expected at most {MAX_N}, got {n}"
-        )));
-    }
-    if offset > MAX_OFFSET {
-        return Err(ApiError::bad(format!(
-            "offset: expected at most {MAX_OFFSET}, got {offset}"
-        )));
-    }
-    Ok((n, offset))
-}
-
-fn attributes(v: Option<serde_json::Value>) -> Result<serde_json::Value, ApiError> {
-    match v {
-        None | Some(serde_json::Value::Null) => Ok(serde_json::Value::Object(Default::default())),
-        Some(o @ serde_json::Value::Object(_)) => Ok(o),
-        Some(_) => Err(ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message: "attributes: expected a JSON object".into(),
-        }),
-    }
-}
-
-fn expiry(expires_at: Option<i64>, ttl: Option<u64>) -> Result<Option<i64>, ApiError> {
-    match (expires_at, ttl) {
-        (Some(_), Some(_)) => Err(ApiError::bad("give expires_at or ttl_seconds, not both")),
-        (e, None) => Ok(e),
-        (None, Some(t)) => Ok(Some(now().saturating_add(t.min(i64::MAX as u64) as i64))),
-    }
+    let replaced = n - out.len();
+    (out, replaced)
 }
 
 fn item_out(it: Item) -> ItemOut {
@@ -231,27 +140,36 @@ async fn insert_items(
     ApiJson(body): ApiJson<OneOrMany<ItemIn>>,
 ) -> Result<Json<WriteResult>, ApiError> {
     let body = body.into_vec();
-    check_batch(&s, body.len())?;
-    let mut items = Vec::with_capacity(body.len());
-    for it in body {
-        check_id("item_id", &it.item_id)?;
-        check_texts("categories", &it.categories)?;
-        check_text("comment", &it.comment)?;
+    let server = &s.engine.config().server;
+    validate::batch(server, body.len())?;
+    let n = body.len();
+    let mut items = Vec::with_capacity(n);
+    for (k, it) in body.into_iter().enumerate() {
+        validate::id(&field(k, n, "item_id"), &it.item_id)?;
+        validate::categories(&field(k, n, "categories"), &it.categories)?;
+        validate::text(&field(k, n, "comment"), &it.comment)?;
+        let timestamp = it.timestamp.unwrap_or_else(now);
+        validate::timestamp(&field(k, n, "timestamp"), timestamp, server)?;
         items.push(Item {
-            expires_at: expiry(it.expires_at, it.ttl_seconds)?,
-            attributes: attributes(it.attributes)?,
+            expires_at: validate::expiry(it.expires_at, it.ttl_seconds)?,
+            attributes: validate::attributes(it.attributes)?,
             item_id: it.item_id,
             categories: it.categories,
             hidden: it.hidden,
-            timestamp: it.timestamp.unwrap_or_else(now),
+            timestamp,
             comment: it.comment,
         });
     }
+    let (items, replaced) = last_per_id(items, |it| &it.item_id);
+    let _held = s
+        .gate
+        .exclusive(items.iter().map(|it| Entity::Item(&it.item_id)))
+        .await;
     s.store.upsert_items(&items).await?;
     s.engine.upsert_items(&items);
     Ok(Json(WriteResult {
         written: items.len(),
-        duplicates: 0,
+        duplicates: replaced,
     }))
 }
 
@@ -289,29 +207,32 @@ async fn patch_item(
     ApiPath(id): ApiPath<String>,
     ApiJson(p): ApiJson<ItemPatch>,
 ) -> Result<Json<ItemOut>, ApiError> {
+    // Read, change, write: held so that two patches cannot both read the old item.
+    let _held = s.gate.exclusive([Entity::Item(&id)]).await;
     let mut it = s
         .store
         .get_item(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("item", &id))?;
     if let Some(c) = p.categories {
-        check_texts("categories", &c)?;
+        validate::categories("categories", &c)?;
         it.categories = c;
     }
     if p.attributes.is_some() {
-        it.attributes = attributes(p.attributes)?;
+        it.attributes = validate::attributes(p.attributes)?;
     }
     if let Some(h) = p.hidden {
         it.hidden = h;
     }
     if let Some(t) = p.timestamp {
+        validate::timestamp("timestamp", t, &s.engine.config().server)?;
         it.timestamp = t;
     }
     if p.expires_at.is_some() || p.ttl_seconds.is_some() {
-        it.expires_at = expiry(p.expires_at, p.ttl_seconds)?;
+        it.expires_at = validate::expiry(p.expires_at, p.ttl_seconds)?;
     }
     if let Some(c) = p.comment {
-        check_text("comment", &c)?;
+        validate::text("comment", &c)?;
         it.comment = c;
     }
     s.store.upsert_items(std::slice::from_ref(&it)).await?;
@@ -331,6 +252,7 @@ async fn delete_item(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WriteResult>, ApiError> {
+    let _held = s.gate.exclusive([Entity::Item(&id)]).await;
     if !s.store.delete_item(&id).await? {
         return Err(ApiError::not_found("item", &id));
     }
@@ -346,9 +268,10 @@ async fn delete_item(
     params(("item_id" = String, Path, description = "Item id")),
     responses((status = 200, body = Vec<FeedbackOut>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
 async fn item_feedback(
-    _: ReadKey,
+    _: UserDataKey,
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<FeedbackOut>>, ApiError> {
@@ -371,7 +294,7 @@ async fn item_neighbors(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Scored>>, ApiError> {
-    let (n, _) = page(q.n, q.offset)?;
+    let (n, _) = validate::page(q.n, q.offset)?;
     Ok(Json(scored(s.engine.similar_items(&id, n)?)))
 }
 
@@ -389,22 +312,28 @@ async fn insert_users(
     ApiJson(body): ApiJson<OneOrMany<UserIn>>,
 ) -> Result<Json<WriteResult>, ApiError> {
     let body = body.into_vec();
-    check_batch(&s, body.len())?;
-    let mut users = Vec::with_capacity(body.len());
-    for u in body {
-        check_id("user_id", &u.user_id)?;
-        check_text("comment", &u.comment)?;
+    validate::batch(&s.engine.config().server, body.len())?;
+    let n = body.len();
+    let mut users = Vec::with_capacity(n);
+    for (k, u) in body.into_iter().enumerate() {
+        validate::id(&field(k, n, "user_id"), &u.user_id)?;
+        validate::text(&field(k, n, "comment"), &u.comment)?;
         users.push(User {
-            attributes: attributes(u.attributes)?,
+            attributes: validate::attributes(u.attributes)?,
             user_id: u.user_id,
             comment: u.comment,
         });
     }
+    let (users, replaced) = last_per_id(users, |u| &u.user_id);
+    let _held = s
+        .gate
+        .exclusive(users.iter().map(|u| Entity::User(&u.user_id)))
+        .await;
     s.store.upsert_users(&users).await?;
     s.engine.upsert_users(&users);
     Ok(Json(WriteResult {
         written: users.len(),
-        duplicates: 0,
+        duplicates: replaced,
     }))
 }
 
@@ -413,9 +342,11 @@ async fn insert_users(
     params(("user_id" = String, Path, description = "User id")),
     responses((status = 200, body = UserOut), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 503, body = ErrorBody)),
+    security(("api_key" = [])),
+    security(("api_key" = [])))]
 async fn get_user(
-    _: ReadKey,
+    _: UserDataKey,
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserOut>, ApiError> {
@@ -443,6 +374,7 @@ async fn delete_user(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WriteResult>, ApiError> {
+    let _held = s.gate.exclusive([Entity::User(&id)]).await;
     if !s.store.delete_user(&id).await? {
         return Err(ApiError::not_found("user", &id));
     }
@@ -458,9 +390,10 @@ async fn delete_user(
     params(("user_id" = String, Path, description = "User id")),
     responses((status = 200, body = Vec<FeedbackOut>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
 async fn user_feedback(
-    _: ReadKey,
+    _: UserDataKey,
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<FeedbackOut>>, ApiError> {
@@ -476,14 +409,15 @@ async fn user_feedback(
     params(("user_id" = String, Path, description = "User id"), ListQuery),
     responses((status = 200, body = Vec<Scored>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
 async fn user_neighbors(
-    _: ReadKey,
+    _: UserDataKey,
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Scored>>, ApiError> {
-    let (n, _) = page(q.n, q.offset)?;
+    let (n, _) = validate::page(q.n, q.offset)?;
     Ok(Json(scored(s.engine.similar_users(&id, n)?)))
 }
 
@@ -502,69 +436,79 @@ async fn insert_feedback(
     ApiJson(body): ApiJson<OneOrMany<FeedbackIn>>,
 ) -> Result<Json<WriteResult>, ApiError> {
     let body = body.into_vec();
-    check_batch(&s, body.len())?;
+    let cfg = s.engine.config();
+    validate::batch(&cfg.server, body.len())?;
     let t = now();
-    let mut events = Vec::with_capacity(body.len());
-    for f in body {
-        check_id("user_id", &f.user_id)?;
-        check_id("item_id", &f.item_id)?;
-        check_id("feedback_type", &f.feedback_type)?;
+    let n = body.len();
+    let mut events = Vec::with_capacity(n);
+    for (k, f) in body.into_iter().enumerate() {
+        validate::id(&field(k, n, "user_id"), &f.user_id)?;
+        validate::id(&field(k, n, "item_id"), &f.item_id)?;
+        feedback_type(&s, &field(k, n, "feedback_type"), &f.feedback_type)?;
         let value = f.value.unwrap_or(1.0);
-        if !value.is_finite() {
-            return Err(ApiError::bad("value: expected a finite number"));
-        }
+        validate::value(&field(k, n, "value"), value)?;
+        let timestamp = f.timestamp.unwrap_or(t);
+        validate::timestamp(&field(k, n, "timestamp"), timestamp, &cfg.server)?;
         events.push(Feedback {
             user_id: f.user_id,
             item_id: f.item_id,
             feedback_type: f.feedback_type,
-            timestamp: f.timestamp.unwrap_or(t),
+            timestamp,
             value,
         });
     }
-    let (new_users, new_items) = {
-        let c = s.engine.catalog();
-        let mut u: Vec<&str> = events
-            .iter()
-            .map(|e| e.user_id.as_str())
-            .filter(|id| c.user_index(id).is_none())
-            .collect();
-        let mut i: Vec<&str> = events
-            .iter()
-            .map(|e| e.item_id.as_str())
-            .filter(|id| c.item_index(id).is_none())
-            .collect();
-        u.sort_unstable();
-        u.dedup();
-        i.sort_unstable();
-        i.dedup();
-        (u, i)
+    let unknown = if cfg.feedback.auto_insert {
+        Unknown::Create
+    } else {
+        Unknown::Refuse
     };
-    if !s.engine.config().feedback.auto_insert {
-        if let Some(u) = new_users.first() {
-            return Err(ApiError::not_found("user", u));
-        }
-        if let Some(i) = new_items.first() {
-            return Err(ApiError::not_found("item", i));
-        }
-    }
-    if !new_users.is_empty() {
-        s.store.ensure_users(&new_users).await?;
-    }
-    if !new_items.is_empty() {
-        s.store.ensure_items(&new_items).await?;
-    }
-    let fresh = s.store.insert_feedback(&events).await?;
-    let new: Vec<Feedback> = events
-        .into_iter()
-        .zip(&fresh)
-        .filter(|(_, &f)| f)
-        .map(|(e, _)| e)
-        .collect();
-    s.engine.add_feedback(&new);
+    let fresh = {
+        let _held = s
+            .gate
+            .shared(
+                events
+                    .iter()
+                    .flat_map(|e| [Entity::User(&e.user_id), Entity::Item(&e.item_id)]),
+            )
+            .await;
+        // One transaction: the batch's new users and items commit with its events or not
+        // at all; the catalogue learns them while the entities are still held.
+        let fresh = s.store.insert_feedback_with(&events, unknown).await?;
+        let new: Vec<Feedback> = events
+            .into_iter()
+            .zip(&fresh)
+            .filter(|(_, &f)| f)
+            .map(|(e, _)| e)
+            .collect();
+        s.engine.add_feedback(&new);
+        fresh
+    };
+    let written = fresh.iter().filter(|&&f| f).count();
     Ok(Json(WriteResult {
-        written: new.len(),
-        duplicates: fresh.len() - new.len(),
+        written,
+        duplicates: fresh.len() - written,
     }))
+}
+
+/// A feedback type must be in one of the `[feedback]` lists.
+fn feedback_type(s: &AppState, what: &str, t: &str) -> Result<(), ApiError> {
+    validate::id(what, t)?;
+    if s.engine.catalog().configured_kind(t).is_some() {
+        return Ok(());
+    }
+    let f = &s.engine.config().feedback;
+    let known: Vec<&str> = f
+        .positive
+        .iter()
+        .chain(&f.read)
+        .chain(&f.other)
+        .map(String::as_str)
+        .collect();
+    Err(ApiError::bad(format!(
+        "{what}: `{t}` is not a configured type; expected one of {} (feedback.positive, \
+         feedback.read, feedback.other)",
+        known.join(", ")
+    )))
 }
 
 fn split_list(s: Option<String>) -> Vec<String> {
@@ -599,7 +543,7 @@ async fn recommend(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<RecommendQuery>,
 ) -> Result<Json<Vec<RecommendedItem>>, ApiError> {
-    let (n, offset) = page(q.n, q.offset)?;
+    let (n, offset) = validate::page(q.n, q.offset)?;
     let channels = match q.channels.map(|c| split_list(Some(c))) {
         Some(c) if c.is_empty() => {
             return Err(ApiError::bad(
@@ -631,13 +575,19 @@ async fn session_recommend(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<SessionRequest>,
 ) -> Result<Json<Vec<RecommendedItem>>, ApiError> {
-    let (n, offset) = page(b.n, b.offset)?;
-    check_batch(&s, b.feedback.len())?;
+    let (n, offset) = validate::page(b.n, b.offset)?;
+    validate::batch(&s.engine.config().server, b.feedback.len())?;
     let cat_kind = |t: &str| s.engine.catalog().kind_of(t);
     let mut positive = Vec::new();
     let mut seen = Vec::new();
-    for e in b.feedback {
+    let len = b.feedback.len();
+    for (k, e) in b.feedback.into_iter().enumerate() {
         let t = e.feedback_type.unwrap_or_else(|| "click".into());
+        feedback_type(
+            &s,
+            &format!("feedback{}", field(k, len.max(2), "feedback_type")),
+            &t,
+        )?;
         if cat_kind(&t) == funnel_engine::catalog::Kind::Positive {
             positive.push(e.item_id.clone());
         }
@@ -667,7 +617,7 @@ async fn popular(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Scored>>, ApiError> {
-    let (n, offset) = page(q.n, q.offset)?;
+    let (n, offset) = validate::page(q.n, q.offset)?;
     Ok(Json(scored(s.engine.popular(
         n,
         offset,
@@ -684,7 +634,7 @@ async fn latest(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Scored>>, ApiError> {
-    let (n, offset) = page(q.n, q.offset)?;
+    let (n, offset) = validate::page(q.n, q.offset)?;
     Ok(Json(scored(s.engine.latest(
         n,
         offset,
@@ -703,15 +653,17 @@ async fn train_start(_: WriteKey, State(s): State<AppState>) -> impl IntoRespons
 
 /// The trainer: running or not, its phase, the last fit's metrics.
 #[utoipa::path(get, path = "/api/admin/train", tag = "admin",
-    responses((status = 200, body = funnel_engine::TrainStatus), (status = 401, body = ErrorBody)))]
-async fn train_status(_: ReadKey, State(s): State<AppState>) -> Json<funnel_engine::TrainStatus> {
+    responses((status = 200, body = funnel_engine::TrainStatus), (status = 401, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn train_status(_: AdminKey, State(s): State<AppState>) -> Json<funnel_engine::TrainStatus> {
     Json(s.engine.train_status())
 }
 
 /// Model versions kept, and the active one.
 #[utoipa::path(get, path = "/api/admin/models", tag = "admin",
-    responses((status = 200, body = VersionsOut), (status = 401, body = ErrorBody)))]
-async fn versions(_: ReadKey, State(s): State<AppState>) -> Json<VersionsOut> {
+    responses((status = 200, body = VersionsOut), (status = 401, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn versions(_: AdminKey, State(s): State<AppState>) -> Json<VersionsOut> {
     let (v, active) = s.engine.versions();
     Json(VersionsOut {
         active,
@@ -765,16 +717,28 @@ async fn ready(State(s): State<AppState>) -> impl IntoResponse {
 
 fn health(s: &AppState, status: &str) -> Health {
     let (items, users) = s.engine.catalog().counts();
+    let t = s.engine.train_status();
+    let model_version = s.engine.versions().1;
+    let training = if t.failures_in_a_row > 0 {
+        "failing"
+    } else if model_version == 0 {
+        "never fitted"
+    } else {
+        "ok"
+    };
     Health {
         status: status.into(),
         store: s.store.backend().name().into(),
-        model_version: s.engine.versions().1,
+        model_version,
         items,
         users,
+        training: training.into(),
+        fit_failures_in_a_row: t.failures_in_a_row,
+        last_fit_error: t.last_error.filter(|_| t.failures_in_a_row > 0),
     }
 }
 
-async fn metrics_page(State(s): State<AppState>) -> impl IntoResponse {
+async fn metrics_page(_: AdminKey, State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::render(&s),

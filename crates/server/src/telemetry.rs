@@ -5,7 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use std::borrow::Cow;
+
 use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -45,20 +48,50 @@ pub fn spawn_upkeep() {
     });
 }
 
+/// A method's label: the standard methods by name, anything else `OTHER`. Clients choose
+/// method names freely (`MXYZ…`), and each distinct label is a time series kept for
+/// ever: 120k random names once took `/metrics` to 268 MB.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
+/// A status's label: its code for the ones HTTP defines (bounded by the handlers),
+/// `other` for a code outside 100–599.
+fn status_label(s: StatusCode) -> Cow<'static, str> {
+    match s.as_u16() {
+        c @ 100..=599 => Cow::Owned(c.to_string()),
+        _ => Cow::Borrowed("other"),
+    }
+}
+
 /// Times every request, labelled by the route template (not the raw path, so ids do not
-/// explode the label set), method and status.
+/// explode the label set; unknown paths are `unmatched`), method and status — each from
+/// a bounded set.
 pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
+    let route: Cow<'static, str> = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
+        .map_or(Cow::Borrowed("unmatched"), |p| {
+            Cow::Owned(p.as_str().to_string())
+        });
+    let method = method_label(req.method());
     let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
+    let status = status_label(res.status());
     handle(); // make sure the recorder exists before the first sample
     metrics::histogram!("funnel_http_request_duration_seconds",
-        "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
+        "route" => route.clone(), "method" => method, "status" => status.clone())
     .record(start.elapsed().as_secs_f64());
     metrics::counter!("funnel_http_requests_total",
         "route" => route, "method" => method, "status" => status)
@@ -86,6 +119,7 @@ pub fn render(state: &AppState) -> String {
     metrics::gauge!("funnel_model_versions_kept").set(versions.len() as f64);
     let st = e.train_status();
     metrics::gauge!("funnel_training_running").set(if st.running { 1.0 } else { 0.0 });
+    metrics::gauge!("funnel_fit_failures_in_a_row").set(st.failures_in_a_row as f64);
     if let Some(s) = st.last_fit_seconds {
         metrics::gauge!("funnel_last_fit_seconds").set(s);
     }
