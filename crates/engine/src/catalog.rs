@@ -90,6 +90,9 @@ pub struct Event {
     pub timestamp: i64,
     /// Strength.
     pub value: f32,
+    /// Arrival number: 0, 1, 2, … over the catalogue's life (deletes remove events from
+    /// the log but never renumber), so "events since the fit's copy" is a log suffix.
+    pub seq: u64,
 }
 
 /// The most-clicked items, kept sorted as counts change (the `popular` channel).
@@ -151,6 +154,8 @@ pub struct Catalog {
     latest: BTreeSet<(Reverse<i64>, u32)>,
     popular: Leaderboard,
     log: Vec<Event>,
+    /// The `seq` the next event gets.
+    next_seq: u64,
     positive: FxHashSet<String>,
     read: FxHashSet<String>,
     other: FxHashSet<String>,
@@ -199,6 +204,16 @@ impl Catalog {
     /// Every feedback event kept for training, in arrival order.
     pub fn log(&self) -> &[Event] {
         &self.log
+    }
+
+    /// The events that arrived at or after arrival number `seq`.
+    pub fn log_since(&self, seq: u64) -> &[Event] {
+        &self.log[self.log.partition_point(|e| e.seq < seq)..]
+    }
+
+    /// The arrival number the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// The index of a live item.
@@ -331,7 +346,9 @@ impl Catalog {
             kind,
             timestamp: f.timestamp,
             value: f.value as f32,
+            seq: self.next_seq,
         };
+        self.next_seq += 1;
         let user = &mut self.users[u as usize];
         if let Err(p) = user.seen.binary_search(&i) {
             user.seen.insert(p, i);

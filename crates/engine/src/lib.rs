@@ -61,6 +61,9 @@ pub enum EngineError {
     /// A fit failed.
     #[error("training failed: {0}")]
     Train(String),
+    /// The request conflicts with what is running (a fit already in progress).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Counters exported to `/metrics`.
@@ -195,19 +198,18 @@ impl Engine {
     /// Records stored feedback (only events that were new to the store): popularity and
     /// the bandit's counts change at once; the online ranker learns them shortly.
     pub fn add_feedback(&self, events: &[Feedback]) {
-        let mut learnt = Vec::with_capacity(events.len());
-        {
-            let mut c = self.catalog.write().expect("catalog lock");
-            for f in events {
-                learnt.push(c.add_feedback(f));
-            }
-        }
-        self.counters
-            .feedback_ingested
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        let mut c = self.catalog.write().expect("catalog lock");
+        let learnt: Vec<catalog::Event> = events.iter().map(|f| c.add_feedback(f)).collect();
+        // Queued while the catalogue is still locked: a fit being published (which holds
+        // the catalogue) sees each event either in the log or in the queue, never in
+        // between.
         if self.config.rank.online {
             self.online_queue.lock().expect("queue lock").extend(learnt);
         }
+        drop(c);
+        self.counters
+            .feedback_ingested
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
     }
 
     /// Learns queued feedback with the live ranker; returns the samples learnt.
@@ -264,8 +266,19 @@ impl Engine {
     /// Fits a new version now, on this thread, and publishes it. Errors when a fit is
     /// already running.
     pub fn train_blocking(&self) -> Result<VersionInfo, EngineError> {
+        self.train_blocking_with(|| {})
+    }
+
+    /// [`Engine::train_blocking`], running `during` after the fit has copied its data and
+    /// before the new version is published (tests send feedback mid-fit through it).
+    ///
+    /// Feedback that arrives while the fit runs is not in its copy: with online learning
+    /// on, the new ranker learns it just before the swap, under the catalogue's lock, and
+    /// the online queue is emptied at the same moment — every event reaches the new
+    /// ranker exactly once (`VersionInfo::learnt_after_fit` counts them).
+    pub fn train_blocking_with(&self, during: impl FnOnce()) -> Result<VersionInfo, EngineError> {
         if self.training.swap(true, Ordering::SeqCst) {
-            return Err(EngineError::BadRequest("a fit is already running".into()));
+            return Err(EngineError::Conflict("a fit is already running".into()));
         }
         let started = models::now();
         {
@@ -273,25 +286,26 @@ impl Engine {
             s.running = true;
             s.started_at = Some(started);
         }
-        let data = {
+        let (data, copied_up_to) = {
             let c = self.catalog();
-            models::TrainingData {
+            let data = models::TrainingData {
                 items: c.items().to_vec(),
                 users: c.users().iter().map(|u| u.id.clone()).collect(),
                 log: c.log().to_vec(),
-            }
+            };
+            (data, c.next_seq())
         };
         let version = self.registry.next_version();
         let result = models::fit(&data, &self.config, version, &self.phase);
+        drop(data);
+        during();
+        let result = result.and_then(|set| self.publish_fit(set, copied_up_to));
         let mut s = self.status.lock().expect("status lock");
         s.running = false;
         s.finished_at = Some(models::now());
         *self.phase.lock().expect("phase lock") = String::new();
         let out = match result {
-            Ok(set) => {
-                let info = set.info.clone();
-                // Feedback that arrived during the fit is learnt by the new ranker too.
-                self.registry.publish(set);
+            Ok(info) => {
                 s.last_error = None;
                 s.failures_in_a_row = 0;
                 s.last_version = Some(info.version);
@@ -309,6 +323,32 @@ impl Engine {
         };
         self.training.store(false, Ordering::SeqCst);
         out
+    }
+
+    /// Teaches the new ranker the events that arrived since the fit copied its data
+    /// (arrival numbers from `since`), empties the online queue and publishes the set —
+    /// all while holding the catalogue, so no event is learnt twice or lost in between.
+    fn publish_fit(&self, mut set: ModelSet, since: u64) -> Result<VersionInfo, EngineError> {
+        let c = self.catalog();
+        let mut queue = self.online_queue.lock().expect("queue lock");
+        if self.config.rank.online {
+            if let Some(r) = &set.ranker {
+                let tail = c.log_since(since);
+                let samples =
+                    pipeline::online_samples(&c, tail, self.config.rank.negatives_per_positive);
+                if !samples.is_empty() {
+                    r.write()
+                        .expect("ranker lock")
+                        .partial_fit(&samples)
+                        .map_err(|e| EngineError::Train(e.to_string()))?;
+                }
+                set.info.learnt_after_fit = tail.len();
+            }
+        }
+        queue.clear();
+        let info = set.info.clone();
+        self.registry.publish(set);
+        Ok(info)
     }
 
     /// Starts a fit on a background thread; false when one is already running.

@@ -43,6 +43,9 @@ pub struct VersionInfo {
     pub models: Vec<String>,
     /// Last-fit metrics: `itemknn.recall@20`, `mf.ndcg@20`, `ranker.auc`, …
     pub metrics: BTreeMap<String, f64>,
+    /// Feedback events that arrived while the fit ran, learnt by the ranker just before
+    /// the version went live.
+    pub learnt_after_fit: usize,
 }
 
 /// The matrix-factorisation channel: iALS factors, the Gram matrix fold-in needs, and the
@@ -95,6 +98,7 @@ impl ModelSet {
                 items: 0,
                 models: Vec::new(),
                 metrics: BTreeMap::new(),
+                learnt_after_fit: 0,
             },
             recall: None,
             ranker: None,
@@ -305,9 +309,14 @@ pub fn fit(
         None
     } else {
         set_phase(phase, "fitting the ranker");
+        // Every (user, item) with feedback of any kind, to keep negatives unseen.
+        let mut seen: Vec<(u32, u32)> = data.log.iter().map(|e| (e.user, e.item)).collect();
+        seen.sort_unstable();
+        seen.dedup();
         let samples = ranker_samples(
             &data.items,
             |u| data.users[u as usize].as_str(),
+            |u, i| seen.binary_search(&(u, i)).is_ok(),
             &data.log,
             cfg.rank.negatives_per_positive,
             version,
@@ -345,6 +354,7 @@ pub fn fit(
             items,
             models,
             metrics,
+            learnt_after_fit: 0,
         },
         recall,
         ranker,
@@ -357,11 +367,17 @@ fn samples_split(s: &SampleSet, at: usize) -> (SampleSet, SampleSet) {
     (s.select(&head), s.select(&tail))
 }
 
+/// Draws per negative: a user who has seen nearly every item gets fewer negatives rather
+/// than seen ones.
+const NEGATIVE_TRIES: usize = 8;
+
 /// Ranker samples of feedback events: positives → 1, reads → 0, and for each positive
-/// `negatives` random items the user has not seen → 0 (the same rule online and offline).
+/// `negatives` random live items the user has given no feedback on (`seen(user, item)` is
+/// false) → 0 — the same rule online and offline.
 pub fn ranker_samples<'a>(
     items: &[ItemState],
     user_id: impl Fn(u32) -> &'a str,
+    seen: impl Fn(u32, u32) -> bool,
     events: &[Event],
     negatives: usize,
     seed: u64,
@@ -381,8 +397,10 @@ pub fn ranker_samples<'a>(
                     if live.len() < 2 {
                         break;
                     }
-                    let j = live[rng.random_range(0..live.len())];
-                    if j != e.item {
+                    let unseen = (0..NEGATIVE_TRIES)
+                        .map(|_| live[rng.random_range(0..live.len())])
+                        .find(|&j| j != e.item && !seen(e.user, j));
+                    if let Some(j) = unseen {
                         push_sample(&mut set, 0.0, user, &items[j as usize], &mut buf);
                     }
                 }
@@ -399,4 +417,49 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::pair_features;
+
+    fn item(id: &str) -> ItemState {
+        ItemState {
+            id: id.into(),
+            categories: Vec::new(),
+            hidden: false,
+            deleted: false,
+            timestamp: 0,
+            expires_at: None,
+            positives: 0,
+            reads: 0,
+        }
+    }
+
+    /// Negatives are drawn only from items the user has given no feedback on (issue 13:
+    /// they used to be any live item, seen ones included).
+    #[test]
+    fn negatives_are_items_the_user_has_not_seen() {
+        let items: Vec<ItemState> = (0..10).map(|i| item(&format!("i{i}"))).collect();
+        // the user has seen i0..i8; only i9 is left
+        let seen = |_: u32, i: u32| i < 9;
+        let click = Event {
+            user: 0,
+            item: 0,
+            kind: Kind::Positive,
+            timestamp: 1,
+            value: 1.0,
+            seq: 0,
+        };
+        let set = ranker_samples(&items, |_| "u", seen, &[click; 20], 5, 3);
+        let mut want = Vec::new();
+        pair_features("u", &items[9], &mut want);
+        let negatives: Vec<usize> = (0..set.len()).filter(|&k| set.labels[k] == 0.0).collect();
+        assert!(!negatives.is_empty());
+        for k in negatives {
+            let r = set.row(k);
+            assert_eq!(r.indices, want.iter().map(|f| f.1).collect::<Vec<_>>());
+        }
+    }
 }

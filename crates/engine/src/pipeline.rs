@@ -92,6 +92,7 @@ pub fn online_samples(cat: &Catalog, events: &[Event], negatives: usize) -> Samp
     ranker_samples(
         cat.items(),
         |u| cat.users()[u as usize].id.as_str(),
+        |u, i| cat.users()[u as usize].has_seen(i),
         events,
         negatives,
         seed,

@@ -152,3 +152,50 @@ fn no_stored_timestamp_can_stop_training() {
     assert_eq!((st.failures_in_a_row, st.last_error), (0, None));
     assert!(info.metrics["itemknn.recall@20"] > 0.0);
 }
+
+/// Clicks that arrive while a fit runs are not in its copy of the data; the new ranker
+/// learns them just before it goes live, so the refit loses none (issue 13).
+#[test]
+fn feedback_during_a_fit_reaches_the_new_ranker() {
+    let (items, users, fb) = data();
+    // u1 clicks i0 (another category's item) eight times while the fit runs
+    let mid_fit: Vec<Feedback> = (0..8)
+        .map(|t| Feedback::new("click", "u1", "i0", 5_000 + t))
+        .collect();
+    let fitted = |with_clicks: bool| {
+        let engine = Engine::new(config());
+        engine.load(&items, &users, &fb);
+        let info = engine
+            .train_blocking_with(|| {
+                if with_clicks {
+                    engine.add_feedback(&mid_fit);
+                }
+            })
+            .unwrap();
+        // the online learner would only learn what is still queued: nothing may be
+        assert_eq!(engine.learn_queued(), 0);
+        (info, click_probability(&engine, "u1", "i0"))
+    };
+    let (quiet, p_quiet) = fitted(false);
+    let (busy, p_busy) = fitted(true);
+    assert_eq!(quiet.learnt_after_fit, 0);
+    assert_eq!(busy.learnt_after_fit, 8);
+    assert!(p_busy > p_quiet + 0.02, "{p_quiet} -> {p_busy}");
+}
+
+/// A second fit while one runs is a conflict (409 over HTTP), not a bad request.
+#[test]
+fn a_second_fit_is_a_conflict() {
+    let (items, users, fb) = data();
+    let engine = Engine::new(config());
+    engine.load(&items, &users, &fb);
+    let e = engine
+        .train_blocking_with(|| {
+            assert!(matches!(
+                engine.train_blocking(),
+                Err(funnel_engine::EngineError::Conflict(_))
+            ));
+        })
+        .map(|i| i.version);
+    assert_eq!(e.unwrap(), 1);
+}

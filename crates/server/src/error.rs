@@ -12,6 +12,7 @@ use funnel_store::StoreError;
 use serde::de::DeserializeOwned;
 
 use crate::api::ErrorBody;
+use crate::deadline::BodyDeadlineExceeded;
 
 /// An error answer.
 #[derive(Debug)]
@@ -57,7 +58,8 @@ impl From<EngineError> for ApiError {
         let status = match &e {
             EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::BadRequest(_) | EngineError::Config { .. } => StatusCode::BAD_REQUEST,
-            EngineError::Train(_) => StatusCode::CONFLICT,
+            EngineError::Conflict(_) => StatusCode::CONFLICT,
+            EngineError::Train(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {
             status,
@@ -101,6 +103,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&r);
+    while let Some(e) = source {
+        if e.is::<BodyDeadlineExceeded>() {
+            return ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                message: e.to_string(),
+            };
+        }
+        source = e.source();
+    }
     let status = match &r {
         JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
         JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -152,4 +164,49 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 
 fn path_rejection(r: PathRejection) -> ApiError {
     ApiError::bad(r.body_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_their_statuses() {
+        let engine = |e: EngineError| ApiError::from(e).status;
+        assert_eq!(
+            engine(EngineError::Conflict("a fit is already running".into())),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            engine(EngineError::NotFound {
+                what: "user",
+                id: "u".into()
+            }),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            engine(EngineError::BadRequest("x".into())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            engine(EngineError::Train("x".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let store = |e: StoreError| ApiError::from(e).status;
+        assert_eq!(
+            store(StoreError::Unknown {
+                what: "item",
+                id: "i".into()
+            }),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            store(StoreError::Contention {
+                backend: "postgres",
+                what: "users",
+                attempts: 4
+            }),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
 }

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+mod deadline;
 pub mod error;
 mod gate;
 pub mod keys;
@@ -237,8 +238,9 @@ pub fn router(state: AppState, server: &funnel_engine::config::ServerConfig) -> 
     routes::routes(state)
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        .layer(axum::middleware::from_fn_with_state(
             std::time::Duration::from_millis(server.body_timeout_ms),
+            deadline::body_deadline,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {

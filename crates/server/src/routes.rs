@@ -644,11 +644,17 @@ async fn latest(
 
 /// Start a refit of every model in the background; the new version goes live when done.
 #[utoipa::path(post, path = "/api/admin/train", tag = "admin",
-    responses((status = 202, body = TrainStarted), (status = 401, body = ErrorBody)),
+    responses((status = 202, body = TrainStarted), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
-async fn train_start(_: WriteKey, State(s): State<AppState>) -> impl IntoResponse {
-    let started = s.engine.train_in_background();
-    (StatusCode::ACCEPTED, Json(TrainStarted { started }))
+async fn train_start(
+    _: WriteKey,
+    State(s): State<AppState>,
+) -> Result<(StatusCode, Json<TrainStarted>), ApiError> {
+    if !s.engine.train_in_background() {
+        return Err(funnel_engine::EngineError::Conflict("a fit is already running".into()).into());
+    }
+    Ok((StatusCode::ACCEPTED, Json(TrainStarted { started: true })))
 }
 
 /// The trainer: running or not, its phase, the last fit's metrics.

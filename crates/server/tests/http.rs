@@ -85,7 +85,8 @@ fn a_scripted_client_gets_the_whole_funnel() {
         .iter()
         .all(|r| r["channel"] == "popular" || r["channel"] == "explore"));
 
-    // a new item (no feedback) gets the exploration slot
+    // a new item (no feedback) is shown: in the exploration slot, unless the ranker put
+    // it in the list already (then no other item is new enough to be explored)
     c.post(
         "/api/items",
         json!({"item_id": "fresh", "categories": ["c0"]}),
@@ -98,8 +99,17 @@ fn a_scripted_client_gets_the_whole_funnel() {
         .iter()
         .filter(|r| r["channel"] == "explore")
         .collect();
-    assert_eq!(explored.len(), 1, "{recs}");
-    assert_eq!(explored[0]["item_id"], "fresh");
+    let fresh = recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["item_id"] == "fresh")
+        .unwrap_or_else(|| panic!("the new item is not shown: {recs}"));
+    if fresh["channel"] == "explore" {
+        assert_eq!(explored.len(), 1, "{recs}");
+    } else {
+        assert!(explored.is_empty(), "{recs}");
+    }
 
     // popularity follows feedback at once
     for u in 0..8 {

@@ -351,6 +351,51 @@ fn the_connection_limit_holds_extra_clients_until_a_slot_frees() {
     rt.block_on(running.stop()).unwrap();
 }
 
+/// Defect 5c: a body trickled byte by byte is cut off at the body deadline with a 408.
+#[test]
+fn a_trickled_body_gets_a_408_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.server.body_timeout_ms = 600;
+    let (rt, _c, running) = start(cfg);
+    let mut s = TcpStream::connect(running.addr).unwrap();
+    let body =
+        br#"{"item_id": "slow", "comment": "................................................"}"#;
+    write!(
+        s,
+        "POST /api/items HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut answer = Vec::new();
+    for &b in body.iter() {
+        if s.write_all(&[b]).is_err() {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(_) => {} // nothing yet: keep trickling (100 ms a byte)
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("server.body_timeout_ms"), "{text}");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    rt.block_on(running.stop()).unwrap();
+}
+
 /// Defect 6: The data directory, key file and database Funnel creates are its owner's alone.
 #[cfg(unix)]
 #[test]
