@@ -105,8 +105,10 @@ struct Leaderboard {
 const LEADERBOARD_SIZE: usize = 2000;
 
 impl Leaderboard {
-    /// Item `i`'s count went up to `counts[i]`: move it up (or in).
-    fn bump(&mut self, i: u32, counts: &dyn Fn(u32) -> u32) {
+    /// Item `i`'s count went up: move it up (or in). `ahead(a, b)`: whether `a` ranks
+    /// before `b` (more positives; equal counts in id order, so the board does not depend
+    /// on the order events were replayed in, which a restart changes).
+    fn bump(&mut self, i: u32, ahead: &dyn Fn(u32, u32) -> bool) {
         let mut p = match self.position.get(&i) {
             Some(&p) => p,
             None if self.top.len() < LEADERBOARD_SIZE => {
@@ -115,7 +117,7 @@ impl Leaderboard {
             }
             None => {
                 let last = *self.top.last().expect("full board");
-                if counts(last) >= counts(i) {
+                if !ahead(i, last) {
                     return;
                 }
                 self.position.remove(&last);
@@ -124,7 +126,7 @@ impl Leaderboard {
                 p
             }
         };
-        while p > 0 && counts(self.top[p - 1]) < counts(i) {
+        while p > 0 && ahead(i, self.top[p - 1]) {
             self.top[p] = self.top[p - 1];
             self.position.insert(self.top[p], p);
             p -= 1;
@@ -137,7 +139,10 @@ impl Leaderboard {
         let mut all: Vec<u32> = (0..items.len() as u32)
             .filter(|&i| items[i as usize].positives > 0)
             .collect();
-        all.sort_by_key(|&i| (Reverse(items[i as usize].positives), i));
+        all.sort_by(|&a, &b| {
+            let (x, y) = (&items[a as usize], &items[b as usize]);
+            y.positives.cmp(&x.positives).then_with(|| x.id.cmp(&y.id))
+        });
         all.truncate(LEADERBOARD_SIZE);
         self.position = all.iter().enumerate().map(|(p, &i)| (i, p)).collect();
         self.top = all;
@@ -151,7 +156,9 @@ pub struct Catalog {
     item_ids: FxHashMap<String, u32>,
     users: Vec<UserState>,
     user_ids: FxHashMap<String, u32>,
-    latest: BTreeSet<(Reverse<i64>, u32)>,
+    /// Items newest first; equal times in id order, so the list does not depend on the
+    /// order indices were handed out (which a restart changes).
+    latest: BTreeSet<(Reverse<i64>, String, u32)>,
     popular: Leaderboard,
     log: Vec<Event>,
     /// The `seq` the next event gets.
@@ -235,14 +242,14 @@ impl Catalog {
     /// Inserts or replaces an item.
     pub fn upsert_item(&mut self, it: &Item) -> u32 {
         let i = self.touch_item(&it.item_id);
+        self.latest.remove(&self.latest_key(i));
         let s = &mut self.items[i as usize];
-        self.latest.remove(&(Reverse(s.timestamp), i));
         s.categories = it.categories.clone();
         s.hidden = it.hidden;
         s.deleted = false;
         s.timestamp = it.timestamp;
         s.expires_at = it.expires_at;
-        self.latest.insert((Reverse(it.timestamp), i));
+        self.latest.insert(self.latest_key(i));
         i
     }
 
@@ -251,8 +258,7 @@ impl Catalog {
         if let Some(&i) = self.item_ids.get(id) {
             if self.items[i as usize].deleted {
                 self.items[i as usize].deleted = false;
-                self.latest
-                    .insert((Reverse(self.items[i as usize].timestamp), i));
+                self.latest.insert(self.latest_key(i));
             }
             return i;
         }
@@ -268,8 +274,31 @@ impl Catalog {
             reads: 0,
         });
         self.item_ids.insert(id.to_string(), i);
-        self.latest.insert((Reverse(0), i));
+        self.latest.insert(self.latest_key(i));
         i
+    }
+
+    /// The index of `id`, live or deleted; an unknown id gets a deleted placeholder (a
+    /// model loaded from disk may know items deleted since: they keep an index, and are
+    /// never recommended unless inserted again).
+    pub fn item_slot(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.item_ids.get(id) {
+            return i;
+        }
+        let i = self.touch_item(id);
+        self.latest.remove(&self.latest_key(i));
+        self.items[i as usize].deleted = true;
+        i
+    }
+
+    /// [`Catalog::item_slot`] for users.
+    pub fn user_slot(&mut self, id: &str) -> u32 {
+        if let Some(&u) = self.user_ids.get(id) {
+            return u;
+        }
+        let u = self.touch_user(id);
+        self.users[u as usize].deleted = true;
+        u
     }
 
     /// Inserts or replaces a user (attributes live in the store only).
@@ -297,11 +326,11 @@ impl Catalog {
         let Some(i) = self.item_index(id) else {
             return false;
         };
+        self.latest.remove(&self.latest_key(i));
         let s = &mut self.items[i as usize];
         s.deleted = true;
         s.positives = 0;
         s.reads = 0;
-        self.latest.remove(&(Reverse(s.timestamp), i));
         self.log.retain(|e| e.item != i);
         for u in &mut self.users {
             u.positives.retain(|&x| x != i);
@@ -359,7 +388,10 @@ impl Catalog {
                 item.positives += 1;
                 user.positives.push(i);
                 let items = &self.items;
-                self.popular.bump(i, &|x| items[x as usize].positives);
+                self.popular.bump(i, &|a, b| {
+                    let (x, y) = (&items[a as usize], &items[b as usize]);
+                    x.positives > y.positives || (x.positives == y.positives && x.id < y.id)
+                });
             }
             Kind::Read => item.reads += 1,
             Kind::Other => {}
@@ -375,7 +407,12 @@ impl Catalog {
 
     /// Items newest first (unfiltered).
     pub fn latest(&self) -> impl Iterator<Item = u32> + '_ {
-        self.latest.iter().map(|&(_, i)| i)
+        self.latest.iter().map(|&(_, _, i)| i)
+    }
+
+    fn latest_key(&self, i: u32) -> (Reverse<i64>, String, u32) {
+        let s = &self.items[i as usize];
+        (Reverse(s.timestamp), s.id.clone(), i)
     }
 
     /// Live items and users.

@@ -214,6 +214,9 @@ pub struct TrainConfig {
     pub interval_seconds: u64,
     /// Train at start-up when the store has feedback and no model is saved.
     pub on_start: bool,
+    /// Write each fitted version under `DATA_DIR/models` and serve the saved active
+    /// version at start-up.
+    pub save_versions: bool,
     /// Fewest positive events before models are fitted.
     pub min_feedback: usize,
     /// ItemKNN parameters (`--set` keys of `funnel eval --model itemknn`).
@@ -231,6 +234,7 @@ impl Default for TrainConfig {
         TrainConfig {
             interval_seconds: 0,
             on_start: true,
+            save_versions: true,
             min_feedback: 10,
             itemknn: Default::default(),
             ials: [("factors", "32"), ("iterations", "10")]

@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod config;
 pub mod features;
 pub mod models;
+pub mod persist;
 pub mod pipeline;
 pub mod rerank;
 
@@ -99,6 +100,9 @@ pub struct TrainStatus {
     pub last_error: Option<String>,
     /// Fits that failed since the last one that succeeded (0 when the last one worked).
     pub failures_in_a_row: u64,
+    /// Why the last fitted version could not be written to disk (it serves anyway, but a
+    /// restart will not find it).
+    pub last_save_error: Option<String>,
     /// Version published by the last successful fit.
     pub last_version: Option<u64>,
     /// Metrics of the last successful fit (`itemknn.recall@20`, `mf.ndcg@20`, `ranker.auc`, …).
@@ -118,6 +122,9 @@ pub struct Engine {
     phase: models::Phase,
     training: AtomicBool,
     online_queue: Mutex<Vec<catalog::Event>>,
+    /// Where versions are saved (`DATA_DIR/models`), once [`Engine::restore_versions`]
+    /// has set it; engines without one (tests, `funnel eval`) keep versions in memory.
+    models_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl Engine {
@@ -134,6 +141,7 @@ impl Engine {
                 finished_at: None,
                 last_error: None,
                 failures_in_a_row: 0,
+                last_save_error: None,
                 last_version: None,
                 last_metrics: Default::default(),
                 last_fit_seconds: None,
@@ -141,6 +149,7 @@ impl Engine {
             phase: Default::default(),
             training: AtomicBool::new(false),
             online_queue: Mutex::new(Vec::new()),
+            models_dir: std::sync::OnceLock::new(),
             config,
         })
     }
@@ -231,6 +240,7 @@ impl Engine {
             && ranker
                 .write()
                 .expect("ranker lock")
+                .ranker
                 .partial_fit(&samples)
                 .is_ok()
         {
@@ -251,9 +261,68 @@ impl Engine {
         self.registry.versions()
     }
 
-    /// Makes a kept version live (rollback).
+    /// Makes a kept version live (rollback); a restart serves it too.
     pub fn activate(&self, version: u64) -> Result<(), EngineError> {
-        self.registry.activate(version)
+        self.registry.activate(version)?;
+        if let Some(dir) = self.models_dir.get() {
+            persist::set_active(dir, version)?;
+        }
+        Ok(())
+    }
+
+    /// Saves every version fitted from now on under `dir` and reads back the versions
+    /// already there (after [`Engine::load`]: their ids are matched to the catalogue).
+    /// Returns the version now serving, if one loaded.
+    pub fn restore_versions(&self, dir: std::path::PathBuf) -> Option<u64> {
+        let restored = {
+            let mut c = self.catalog.write().expect("catalog lock");
+            persist::restore(&dir, self.config.train.keep_versions, &mut c)
+        };
+        let _ = self.models_dir.set(dir);
+        let active = restored.active?;
+        let n = restored.sets.len();
+        self.registry
+            .restore(restored.sets, active, restored.highest);
+        tracing::info!("serving model version {active} from disk ({n} kept)");
+        Some(active)
+    }
+
+    /// The path of file `name` of kept version `version` on disk (for download).
+    pub fn version_file(
+        &self,
+        version: u64,
+        name: &str,
+    ) -> Result<std::path::PathBuf, EngineError> {
+        let not_found = |what: &'static str, id: String| EngineError::NotFound { what, id };
+        if !persist::FILES.contains(&name) {
+            return Err(EngineError::BadRequest(format!(
+                "name: expected one of {}, got `{name}`",
+                persist::FILES.join(", ")
+            )));
+        }
+        let dir = self
+            .models_dir
+            .get()
+            .ok_or_else(|| not_found("model version", version.to_string()))?;
+        if !self.registry.kept_versions().contains(&version) {
+            return Err(not_found("model version", version.to_string()));
+        }
+        let p = persist::version_dir(dir, version).join(name);
+        if !p.is_file() {
+            return Err(not_found("model file", format!("v{version}/{name}")));
+        }
+        Ok(p)
+    }
+
+    /// Writes a just-published version to disk, marks it active, drops versions no
+    /// longer kept.
+    fn save_version(&self, set: &ModelSet) -> Result<(), EngineError> {
+        let Some(dir) = self.models_dir.get() else {
+            return Ok(());
+        };
+        persist::save(dir, set)?;
+        persist::set_active(dir, self.registry.versions().1)?;
+        persist::prune(dir, &self.registry.kept_versions())
     }
 
     /// The trainer's state.
@@ -339,6 +408,7 @@ impl Engine {
                 if !samples.is_empty() {
                     r.write()
                         .expect("ranker lock")
+                        .ranker
                         .partial_fit(&samples)
                         .map_err(|e| EngineError::Train(e.to_string()))?;
                 }
@@ -347,7 +417,15 @@ impl Engine {
         }
         queue.clear();
         let info = set.info.clone();
-        self.registry.publish(set);
+        let set = self.registry.publish(set);
+        drop(queue);
+        drop(c);
+        let saved = self.save_version(&set);
+        if let Err(e) = &saved {
+            tracing::warn!("model version {} was not saved: {e}", info.version);
+        }
+        self.status.lock().expect("status lock").last_save_error =
+            saved.err().map(|e| e.to_string());
         Ok(info)
     }
 

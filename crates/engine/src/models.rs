@@ -11,7 +11,7 @@ use funnel_ann::{Index, IndexParams, Metric};
 use funnel_data::{split, Event as DataEvent, InteractionsBuilder, NoProgress, SplitSpec};
 use funnel_features::SampleSet;
 use funnel_metrics::evaluate_full_ranking;
-use funnel_rank::Ranker;
+use funnel_rank::RankModel;
 use funnel_recall::{Ials, ItemKnn, Recaller};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -23,8 +23,8 @@ use crate::config::{params_of, Config};
 use crate::features::push_sample;
 use crate::EngineError;
 
-/// What a model version is, as listed over the API.
-#[derive(Debug, Clone, Serialize)]
+/// What a model version is, as listed over the API (and kept in its `version.json`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     /// 1, 2, … (0: nothing fitted yet).
@@ -45,6 +45,7 @@ pub struct VersionInfo {
     pub metrics: BTreeMap<String, f64>,
     /// Feedback events that arrived while the fit ran, learnt by the ranker just before
     /// the version went live.
+    #[serde(default)]
     pub learnt_after_fit: usize,
 }
 
@@ -75,14 +76,49 @@ pub struct RecallModels {
     pub mf: Option<MfChannel>,
 }
 
+impl RecallModels {
+    /// The mappings between model ids and catalogue indices, from the models' own id maps
+    /// (`catalog_item` / `catalog_user` give an external id's catalogue index).
+    pub fn new(
+        itemknn: Option<ItemKnn>,
+        mf: Option<MfChannel>,
+        mut catalog_item: impl FnMut(&str) -> u32,
+        mut catalog_user: impl FnMut(&str) -> u32,
+    ) -> Result<RecallModels, EngineError> {
+        let fitted = itemknn
+            .as_ref()
+            .and_then(|m| m.fitted())
+            .or_else(|| mf.as_ref().and_then(|m| m.ials.fitted()))
+            .ok_or_else(|| EngineError::Train("recall models without fitted ids".into()))?;
+        let item_to_catalog: Vec<u32> = (0..fitted.items.len() as u32)
+            .map(|m| catalog_item(fitted.items.external(m)))
+            .collect();
+        let user_to_catalog: Vec<u32> = (0..fitted.users.len() as u32)
+            .map(|m| catalog_user(fitted.users.external(m)))
+            .collect();
+        let inverse = |v: &[u32]| -> FxHashMap<u32, u32> {
+            v.iter().enumerate().map(|(m, &c)| (c, m as u32)).collect()
+        };
+        Ok(RecallModels {
+            item_from_catalog: inverse(&item_to_catalog),
+            user_from_catalog: inverse(&user_to_catalog),
+            item_to_catalog,
+            user_to_catalog,
+            itemknn,
+            mf,
+        })
+    }
+}
+
 /// Everything a request needs from training, published as one unit.
 pub struct ModelSet {
     /// Version and metrics.
     pub info: VersionInfo,
     /// Recall models, when enough feedback was there to fit them.
     pub recall: Option<RecallModels>,
-    /// The ranker; the online learner updates it in place between refits.
-    pub ranker: Option<RwLock<Box<dyn Ranker>>>,
+    /// The ranker in the bundle `funnel rank train` writes (calibration, down-sampling
+    /// correction); the online learner updates it in place between refits.
+    pub ranker: Option<RwLock<RankModel>>,
 }
 
 impl ModelSet {
@@ -136,14 +172,36 @@ impl Registry {
     }
 
     /// Makes `set` live; requests already running finish on the set they started with.
-    pub fn publish(&self, set: ModelSet) {
+    pub fn publish(&self, set: ModelSet) -> Arc<ModelSet> {
         let set = Arc::new(set);
         let mut kept = self.kept.lock().expect("registry lock");
         kept.push(set.clone());
-        self.current.store(set);
+        self.current.store(set.clone());
         while kept.len() > self.keep {
             kept.remove(0);
         }
+        set
+    }
+
+    /// Takes versions read back from disk (oldest first): `active` serves, the others are
+    /// kept for rollback, and new versions are numbered above `highest`.
+    pub fn restore(&self, sets: Vec<ModelSet>, active: u64, highest: u64) {
+        let mut kept = self.kept.lock().expect("registry lock");
+        *kept = sets.into_iter().map(Arc::new).collect();
+        while kept.len() > self.keep {
+            kept.remove(0);
+        }
+        if let Some(s) = kept.iter().find(|s| s.info.version == active) {
+            self.current.store(s.clone());
+        }
+        let top = kept.iter().map(|s| s.info.version).max().unwrap_or(0);
+        self.next.store(top.max(highest) + 1, Ordering::SeqCst);
+    }
+
+    /// Version numbers kept.
+    pub fn kept_versions(&self) -> Vec<u64> {
+        let kept = self.kept.lock().expect("registry lock");
+        kept.iter().map(|s| s.info.version).collect()
     }
 
     /// Makes a kept version live again (rollback, or forward again).
@@ -276,34 +334,18 @@ pub fn fit(
             .enumerate()
             .map(|(i, s)| (s.id.as_str(), i as u32))
             .collect();
-        let item_to_catalog: Vec<u32> = (0..all.n_items() as u32)
-            .map(|m| item_ids[all.items().external(m)])
-            .collect();
         let user_ids: FxHashMap<&str, u32> = data
             .users
             .iter()
             .enumerate()
             .map(|(u, id)| (id.as_str(), u as u32))
             .collect();
-        let user_to_catalog: Vec<u32> = (0..all.n_users() as u32)
-            .map(|m| user_ids[all.users().external(m)])
-            .collect();
-        Some(RecallModels {
-            item_from_catalog: item_to_catalog
-                .iter()
-                .enumerate()
-                .map(|(m, &c)| (c, m as u32))
-                .collect(),
-            user_from_catalog: user_to_catalog
-                .iter()
-                .enumerate()
-                .map(|(m, &c)| (c, m as u32))
-                .collect(),
-            item_to_catalog,
-            user_to_catalog,
-            itemknn: Some(knn),
-            mf: Some(MfChannel { ials, gram, index }),
-        })
+        Some(RecallModels::new(
+            Some(knn),
+            Some(MfChannel { ials, gram, index }),
+            |id| item_ids[id],
+            |id| user_ids[id],
+        )?)
     };
     let ranker = if cfg.rank.model == "none" || pairs.len() < cfg.train.min_feedback {
         None
@@ -339,7 +381,7 @@ pub fn fit(
                 .map_err(|e| EngineError::Train(e.to_string()))?;
         }
         models.push(format!("ranker:{}", cfg.rank.model));
-        Some(RwLock::new(r))
+        Some(RwLock::new(RankModel::new(r)))
     };
     let (users, items) = recall.as_ref().map_or((0, 0), |r| {
         (r.user_to_catalog.len(), r.item_to_catalog.len())

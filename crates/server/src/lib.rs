@@ -159,6 +159,11 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     );
     let engine = Engine::new(config.clone());
     engine.load(&items, &users, &feedback);
+    let restored = if config.train.save_versions {
+        engine.restore_versions(dir.join("models"))
+    } else {
+        None
+    };
     tracing::info!(
         "loaded {} items, {} users, {} feedback events from {}",
         items.len(),
@@ -166,7 +171,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         feedback.len(),
         store.backend().name()
     );
-    if config.train.on_start && feedback.len() >= config.train.min_feedback {
+    if restored.is_none() && config.train.on_start && feedback.len() >= config.train.min_feedback {
         engine.train_in_background();
     }
     engine.start_background();

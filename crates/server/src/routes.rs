@@ -26,7 +26,7 @@ use crate::AppState;
         insert_items, get_item, patch_item, delete_item, item_feedback, item_neighbors,
         insert_users, get_user, delete_user, user_feedback, user_neighbors,
         insert_feedback, recommend, session_recommend, popular, latest,
-        train_start, train_status, versions, activate, live, ready
+        train_start, train_status, versions, activate, model_file, live, ready
     ),
     modifiers(&KeyScheme),
     tags(
@@ -69,6 +69,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/admin/train", post(train_start).get(train_status))
         .route("/api/admin/models", get(versions))
         .route("/api/admin/models/{version}/activate", post(activate))
+        .route("/api/admin/models/{version}/files/{name}", get(model_file))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_page))
@@ -681,6 +682,52 @@ async fn versions(_: AdminKey, State(s): State<AppState>) -> Json<VersionsOut> {
             })
             .collect(),
     })
+}
+
+/// A file of a kept version, as written by the trainer (`version.json`, `itemknn.funnel`,
+/// `ials.funnel`, `ials.hnsw`, `ranker.funnel`): the ranker file loads in `funnel rank
+/// predict --model`. Always needs the key.
+#[utoipa::path(get, path = "/api/admin/models/{version}/files/{name}", tag = "admin",
+    params(("version" = u64, Path, description = "Version number"),
+        ("name" = String, Path, description = "File name")),
+    responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn model_file(
+    _: WriteKey,
+    State(s): State<AppState>,
+    ApiPath((version, name)): ApiPath<(u64, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    let path = s.engine.version_file(version, &name)?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!("{}: {e}", path.display()),
+    })?;
+    // Streamed in chunks: an item-similarity file can be hundreds of megabytes.
+    let chunks = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 16];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"v{version}-{name}\""),
+            ),
+        ],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response())
 }
 
 /// Make a kept version live again (rollback).
