@@ -4,7 +4,8 @@
 #   2. insert USERS users, ITEMS items and USERS×EVENTS clicks over HTTP (ingest events/s),
 #   3. fit the models (POST /api/admin/train), report fit time and metrics,
 #   4. wrk: GET /api/recommend/{random user}?n=10 for DURATION — requests/s, p50/p99,
-#   5. the server's RSS sampled every SAMPLE seconds during the load (flat = no leak).
+#   5. the server's RSS sampled every SAMPLE seconds during the load (flat = no leak),
+#   6. kill -9 and restart: seconds until the saved model version answers.
 # Usage: bash bench/serve.sh [DURATION_SECONDS]   (default 60; the memory check: 600)
 # Env: USERS ITEMS EVENTS CONNECTIONS THREADS PORT. Needs wrk (apt-get install wrk).
 set -euo pipefail
@@ -53,3 +54,12 @@ errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 print(f"requests/s {rps:.0f}  p50 {ms(50):.2f} ms  p99 {ms(99):.2f} ms  non-2xx {errs.group(1) if errs else 0}"
       f"  (goal: p99 < 10 ms at >= 2000 requests/s)")
 PY
+echo "== restart: kill -9, start again, time until the saved version answers"
+kill -9 $PID; wait $PID 2>/dev/null || true
+T0=$(date +%s.%N)
+target/release/funnel serve --config "$DIR/funnel.toml" 2>> "$DIR/server.log" &
+PID=$!
+until curl -sf -H 'X-API-Key: bench' $BASE/health/ready 2>/dev/null | grep -q '"model_version":[1-9]'; do sleep 0.05; done
+T1=$(date +%s.%N)
+curl -sf "$BASE/api/recommend/u1?n=10" >/dev/null
+python3 -c "print('restart to the first answer on the saved version: %.1f s (%s users, %s items, %s clicks)' % ($T1 - $T0, $USERS, $ITEMS, $USERS * $EVENTS))"

@@ -49,6 +49,12 @@ enum Cmd {
     Similar(model_cmd::SimilarArgs),
     /// List the named parameter presets.
     Presets,
+    /// List every model of each stage with its parameters and their defaults.
+    Models {
+        /// Write the list as JSON here (`-` for standard output) instead of text.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The ranking stage: train, evaluate and apply click-probability models.
     #[command(subcommand)]
     Rank(rank_cmd::RankCmd),
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
         Cmd::Similar(a) => model_cmd::similar(a),
         Cmd::Rank(c) => rank_cmd::run(c),
         Cmd::Serve(a) => serve_cmd::run(a),
+        Cmd::Models { json } => model_cmd::models(json.as_deref()),
         Cmd::Presets => {
             for p in funnel_recall::presets::list() {
                 println!("{p}");

@@ -56,3 +56,72 @@ pub fn similar(a: &SimilarArgs) -> Result<()> {
     let i = f.item(&a.item)?;
     print(&f.items, &m.similar_items(i, a.k)?)
 }
+
+/// `funnel models`: every registered model of each stage, with its parameters — read from
+/// the registries, which take them from the models' own constructors.
+pub fn models(json_out: Option<&std::path::Path>) -> Result<()> {
+    let mut stages: Vec<(&str, &str, Vec<serde_json::Value>)> = Vec::new();
+    // A model this build lacks (EASE without its feature) is listed with the reason.
+    let entry = |name: &str,
+                 summary: &str,
+                 params: Result<Vec<funnel_recall::params::ParamDoc>, String>| {
+        match params {
+            Ok(p) => json!({"name": name, "summary": summary, "parameters": p}),
+            Err(e) => json!({"name": name, "summary": summary, "parameters": [], "unavailable": e}),
+        }
+    };
+    let recall = funnel_recall::registry::MODELS
+        .iter()
+        .map(|e| {
+            let mut j = entry(e.name, e.summary, e.parameters().map_err(|x| x.to_string()));
+            j["aliases"] = json!(e.aliases);
+            j["vectors"] = json!(e.vectors);
+            j
+        })
+        .collect();
+    stages.push(("recall", "funnel eval --model NAME --set key=value", recall));
+    let rank = funnel_rank::registry::MODELS
+        .iter()
+        .map(|e| entry(e.name, e.summary, e.parameters().map_err(|x| x.to_string())))
+        .collect();
+    stages.push((
+        "rank",
+        "funnel rank eval|train --model NAME --set key=value",
+        rank,
+    ));
+    if let Some(path) = json_out {
+        let doc: serde_json::Map<String, serde_json::Value> = stages
+            .into_iter()
+            .map(|(stage, _, models)| (stage.to_string(), json!(models)))
+            .collect();
+        let text = serde_json::to_string_pretty(&doc)?;
+        if path.as_os_str() == "-" {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text + "\n")?;
+        }
+        return Ok(());
+    }
+    for (stage, usage, models) in stages {
+        println!("{stage} ({usage})");
+        for m in models {
+            println!(
+                "  {:<10} {}",
+                m["name"].as_str().unwrap_or(""),
+                m["summary"].as_str().unwrap_or("")
+            );
+            if let Some(why) = m["unavailable"].as_str() {
+                println!("      unavailable: {why}");
+            }
+            for p in m["parameters"].as_array().into_iter().flatten() {
+                println!(
+                    "      {:<20} default {:<10} {}",
+                    p["key"].as_str().unwrap_or(""),
+                    p["default"].as_str().unwrap_or(""),
+                    p["expected"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}

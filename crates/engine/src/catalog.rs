@@ -165,7 +165,6 @@ pub struct Catalog {
     next_seq: u64,
     positive: FxHashSet<String>,
     read: FxHashSet<String>,
-    other: FxHashSet<String>,
 }
 
 impl Catalog {
@@ -174,20 +173,12 @@ impl Catalog {
         Catalog {
             positive: feedback.positive.iter().cloned().collect(),
             read: feedback.read.iter().cloned().collect(),
-            other: feedback.other.iter().cloned().collect(),
             ..Default::default()
         }
     }
 
-    /// How a configured feedback type counts; `None` for a type in none of the
-    /// `[feedback]` lists (the server refuses those).
-    pub fn configured_kind(&self, feedback_type: &str) -> Option<Kind> {
-        let k = self.kind_of(feedback_type);
-        (k != Kind::Other || self.other.contains(feedback_type)).then_some(k)
-    }
-
-    /// How a feedback type counts (types stored before they were refused count as
-    /// [`Kind::Other`]).
+    /// How a feedback type counts (`feedback.other` types, and types stored before
+    /// unconfigured ones were refused, count as [`Kind::Other`]).
     pub fn kind_of(&self, feedback_type: &str) -> Kind {
         if self.positive.contains(feedback_type) {
             Kind::Positive

@@ -150,7 +150,8 @@ impl Default for RecallConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RankConfig {
-    /// `lr`, `fm`, `ffm` or `none` (pass-through: candidates keep their merged recall score).
+    /// A registered ranker (`funnel models`: `lr`, `fm`, `ffm`) or `none` (pass-through:
+    /// candidates keep their merged recall score).
     pub model: String,
     /// Learn feedback as it arrives (`partial_fit`) between refits.
     pub online: bool,
@@ -311,10 +312,14 @@ impl Config {
                 format!("expected a number > 0, got {}", r.thompson_beta),
             );
         }
-        if !["lr", "fm", "ffm", "none"].contains(&self.rank.model.as_str()) {
+        if self.rank.model != "none" && funnel_rank::registry::get(&self.rank.model).is_none() {
             return bad(
                 "rank.model",
-                format!("expected lr, fm, ffm or none, got `{}`", self.rank.model),
+                format!(
+                    "expected one of {} or none, got `{}`",
+                    funnel_rank::registry::names(),
+                    self.rank.model
+                ),
             );
         }
         if self.server.max_body_bytes < 1024 {

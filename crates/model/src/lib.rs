@@ -17,4 +17,4 @@ pub mod params;
 
 pub use error::{ModelError, Result};
 pub use file::{ModelReader, ModelWriter, FORMAT_VERSION};
-pub use params::Params;
+pub use params::{ParamDoc, Params};

@@ -8,10 +8,25 @@ use crate::error::{ModelError, Result};
 
 /// `key=value` parameters of one model. Keys not read by the model are an error
 /// (see [`Params::finish`]), so a typo never passes silently.
+///
+/// Every key a model reads is recorded with its default and what it expects, so a
+/// model's parameter list is whatever its constructor reads — building it with empty
+/// parameters and calling [`Params::documented`] lists them, and no second list can drift.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
     values: BTreeMap<String, String>,
-    used: std::cell::RefCell<Vec<String>>,
+    used: std::cell::RefCell<Vec<ParamDoc>>,
+}
+
+/// A parameter a model reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ParamDoc {
+    /// The `--set` key.
+    pub key: String,
+    /// Its value when not set.
+    pub default: String,
+    /// What a value must be.
+    pub expected: String,
 }
 
 impl Params {
@@ -41,14 +56,35 @@ impl Params {
     }
 
     /// A typed value, or `default` when absent.
-    pub fn get<T: FromStr>(
+    pub fn get<T: FromStr + std::fmt::Display>(
         &self,
         model: &'static str,
         key: &str,
         default: T,
         expected: &str,
     ) -> Result<T> {
-        self.used.borrow_mut().push(key.to_string());
+        self.record(key, default.to_string(), expected.to_string());
+        self.value(model, key, default, expected)
+    }
+
+    fn record(&self, key: &str, default: String, expected: String) {
+        let mut used = self.used.borrow_mut();
+        if !used.iter().any(|d| d.key == key) {
+            used.push(ParamDoc {
+                key: key.to_string(),
+                default,
+                expected,
+            });
+        }
+    }
+
+    fn value<T: FromStr>(
+        &self,
+        model: &'static str,
+        key: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T> {
         match self.values.get(key) {
             None => Ok(default),
             Some(v) => v.parse().map_err(|_| ModelError::Param {
@@ -66,7 +102,12 @@ impl Params {
         default: &str,
         options: &[&str],
     ) -> Result<String> {
-        let v: String = self.get(model, key, default.to_string(), "a word")?;
+        self.record(
+            key,
+            default.to_string(),
+            format!("one of {}", options.join(", ")),
+        );
+        let v: String = self.value(model, key, default.to_string(), "a word")?;
         if options.contains(&v.as_str()) {
             Ok(v)
         } else {
@@ -77,12 +118,21 @@ impl Params {
         }
     }
 
+    /// The parameters read so far, in the order the model read them.
+    pub fn documented(&self) -> Vec<ParamDoc> {
+        self.used.borrow().clone()
+    }
+
     /// Fails on keys the model did not read.
     pub fn finish(&self, model: &'static str) -> Result<()> {
         let used = self.used.borrow();
-        let unknown: Vec<&String> = self.values.keys().filter(|k| !used.contains(k)).collect();
+        let unknown: Vec<&String> = self
+            .values
+            .keys()
+            .filter(|k| !used.iter().any(|d| &d.key == *k))
+            .collect();
         if let Some(k) = unknown.first() {
-            let mut known = used.clone();
+            let mut known: Vec<&str> = used.iter().map(|d| d.key.as_str()).collect();
             known.sort();
             known.dedup();
             return Err(ModelError::Param {

@@ -5,7 +5,7 @@
 #[non_exhaustive]
 pub enum RankError {
     /// A model name no ranker answers to.
-    #[error("unknown ranker `{0}`; expected one of: {names}", names = crate::MODEL_NAMES.join(", "))]
+    #[error("unknown ranker `{0}`; expected one of: {names}", names = crate::registry::names())]
     UnknownModel(String),
     /// Bad parameters or a model file that cannot be read.
     #[error(transparent)]

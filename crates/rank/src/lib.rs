@@ -33,6 +33,7 @@ pub mod fm;
 pub mod ftrl;
 mod online;
 pub mod optim;
+pub mod registry;
 mod table;
 
 use std::path::Path;
@@ -52,9 +53,6 @@ pub use online::{sigmoid, EpochOptions, FitReport};
 pub use optim::Optimizer;
 
 use online::Online;
-
-/// Names [`build`] answers to.
-pub const MODEL_NAMES: &[&str] = &["lr", "fm", "ffm"];
 
 /// A click-probability model.
 pub trait Ranker: Send + Sync {
@@ -140,26 +138,12 @@ fn boxed<M: Online + 'static>(model: M, epochs: EpochOptions) -> Box<dyn Ranker>
     Box::new(WithLoop { model, epochs })
 }
 
-/// A new, untrained ranker by name with `--set` parameters; unknown keys are an error.
+/// A new, untrained ranker by name (see [`registry`]) with `--set` parameters; unknown
+/// keys are an error.
 pub fn build(name: &str, p: &Params) -> Result<Box<dyn Ranker>> {
-    let factorised = EpochOptions {
-        epochs: 20,
-        patience: 2,
-        validation_fraction: 0.1,
-        shuffle: true,
-        seed: 0,
-    };
-    let r = match name {
-        "lr" => boxed(
-            FtrlLr::from_params(p)?,
-            epoch_options("lr", p, FtrlLr::default_epochs())?,
-        ),
-        "fm" => boxed(Fm::from_params(p)?, epoch_options("fm", p, factorised)?),
-        "ffm" => boxed(Ffm::from_params(p)?, epoch_options("ffm", p, factorised)?),
-        other => return Err(RankError::UnknownModel(other.to_string())),
-    };
-    let model: &'static str = MODEL_NAMES.iter().find(|m| **m == name).unwrap();
-    p.finish(model)?;
+    let e = registry::get(name).ok_or_else(|| RankError::UnknownModel(name.to_string()))?;
+    let r = (e.build)(p)?;
+    p.finish(e.name)?;
     Ok(r)
 }
 
@@ -318,16 +302,15 @@ impl RankModel {
             seed: e["shuffle_seed"].as_u64().unwrap_or(0),
         };
         let e = factorised(r.params());
-        let ranker = match r.model() {
-            "lr" => boxed(FtrlLr::load(&r)?, e),
-            "fm" => boxed(Fm::load(&r)?, e),
-            "ffm" => boxed(Ffm::load(&r)?, e),
-            other => {
+        let ranker = match registry::get(r.model()) {
+            Some(entry) => (entry.load)(&r, e)?,
+            None => {
                 return Err(funnel_model::ModelError::ModelFile {
                     path: r.path().to_string(),
                     message: format!(
-                        "this is a `{other}` model file, not a ranker ({})",
-                        MODEL_NAMES.join(", ")
+                        "this is a `{}` model file, not a ranker ({})",
+                        r.model(),
+                        registry::names()
                     ),
                 }
                 .into())

@@ -5,7 +5,7 @@
 #[non_exhaustive]
 pub enum RecallError {
     /// A model name that no recaller answers to.
-    #[error("unknown model `{0}`; expected one of: {names}", names = crate::MODEL_NAMES.join(", "))]
+    #[error("unknown model `{0}`; expected one of: {names}", names = crate::registry::names())]
     UnknownModel(String),
     /// A bad `--set key=value` parameter.
     #[error("model `{model}`: {message}")]

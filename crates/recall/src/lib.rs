@@ -36,6 +36,7 @@ pub mod itemknn;
 pub mod mf;
 pub mod popular;
 pub mod presets;
+pub mod registry;
 pub mod similarity;
 #[cfg(feature = "ease")]
 mod spd_inverse;
@@ -62,9 +63,6 @@ pub use userknn::UserKnn;
 
 /// A score given to an item.
 pub type Score = f32;
-
-/// Names accepted by [`build`] and `funnel eval --model`.
-pub const MODEL_NAMES: &[&str] = &["popular", "itemknn", "userknn", "ials", "bpr", "ease"];
 
 /// What every fitted recaller keeps: the id maps and each user's training items
 /// (to score from and to exclude).
@@ -219,50 +217,26 @@ pub trait Recaller: Send + Sync {
     }
 }
 
-/// Builds an unfitted model by name with `--set` parameters.
+/// Builds an unfitted model by name (or alias, see [`registry`]) with `--set` parameters.
 pub fn build(name: &str, params: &Params) -> Result<Box<dyn Recaller>> {
-    let m: Box<dyn Recaller> = match name {
-        "popular" | "pop" => Box::new(Popular::new(params)?),
-        "itemknn" | "itemcf" => Box::new(ItemKnn::new(params)?),
-        "userknn" | "usercf" => Box::new(UserKnn::new(params)?),
-        "ials" | "als" => Box::new(Ials::new(params)?),
-        "bpr" => Box::new(Bpr::new(params)?),
-        #[cfg(feature = "ease")]
-        "ease" => Box::new(ease::Ease::new(params)?),
-        #[cfg(not(feature = "ease"))]
-        "ease" => {
-            return Err(RecallError::Param {
-                model: "ease",
-                message: "this build of Funnel has no EASE; rebuild with the `ease` feature".into(),
-            })
-        }
-        other => return Err(RecallError::UnknownModel(other.to_string())),
-    };
-    Ok(m)
+    let e = registry::get(name).ok_or_else(|| RecallError::UnknownModel(name.to_string()))?;
+    (e.build)(params)
 }
 
 /// Loads any model file, dispatching on the model type in its header.
 pub fn load(path: &Path) -> Result<Box<dyn Recaller>> {
     let r = ModelReader::open(path)?;
-    let m: Box<dyn Recaller> = match r.model() {
-        "popular" => Box::new(Popular::load(&r)?),
-        "itemknn" => Box::new(ItemKnn::load(&r)?),
-        "userknn" => Box::new(UserKnn::load(&r)?),
-        "ials" => Box::new(Ials::load(&r)?),
-        "bpr" => Box::new(Bpr::load(&r)?),
-        #[cfg(feature = "ease")]
-        "ease" => Box::new(ease::Ease::load(&r)?),
-        other => {
-            return Err(RecallError::ModelFile {
-                path: path.display().to_string(),
-                message: format!(
-                    "model type `{other}` is not one this Funnel knows ({})",
-                    MODEL_NAMES.join(", ")
-                ),
-            })
-        }
-    };
-    Ok(m)
+    match registry::get(r.model()) {
+        Some(e) => (e.load)(&r),
+        None => Err(RecallError::ModelFile {
+            path: path.display().to_string(),
+            message: format!(
+                "model type `{}` is not one this Funnel knows ({})",
+                r.model(),
+                registry::names()
+            ),
+        }),
+    }
 }
 
 /// Parameters stored in a model file's header, as `--set` pairs.

@@ -7,7 +7,8 @@ use funnel_data::{
     load as load_data, split, DataSource, NoProgress, ReadOptions, Split, SplitSpec,
 };
 use funnel_metrics::evaluate_full_ranking;
-use funnel_recall::{build, load, Params, RecallError, MODEL_NAMES};
+use funnel_recall::registry::MODELS;
+use funnel_recall::{build, load, registry, Params, RecallError};
 
 fn data() -> Split {
     let src = DataSource {
@@ -24,7 +25,7 @@ fn every_model_keeps_the_contract() {
     let s = data();
     let dir = tempfile::tempdir().unwrap();
     let users: Vec<u32> = (0..s.train.n_users() as u32).collect();
-    for name in MODEL_NAMES {
+    for name in MODELS.iter().map(|e| e.name) {
         let mut m = build(name, &Params::default()).unwrap();
         assert!(
             matches!(m.recommend(&[0], 5), Err(RecallError::NotFitted(_))),
@@ -86,9 +87,9 @@ fn every_model_keeps_the_contract() {
 fn personalised_models_beat_popularity_on_data_with_taste() {
     let s = data();
     let mut recall = HashMap::new();
-    for name in MODEL_NAMES {
+    for name in MODELS.iter().map(|e| e.name) {
         // 250 items: a small latent space, or the factor models overfit.
-        let params = match *name {
+        let params = match name {
             "ials" => Params::parse(&["factors=16", "reg=0.1"]).unwrap(),
             "bpr" => Params::parse(&["factors=16"]).unwrap(),
             _ => Params::default(),
@@ -102,7 +103,7 @@ fn personalised_models_beat_popularity_on_data_with_taste() {
                 .map(|l| l.into_iter().map(|x| x.0).collect())
                 .collect()
         });
-        recall.insert(*name, r.metrics["recall@20"]);
+        recall.insert(name, r.metrics["recall@20"]);
     }
     assert!(recall["itemknn"] > recall["popular"] * 1.1, "{recall:?}");
     assert!(recall["userknn"] > recall["popular"] * 1.1, "{recall:?}");
@@ -202,4 +203,45 @@ fn itemknn_options_change_the_model() {
     let mut m = build("itemknn", &Params::parse(&["neighbors=3"]).unwrap()).unwrap();
     m.fit(&s.train, &NoProgress).unwrap();
     assert!(m.similar_items(0, 10).unwrap().len() <= 3);
+}
+
+/// Every registered model documents the parameters its constructor reads, with defaults
+/// that build it again; an unknown key is refused naming the known ones; aliases and the
+/// model files' type names resolve to the same entry.
+#[test]
+fn the_registry_documents_every_model() {
+    for e in MODELS {
+        let docs = e.parameters().unwrap();
+        assert!(!docs.is_empty(), "{}: no parameters", e.name);
+        let mut keys: Vec<&str> = docs.iter().map(|d| d.key.as_str()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), docs.len(), "{}: a key twice", e.name);
+        let pairs: Vec<String> = docs
+            .iter()
+            .map(|d| format!("{}={}", d.key, d.default))
+            .collect();
+        build(e.name, &Params::parse(&pairs).unwrap())
+            .unwrap_or_else(|err| panic!("{}: its own defaults do not build: {err}", e.name));
+        let err = build(e.name, &Params::parse(&["no_such_key=1"]).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("no_such_key") && err.contains(&docs[0].key),
+            "{err}"
+        );
+        for a in e.aliases {
+            assert_eq!(registry::get(a).unwrap().name, e.name);
+        }
+        assert!(!e.summary.is_empty());
+    }
+    let err = build("xgboost", &Params::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("xgboost") && err.contains(&registry::names()),
+        "{err}"
+    );
 }

@@ -422,13 +422,19 @@ impl Store {
         // PostgreSQL: a row can vanish between our INSERT (which found it) and our lock
         // (a delete committed in between); then it is created again. A few rounds suffice.
         const ATTEMPTS: usize = 4;
-        let (name, key, columns, bare) = table.sql();
+        let (name, key, _, _) = table.sql();
         let lock = match self.backend {
             Backend::Postgres => " FOR KEY SHARE",
             Backend::Sqlite => "",
         };
         for chunk in ids.chunks(500) {
             let mut pending: Vec<&str> = chunk.to_vec();
+            if self.backend == Backend::Sqlite && unknown == Unknown::Create {
+                // The write lock is ours since BEGIN IMMEDIATE: creating what is missing
+                // is all it takes, in one statement per chunk.
+                self.insert_bare(tx, table, &pending).await?;
+                continue;
+            }
             let mut attempt = 0;
             while !pending.is_empty() {
                 if attempt == ATTEMPTS {
@@ -463,24 +469,32 @@ impl Store {
                         id: pending[0].to_string(),
                     });
                 }
-                let values: Vec<String> = (0..pending.len())
-                    .map(|k| format!("(${}, {bare})", k + 1))
-                    .collect();
-                let q = format!(
-                    "INSERT INTO {name} ({columns}) VALUES {} ON CONFLICT DO NOTHING",
-                    values.join(", ")
-                );
-                let mut ins = sqlx::query(&q);
-                for id in &pending {
-                    ins = ins.bind(*id);
-                }
-                ins.execute(&mut **tx).await.map_err(|e| self.err(e))?;
-                if self.backend == Backend::Sqlite {
-                    // The write lock is ours since BEGIN IMMEDIATE: nothing can delete them.
-                    break;
-                }
+                self.insert_bare(tx, table, &pending).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Inserts bare rows for `ids` into `table`, leaving existing ones as they are.
+    async fn insert_bare(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        table: Table,
+        ids: &[&str],
+    ) -> Result<()> {
+        let (name, _, columns, bare) = table.sql();
+        let values: Vec<String> = (0..ids.len())
+            .map(|k| format!("(${}, {bare})", k + 1))
+            .collect();
+        let q = format!(
+            "INSERT INTO {name} ({columns}) VALUES {} ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        let mut ins = sqlx::query(&q);
+        for id in ids {
+            ins = ins.bind(*id);
+        }
+        ins.execute(&mut **tx).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 

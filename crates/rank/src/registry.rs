@@ -1,0 +1,90 @@
+//! Every ranker, registered once: name, what it is, how to build it from `--set`
+//! parameters (with its epoch loop) and how to load its arrays from a model file.
+//! `funnel rank … --model`, the error that lists names, `funnel models`, the server's
+//! `rank.model` check and the contract test all read this list.
+//!
+//! Parameters are what the constructor reads: [`Entry::parameters`] builds the ranker with
+//! none and reports every key with its default.
+
+use funnel_model::{ModelReader, ParamDoc, Params};
+
+use crate::online::{EpochOptions, Online};
+use crate::{Ffm, Fm, FtrlLr, Ranker, Result};
+
+/// One registered ranker.
+pub struct Entry {
+    /// The name `--model` takes and model files carry.
+    pub name: &'static str,
+    /// One line on what the ranker is.
+    pub summary: &'static str,
+    /// The model and the epoch loop it trains with when `--set` does not say otherwise.
+    pub build: fn(&Params) -> Result<Box<dyn Ranker>>,
+    /// The model's arrays from its file, with the epoch settings stored beside them.
+    pub load: fn(&ModelReader, EpochOptions) -> Result<Box<dyn Ranker>>,
+}
+
+impl Entry {
+    /// The parameters the ranker reads, with their defaults.
+    pub fn parameters(&self) -> Result<Vec<ParamDoc>> {
+        let p = Params::default();
+        (self.build)(&p)?;
+        Ok(p.documented())
+    }
+}
+
+/// The epoch loop of the factorised models: several passes, early stopping on the
+/// newest tenth.
+fn factorised() -> EpochOptions {
+    EpochOptions {
+        epochs: 20,
+        patience: 2,
+        validation_fraction: 0.1,
+        shuffle: true,
+        seed: 0,
+    }
+}
+
+fn with_loop<M: Online + 'static>(
+    name: &'static str,
+    model: Result<M>,
+    p: &Params,
+    defaults: EpochOptions,
+) -> Result<Box<dyn Ranker>> {
+    let model = model?;
+    Ok(crate::boxed(
+        model,
+        crate::epoch_options(name, p, defaults)?,
+    ))
+}
+
+/// The rankers, in the order they are listed.
+pub const MODELS: &[Entry] = &[
+    Entry {
+        name: "lr",
+        summary: "logistic regression trained by FTRL-Proximal (one pass by default)",
+        build: |p| with_loop("lr", FtrlLr::from_params(p), p, FtrlLr::default_epochs()),
+        load: |r, e| Ok(crate::boxed(FtrlLr::load(r)?, e)),
+    },
+    Entry {
+        name: "fm",
+        summary: "factorisation machine (SGD or AdaGrad, early stopping)",
+        build: |p| with_loop("fm", Fm::from_params(p), p, factorised()),
+        load: |r, e| Ok(crate::boxed(Fm::load(r)?, e)),
+    },
+    Entry {
+        name: "ffm",
+        summary: "field-aware factorisation machine",
+        build: |p| with_loop("ffm", Ffm::from_params(p), p, factorised()),
+        load: |r, e| Ok(crate::boxed(Ffm::load(r)?, e)),
+    },
+];
+
+/// The entry called `name`.
+pub fn get(name: &str) -> Option<&'static Entry> {
+    MODELS.iter().find(|e| e.name == name)
+}
+
+/// The registered names, for messages.
+pub fn names() -> String {
+    MODELS.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+}
