@@ -243,7 +243,13 @@ impl Engine {
             })
             .collect();
         rank(&models, &cat, &user_key, &mut cands);
-        cands.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+        // Ties in id order, not index order: the same answer after a restart.
+        let id = |i: u32| cat.items()[i as usize].id.as_str();
+        cands.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| id(a.item).cmp(id(b.item)))
+        });
         let rr = &self.config().rerank;
         if rr.mmr_lambda < 1.0 {
             cands = mmr(cands, want, rr.mmr_lambda, |a, b| {

@@ -146,11 +146,11 @@ async fn insert_items(
     let n = body.len();
     let mut items = Vec::with_capacity(n);
     for (k, it) in body.into_iter().enumerate() {
-        validate::id(&field(k, n, "item_id"), &it.item_id)?;
-        validate::categories(&field(k, n, "categories"), &it.categories)?;
-        validate::text(&field(k, n, "comment"), &it.comment)?;
+        validate::id(field(k, n, "item_id"), &it.item_id)?;
+        validate::categories(field(k, n, "categories"), &it.categories)?;
+        validate::text(field(k, n, "comment"), &it.comment)?;
         let timestamp = it.timestamp.unwrap_or_else(now);
-        validate::timestamp(&field(k, n, "timestamp"), timestamp, server)?;
+        validate::timestamp(field(k, n, "timestamp"), timestamp, server)?;
         items.push(Item {
             expires_at: validate::expiry(it.expires_at, it.ttl_seconds)?,
             attributes: validate::attributes(it.attributes)?,
@@ -317,8 +317,8 @@ async fn insert_users(
     let n = body.len();
     let mut users = Vec::with_capacity(n);
     for (k, u) in body.into_iter().enumerate() {
-        validate::id(&field(k, n, "user_id"), &u.user_id)?;
-        validate::text(&field(k, n, "comment"), &u.comment)?;
+        validate::id(field(k, n, "user_id"), &u.user_id)?;
+        validate::text(field(k, n, "comment"), &u.comment)?;
         users.push(User {
             attributes: validate::attributes(u.attributes)?,
             user_id: u.user_id,
@@ -443,13 +443,13 @@ async fn insert_feedback(
     let n = body.len();
     let mut events = Vec::with_capacity(n);
     for (k, f) in body.into_iter().enumerate() {
-        validate::id(&field(k, n, "user_id"), &f.user_id)?;
-        validate::id(&field(k, n, "item_id"), &f.item_id)?;
-        feedback_type(&s, &field(k, n, "feedback_type"), &f.feedback_type)?;
+        validate::id(field(k, n, "user_id"), &f.user_id)?;
+        validate::id(field(k, n, "item_id"), &f.item_id)?;
+        feedback_type(&s, field(k, n, "feedback_type"), &f.feedback_type)?;
         let value = f.value.unwrap_or(1.0);
-        validate::value(&field(k, n, "value"), value)?;
+        validate::value(field(k, n, "value"), value)?;
         let timestamp = f.timestamp.unwrap_or(t);
-        validate::timestamp(&field(k, n, "timestamp"), timestamp, &cfg.server)?;
+        validate::timestamp(field(k, n, "timestamp"), timestamp, &cfg.server)?;
         events.push(Feedback {
             user_id: f.user_id,
             item_id: f.item_id,
@@ -472,9 +472,36 @@ async fn insert_feedback(
                     .flat_map(|e| [Entity::User(&e.user_id), Entity::Item(&e.item_id)]),
             )
             .await;
+        // Held, the batch's users and items cannot appear or vanish under it, so what the
+        // catalogue does not know is what the store may lack.
+        let (users, items) = {
+            let c = s.engine.catalog();
+            let mut users: Vec<&str> = events
+                .iter()
+                .map(|e| e.user_id.as_str())
+                .filter(|id| c.user_index(id).is_none())
+                .collect();
+            let mut items: Vec<&str> = events
+                .iter()
+                .map(|e| e.item_id.as_str())
+                .filter(|id| c.item_index(id).is_none())
+                .collect();
+            users.sort_unstable();
+            users.dedup();
+            items.sort_unstable();
+            items.dedup();
+            (users, items)
+        };
+        let maybe_new = funnel_store::MaybeNew {
+            users: &users,
+            items: &items,
+        };
         // One transaction: the batch's new users and items commit with its events or not
         // at all; the catalogue learns them while the entities are still held.
-        let fresh = s.store.insert_feedback_with(&events, unknown).await?;
+        let fresh = s
+            .store
+            .insert_feedback_with(&events, unknown, Some(maybe_new))
+            .await?;
         let new: Vec<Feedback> = events
             .into_iter()
             .zip(&fresh)
@@ -493,7 +520,11 @@ async fn insert_feedback(
 
 /// A feedback type must be in one of the `[feedback]` lists (read from the config, not
 /// the catalogue: no lock per event).
-fn feedback_type(s: &AppState, what: &str, t: &str) -> Result<(), ApiError> {
+fn feedback_type(
+    s: &AppState,
+    what: impl std::fmt::Display + Copy,
+    t: &str,
+) -> Result<(), ApiError> {
     validate::id(what, t)?;
     let f = &s.engine.config().feedback;
     if [&f.positive, &f.read, &f.other]

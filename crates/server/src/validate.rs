@@ -17,12 +17,28 @@ pub const MAX_OFFSET: usize = 10_000;
 /// (1e308 became infinity there).
 pub const MAX_ABS_VALUE: f64 = 1e9;
 
-/// `name`, or `[k].name` inside a batch of several records.
-pub fn field(k: usize, n: usize, name: &str) -> String {
-    if n > 1 {
-        format!("[{k}].{name}")
-    } else {
-        name.to_string()
+/// A field's name in messages: `name`, or `[k].name` inside a batch of several records.
+/// Formatted only when a message is written, not once per field checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Field<'a> {
+    index: Option<usize>,
+    name: &'a str,
+}
+
+/// Field `name` of record `k` of `n`.
+pub fn field(k: usize, n: usize, name: &str) -> Field<'_> {
+    Field {
+        index: (n > 1).then_some(k),
+        name,
+    }
+}
+
+impl std::fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(k) => write!(f, "[{k}].{}", self.name),
+            None => f.write_str(self.name),
+        }
     }
 }
 
@@ -37,7 +53,7 @@ fn forbidden_in_id(c: char) -> bool {
 }
 
 /// An id: 1 to [`MAX_ID`] bytes, no control or invisible formatting characters.
-pub fn id(what: &str, id: &str) -> Result<(), ApiError> {
+pub fn id(what: impl std::fmt::Display + Copy, id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > MAX_ID {
         return Err(ApiError::bad(format!(
             "{what}: expected 1 to {MAX_ID} bytes, got {}",
@@ -58,7 +74,7 @@ pub fn id(what: &str, id: &str) -> Result<(), ApiError> {
 /// Free text: anything but NUL, which PostgreSQL text cannot hold (so neither backend
 /// accepts it; found by schemathesis against the PostgreSQL-backed server, where it was
 /// a 503).
-pub fn text(what: &str, s: &str) -> Result<(), ApiError> {
+pub fn text(what: impl std::fmt::Display + Copy, s: &str) -> Result<(), ApiError> {
     if s.contains('\0') {
         return Err(ApiError::bad(format!(
             "{what}: the NUL character (\\u0000) is not allowed"
@@ -68,14 +84,18 @@ pub fn text(what: &str, s: &str) -> Result<(), ApiError> {
 }
 
 /// Categories are ids.
-pub fn categories(what: &str, v: &[String]) -> Result<(), ApiError> {
+pub fn categories(what: impl std::fmt::Display + Copy, v: &[String]) -> Result<(), ApiError> {
     v.iter().try_for_each(|c| id(what, c))
 }
 
 /// A timestamp in Unix seconds: from 0 (1970) to now + `server.max_clock_skew_seconds`.
 /// Everything accepted fits the 2^32-second span training needs, and nothing sits in the
 /// future to stay first in `latest` for ever.
-pub fn timestamp(what: &str, t: i64, server: &ServerConfig) -> Result<(), ApiError> {
+pub fn timestamp(
+    what: impl std::fmt::Display + Copy,
+    t: i64,
+    server: &ServerConfig,
+) -> Result<(), ApiError> {
     let skew = server.max_clock_skew_seconds.min(i64::MAX as u64) as i64;
     let top = now().saturating_add(skew);
     if (0..=top).contains(&t) {
@@ -93,7 +113,7 @@ pub fn timestamp(what: &str, t: i64, server: &ServerConfig) -> Result<(), ApiErr
 }
 
 /// A feedback value: finite, at most [`MAX_ABS_VALUE`] either way.
-pub fn value(what: &str, v: f64) -> Result<(), ApiError> {
+pub fn value(what: impl std::fmt::Display + Copy, v: f64) -> Result<(), ApiError> {
     if v.is_finite() && v.abs() <= MAX_ABS_VALUE {
         return Ok(());
     }

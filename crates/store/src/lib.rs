@@ -112,6 +112,16 @@ pub enum Unknown {
     Refuse,
 }
 
+/// The users and items of a feedback batch that may be missing from the store (see
+/// [`Store::insert_feedback_with`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeNew<'a> {
+    /// User ids.
+    pub users: &'a [&'a str],
+    /// Item ids.
+    pub items: &'a [&'a str],
+}
+
 /// Users, items and feedback in a database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -364,7 +374,8 @@ impl Store {
     /// a batch that is not acknowledged leaves nothing behind. Returns after the commit,
     /// so every event it answers for is durable.
     pub async fn insert_feedback(&self, events: &[Feedback]) -> Result<Vec<bool>> {
-        self.insert_feedback_with(events, Unknown::Create).await
+        self.insert_feedback_with(events, Unknown::Create, None)
+            .await
     }
 
     /// [`Store::insert_feedback`], choosing what happens to unknown users and items.
@@ -374,13 +385,25 @@ impl Store {
     /// of one of them either commits first — and the batch re-creates it or is refused —
     /// or waits and then removes the batch's events with it: no feedback row outlives its
     /// user or item, even with several servers on one database.
+    ///
+    /// `maybe_new`: on SQLite — a file only this process writes — a caller that keeps its
+    /// own concurrent writers off the batch's users and items (the server's write gate)
+    /// and knows which of them exist may name the others; only those are then created or
+    /// checked (checking 5,000 known ids per batch cost a fifth of the ingest rate).
+    /// PostgreSQL, which several servers may share, checks every id regardless.
     pub async fn insert_feedback_with(
         &self,
         events: &[Feedback],
         unknown: Unknown,
+        maybe_new: Option<MaybeNew<'_>>,
     ) -> Result<Vec<bool>> {
-        let mut users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
-        let mut items: Vec<&str> = events.iter().map(|e| e.item_id.as_str()).collect();
+        let (mut users, mut items): (Vec<&str>, Vec<&str>) = match maybe_new {
+            Some(m) if self.backend == Backend::Sqlite => (m.users.to_vec(), m.items.to_vec()),
+            _ => (
+                events.iter().map(|e| e.user_id.as_str()).collect(),
+                events.iter().map(|e| e.item_id.as_str()).collect(),
+            ),
+        };
         for ids in [&mut users, &mut items] {
             ids.sort_unstable();
             ids.dedup();

@@ -122,7 +122,10 @@ async fn batches_are_whole(store: &Store, run: &str) {
         Feedback::new("click", &id("known"), &id("known"), 1),
         Feedback::new("click", &id("known"), &id("stranger"), 1),
     ];
-    match store.insert_feedback_with(&batch, Unknown::Refuse).await {
+    match store
+        .insert_feedback_with(&batch, Unknown::Refuse, None)
+        .await
+    {
         Err(StoreError::Unknown {
             what: "item",
             id: i,
@@ -136,7 +139,7 @@ async fn batches_are_whole(store: &Store, run: &str) {
         .is_empty());
     assert_eq!(
         store
-            .insert_feedback_with(&batch[..1], Unknown::Refuse)
+            .insert_feedback_with(&batch[..1], Unknown::Refuse, None)
             .await
             .unwrap(),
         vec![true]
