@@ -123,15 +123,69 @@ pub struct RecallConfig {
     pub popular: usize,
     /// Newest items.
     pub latest: usize,
-    /// Item-to-item neighbours of the user's items (ItemKNN).
+    /// Quota of the default `itemknn` channel (when no `[[recall.channel]]` is given).
     pub itemknn: usize,
-    /// Matrix factorisation (iALS) through the HNSW index.
+    /// Quota of the default `mf` channel (iALS through the HNSW index).
     pub mf: usize,
     /// Items of the user's history used to score (the newest).
     pub history: usize,
-    /// HNSW search breadth for the `mf` channel.
+    /// HNSW search breadth of `vectors` channels.
     pub ef_search: usize,
+    /// `[[recall.channel]]` tables: the model channels. Without any, the two default
+    /// channels: `itemknn` (model itemknn, kind user, `train.itemknn` parameters) and
+    /// `mf` (model ials, kind vectors, `train.ials` parameters).
+    pub channel: Vec<ChannelConfig>,
 }
+
+/// How a channel turns a user's recent history into candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ChannelKind {
+    /// The model scores every item for the history (`recommend_for_items`).
+    User,
+    /// The items most similar to each recent item, merged (`similar_items`).
+    ItemToItem,
+    /// The history embedded as a vector, items found by HNSW search over the model's item
+    /// vectors (models with vectors: `funnel models`).
+    Vectors,
+}
+
+impl ChannelKind {
+    /// `user`, `item_to_item` or `vectors`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelKind::User => "user",
+            ChannelKind::ItemToItem => "item_to_item",
+            ChannelKind::Vectors => "vectors",
+        }
+    }
+}
+
+/// One `[[recall.channel]]`: a registered recall model serving candidates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The channel's name in answers, `?channels=` and model files (`a-z`, `0-9`, `_`).
+    pub name: String,
+    /// A registered recall model (`funnel models`).
+    pub model: String,
+    /// How it recalls.
+    pub kind: ChannelKind,
+    /// Candidates it brings (0 turns it off).
+    #[serde(default = "default_quota")]
+    pub quota: usize,
+    /// Model parameters (`--set` keys of `funnel eval --model MODEL`).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+fn default_quota() -> usize {
+    200
+}
+
+/// Names the built-in channels and the answers use.
+pub const RESERVED_CHANNELS: &[&str] = &["popular", "latest", "explore", "ranker", "version"];
 
 impl Default for RecallConfig {
     fn default() -> Self {
@@ -142,6 +196,7 @@ impl Default for RecallConfig {
             mf: 200,
             history: 100,
             ef_search: 200,
+            channel: Vec::new(),
         }
     }
 }
@@ -249,6 +304,37 @@ impl Default for TrainConfig {
 }
 
 impl Config {
+    /// The model channels in effect: the `[[recall.channel]]` tables, or the two defaults.
+    pub fn channels(&self) -> Vec<ChannelConfig> {
+        if !self.recall.channel.is_empty() {
+            return self.recall.channel.clone();
+        }
+        vec![
+            ChannelConfig {
+                name: "itemknn".into(),
+                model: "itemknn".into(),
+                kind: ChannelKind::User,
+                quota: self.recall.itemknn,
+                params: self.train.itemknn.clone(),
+            },
+            ChannelConfig {
+                name: "mf".into(),
+                model: "ials".into(),
+                kind: ChannelKind::Vectors,
+                quota: self.recall.mf,
+                params: self.train.ials.clone(),
+            },
+        ]
+    }
+
+    /// Every channel name a request may ask for: the model channels, then popular and
+    /// latest.
+    pub fn channel_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.channels().into_iter().map(|c| c.name).collect();
+        v.extend(["popular".to_string(), "latest".to_string()]);
+        v
+    }
+
     /// Reads and validates a TOML file.
     pub fn from_file(path: &Path) -> Result<Config, EngineError> {
         let text = std::fs::read_to_string(path).map_err(|e| EngineError::Config {
@@ -403,6 +489,57 @@ impl Config {
             };
         check("train.itemknn", "itemknn", &self.train.itemknn)?;
         check("train.ials", "ials", &self.train.ials)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, c) in self.recall.channel.iter().enumerate() {
+            let key = format!("recall.channel[{k}]");
+            let valid = !c.name.is_empty()
+                && c.name.len() <= 64
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid {
+                return bad(
+                    &format!("{key}.name"),
+                    format!("expected 1 to 64 of a-z, 0-9 and _, got `{}`", c.name),
+                );
+            }
+            if RESERVED_CHANNELS.contains(&c.name.as_str()) || !seen.insert(c.name.clone()) {
+                return bad(
+                    &format!("{key}.name"),
+                    format!(
+                        "`{}` is taken (by another channel, or one of {})",
+                        c.name,
+                        RESERVED_CHANNELS.join(", ")
+                    ),
+                );
+            }
+            let Some(entry) = funnel_recall::registry::get(&c.model) else {
+                return bad(
+                    &format!("{key}.model"),
+                    format!(
+                        "expected a recall model ({}), got `{}`",
+                        funnel_recall::registry::names(),
+                        c.model
+                    ),
+                );
+            };
+            if c.kind == ChannelKind::Vectors && !entry.vectors {
+                let with: Vec<&str> = funnel_recall::registry::MODELS
+                    .iter()
+                    .filter(|e| e.vectors)
+                    .map(|e| e.name)
+                    .collect();
+                return bad(
+                    &format!("{key}.kind"),
+                    format!(
+                        "`{}` has no vectors to search; kind vectors takes {}",
+                        c.model,
+                        with.join(", ")
+                    ),
+                );
+            }
+            check(&format!("{key}.params"), &c.model, &c.params)?;
+        }
         if self.rank.model != "none" {
             funnel_rank::build(&self.rank.model, &params_of(&self.rank.params)).map_err(|e| {
                 EngineError::Config {
@@ -446,5 +583,114 @@ mod tests {
         assert!(e.to_string().contains("train.ials"), "{e}");
         let e = Config::from_toml("[rank]\nmodel = \"xgboost\"\n").unwrap_err();
         assert!(e.to_string().contains("rank.model"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod channel_tests {
+    use super::*;
+
+    const THREE: &str = r#"
+[[recall.channel]]
+name = "cooc"
+model = "itemknn"
+kind = "item_to_item"
+quota = 50
+
+[[recall.channel]]
+name = "taste"
+model = "ials"
+kind = "vectors"
+params = { factors = "8" }
+
+[[recall.channel]]
+name = "lin"
+model = "ease"
+kind = "user"
+"#;
+
+    #[test]
+    fn channel_tables_replace_the_default_channels() {
+        let c = Config::from_toml(THREE).unwrap();
+        let ch = c.channels();
+        let got: Vec<(&str, &str, ChannelKind, usize)> = ch
+            .iter()
+            .map(|c| (c.name.as_str(), c.model.as_str(), c.kind, c.quota))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cooc", "itemknn", ChannelKind::ItemToItem, 50),
+                ("taste", "ials", ChannelKind::Vectors, 200),
+                ("lin", "ease", ChannelKind::User, 200),
+            ]
+        );
+        assert_eq!(
+            c.channel_names(),
+            ["cooc", "taste", "lin", "popular", "latest"]
+        );
+        // without tables: the two channels the legacy keys describe
+        let d = Config::from_toml("[recall]\nitemknn = 7\nmf = 9\n").unwrap();
+        let got: Vec<(String, String, usize)> = d
+            .channels()
+            .into_iter()
+            .map(|c| (c.name, c.model, c.quota))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("itemknn".into(), "itemknn".into(), 7),
+                ("mf".into(), "ials".into(), 9)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_channels_are_refused_naming_the_table_and_key() {
+        let with = |extra: &str| {
+            Config::from_toml(&format!("{THREE}{extra}"))
+                .unwrap_err()
+                .to_string()
+        };
+        let table = |body: &str| format!("\n[[recall.channel]]\n{body}\n");
+        let e = with(&table("name = \"x\"\nmodel = \"xgboost\"\nkind = \"user\""));
+        assert!(
+            e.contains("recall.channel[3].model") && e.contains("xgboost"),
+            "{e}"
+        );
+        let e = with(&table("name = \"x\"\nmodel = \"bpr\"\nkind = \"vectors\""));
+        assert!(
+            e.contains("recall.channel[3].kind") && e.contains("ials"),
+            "{e}"
+        );
+        let e = with(&table(
+            "name = \"cooc\"\nmodel = \"popular\"\nkind = \"user\"",
+        ));
+        assert!(
+            e.contains("recall.channel[3].name") && e.contains("taken"),
+            "{e}"
+        );
+        let e = with(&table(
+            "name = \"popular\"\nmodel = \"popular\"\nkind = \"user\"",
+        ));
+        assert!(e.contains("recall.channel[3].name"), "{e}");
+        let e = with(&table(
+            "name = \"Bad-Name\"\nmodel = \"popular\"\nkind = \"user\"",
+        ));
+        assert!(
+            e.contains("recall.channel[3].name") && e.contains("a-z"),
+            "{e}"
+        );
+        let e = with(&table(
+            "name = \"x\"\nmodel = \"itemknn\"\nkind = \"user\"\nparams = { neighbours = \"5\" }",
+        ));
+        assert!(
+            e.contains("recall.channel[3].params") && e.contains("neighbours"),
+            "{e}"
+        );
+        let e = with(&table(
+            "name = \"x\"\nmodel = \"itemknn\"\nkind = \"sideways\"",
+        ));
+        assert!(e.contains("sideways"), "{e}");
     }
 }

@@ -65,6 +65,9 @@ pub enum EngineError {
     /// The request conflicts with what is running (a fit already in progress).
     #[error("{0}")]
     Conflict(String),
+    /// Model files under the data directory could not be written or read.
+    #[error("model files: {0}")]
+    ModelFiles(String),
 }
 
 /// Counters exported to `/metrics`.
@@ -122,6 +125,10 @@ pub struct Engine {
     phase: models::Phase,
     training: AtomicBool,
     online_queue: Mutex<Vec<catalog::Event>>,
+    /// Serialises writes under `models_dir` (a fit's save, activations).
+    disk: Mutex<()>,
+    /// The model channels in effect (`Config::channels`, computed once).
+    channels: Vec<config::ChannelConfig>,
     /// Where versions are saved (`DATA_DIR/models`), once [`Engine::restore_versions`]
     /// has set it; engines without one (tests, `funnel eval`) keep versions in memory.
     models_dir: std::sync::OnceLock<std::path::PathBuf>,
@@ -150,6 +157,8 @@ impl Engine {
             training: AtomicBool::new(false),
             online_queue: Mutex::new(Vec::new()),
             models_dir: std::sync::OnceLock::new(),
+            disk: Mutex::new(()),
+            channels: config.channels(),
             config,
         })
     }
@@ -157,6 +166,15 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The quota of model channel `name` in the config (0 for a channel a saved version
+    /// has but the config no longer names).
+    pub fn channel_quota(&self, name: &str) -> usize {
+        self.channels
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(0, |c| c.quota)
     }
 
     /// Fills the catalogue from the store's contents (at start-up).
@@ -263,6 +281,9 @@ impl Engine {
 
     /// Makes a kept version live (rollback); a restart serves it too.
     pub fn activate(&self, version: u64) -> Result<(), EngineError> {
+        // Held across the switch and its record on disk, so concurrent activations and a
+        // fit's save leave ACTIVE naming the version that serves.
+        let _disk = self.disk.lock().expect("disk lock");
         self.registry.activate(version)?;
         if let Some(dir) = self.models_dir.get() {
             persist::set_active(dir, version)?;
@@ -294,10 +315,10 @@ impl Engine {
         name: &str,
     ) -> Result<std::path::PathBuf, EngineError> {
         let not_found = |what: &'static str, id: String| EngineError::NotFound { what, id };
-        if !persist::FILES.contains(&name) {
+        if !persist::is_version_file(name) {
             return Err(EngineError::BadRequest(format!(
-                "name: expected one of {}, got `{name}`",
-                persist::FILES.join(", ")
+                "name: expected version.json, ranker.funnel, CHANNEL.funnel or CHANNEL.hnsw, \
+                 got `{name}`"
             )));
         }
         let dir = self
@@ -320,6 +341,7 @@ impl Engine {
         let Some(dir) = self.models_dir.get() else {
             return Ok(());
         };
+        let _disk = self.disk.lock().expect("disk lock");
         persist::save(dir, set)?;
         persist::set_active(dir, self.registry.versions().1)?;
         persist::prune(dir, &self.registry.kept_versions())

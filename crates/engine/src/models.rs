@@ -12,14 +12,14 @@ use funnel_data::{split, Event as DataEvent, InteractionsBuilder, NoProgress, Sp
 use funnel_features::SampleSet;
 use funnel_metrics::evaluate_full_ranking;
 use funnel_rank::RankModel;
-use funnel_recall::{Ials, ItemKnn, Recaller};
+use funnel_recall::{Recaller, VectorRecall};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::catalog::{Event, ItemState, Kind};
-use crate::config::{params_of, Config};
+use crate::config::{params_of, ChannelKind, Config};
 use crate::features::push_sample;
 use crate::EngineError;
 
@@ -47,20 +47,45 @@ pub struct VersionInfo {
     /// the version went live.
     #[serde(default)]
     pub learnt_after_fit: usize,
+    /// The model channels of the version.
+    #[serde(default)]
+    pub channels: Vec<ChannelInfo>,
 }
 
-/// The matrix-factorisation channel: iALS factors, the Gram matrix fold-in needs, and the
-/// HNSW index over item vectors.
-pub struct MfChannel {
-    /// The model.
-    pub ials: Ials,
-    /// `Y^T Y` (with the unobserved weight), computed once per version.
-    pub gram: Vec<f32>,
-    /// Inner-product index over item factors.
-    pub index: Index,
+/// A channel of a version, as listed over the API and saved in `version.json`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelInfo {
+    /// Its name.
+    pub name: String,
+    /// The registered model it runs.
+    pub model: String,
+    /// `user`, `item_to_item` or `vectors`.
+    pub kind: ChannelKind,
 }
 
-/// Recall models with their id mappings to catalogue indices.
+/// One model channel of a version: its fitted model and, for a `vectors` channel, the
+/// HNSW index over the model's item vectors.
+pub struct Channel {
+    /// The channel's name (`[[recall.channel]] name`), as answers carry it.
+    pub name: &'static str,
+    /// How it recalls.
+    pub kind: ChannelKind,
+    /// The fitted model.
+    pub model: Box<dyn Recaller>,
+    /// Inner-product index over the model's item vectors (`vectors` channels).
+    pub index: Option<Index>,
+}
+
+impl Channel {
+    /// The model's vectors (iALS factors and the like), when it has them.
+    pub fn vectors(&self) -> Option<&dyn VectorRecall> {
+        self.model.vectors()
+    }
+}
+
+/// The model channels of a version, with the mapping between the models' ids (shared:
+/// every channel is fitted on the same interactions) and catalogue indices.
 pub struct RecallModels {
     /// Model item → catalogue item.
     pub item_to_catalog: Vec<u32>,
@@ -70,26 +95,32 @@ pub struct RecallModels {
     pub user_to_catalog: Vec<u32>,
     /// Catalogue user → model user.
     pub user_from_catalog: FxHashMap<u32, u32>,
-    /// Item-to-item neighbours.
-    pub itemknn: Option<ItemKnn>,
-    /// Latent factors behind the ANN index.
-    pub mf: Option<MfChannel>,
+    /// The channels, in the config's order.
+    pub channels: Vec<Channel>,
 }
 
 impl RecallModels {
-    /// The mappings between model ids and catalogue indices, from the models' own id maps
-    /// (`catalog_item` / `catalog_user` give an external id's catalogue index).
+    /// The mappings between model ids and catalogue indices, from the first channel's id
+    /// maps (`catalog_item` / `catalog_user` give an external id's catalogue index).
     pub fn new(
-        itemknn: Option<ItemKnn>,
-        mf: Option<MfChannel>,
+        channels: Vec<Channel>,
         mut catalog_item: impl FnMut(&str) -> u32,
         mut catalog_user: impl FnMut(&str) -> u32,
     ) -> Result<RecallModels, EngineError> {
-        let fitted = itemknn
-            .as_ref()
-            .and_then(|m| m.fitted())
-            .or_else(|| mf.as_ref().and_then(|m| m.ials.fitted()))
+        let fitted = channels
+            .iter()
+            .find_map(|c| c.model.fitted())
             .ok_or_else(|| EngineError::Train("recall models without fitted ids".into()))?;
+        if let Some(c) = channels.iter().find(|c| {
+            c.model.fitted().is_some_and(|f| {
+                f.items.len() != fitted.items.len() || f.users.len() != fitted.users.len()
+            })
+        }) {
+            return Err(EngineError::Train(format!(
+                "channel `{}` was fitted on other users or items than the others",
+                c.name
+            )));
+        }
         let item_to_catalog: Vec<u32> = (0..fitted.items.len() as u32)
             .map(|m| catalog_item(fitted.items.external(m)))
             .collect();
@@ -104,10 +135,20 @@ impl RecallModels {
             user_from_catalog: inverse(&user_to_catalog),
             item_to_catalog,
             user_to_catalog,
-            itemknn,
-            mf,
+            channels,
         })
     }
+
+    /// The first channel with vectors (user neighbours, diversity).
+    pub fn vectors(&self) -> Option<&dyn VectorRecall> {
+        self.channels.iter().find_map(|c| c.vectors())
+    }
+}
+
+/// The HNSW index over a model's item vectors.
+pub fn vector_index(v: &dyn VectorRecall) -> Index {
+    let f = v.item_vectors();
+    Index::build(&f.data, f.k, Metric::InnerProduct, &IndexParams::default())
 }
 
 /// Everything a request needs from training, published as one unit.
@@ -135,6 +176,7 @@ impl ModelSet {
                 models: Vec::new(),
                 metrics: BTreeMap::new(),
                 learnt_after_fit: 0,
+                channels: Vec::new(),
             },
             recall: None,
             ranker: None,
@@ -310,24 +352,35 @@ pub fn fit(
                 }
             }
         };
-        set_phase(phase, "fitting itemknn");
-        let mut knn = ItemKnn::new(&params_of(&cfg.train.itemknn))
-            .map_err(|e| EngineError::Train(e.to_string()))?;
-        knn.fit(&s.train, &NoProgress)
-            .map_err(|e| EngineError::Train(e.to_string()))?;
-        eval("itemknn", &knn, &mut metrics);
-        models.push("itemknn".to_string());
-        set_phase(phase, "fitting ials");
-        let mut ials = Ials::new(&params_of(&cfg.train.ials))
-            .map_err(|e| EngineError::Train(e.to_string()))?;
-        ials.fit(&s.train, &NoProgress)
-            .map_err(|e| EngineError::Train(e.to_string()))?;
-        eval("mf", &ials, &mut metrics);
-        set_phase(phase, "building the HNSW index");
-        let f = ials.item_factors();
-        let index = Index::build(&f.data, f.k, Metric::InnerProduct, &IndexParams::default());
-        let gram = ials.fold_in_gram();
-        models.push("ials".to_string());
+        let mut channels = Vec::new();
+        for c in cfg.channels() {
+            set_phase(phase, &format!("fitting channel {} ({})", c.name, c.model));
+            let mut m = funnel_recall::build(&c.model, &params_of(&c.params))
+                .map_err(|e| EngineError::Train(format!("channel `{}`: {e}", c.name)))?;
+            m.fit(&s.train, &NoProgress)
+                .map_err(|e| EngineError::Train(format!("channel `{}`: {e}", c.name)))?;
+            eval(&c.name, m.as_ref(), &mut metrics);
+            models.push(c.model.clone());
+            let index = match c.kind {
+                ChannelKind::Vectors => {
+                    set_phase(phase, &format!("building the HNSW index of {}", c.name));
+                    let v = m.vectors().ok_or_else(|| {
+                        EngineError::Train(format!(
+                            "channel `{}`: {} has no vectors",
+                            c.name, c.model
+                        ))
+                    })?;
+                    Some(vector_index(v))
+                }
+                ChannelKind::User | ChannelKind::ItemToItem => None,
+            };
+            channels.push(Channel {
+                name: crate::pipeline::intern(&c.name),
+                kind: c.kind,
+                model: m,
+                index,
+            });
+        }
         let item_ids: FxHashMap<&str, u32> = data
             .items
             .iter()
@@ -341,8 +394,7 @@ pub fn fit(
             .map(|(u, id)| (id.as_str(), u as u32))
             .collect();
         Some(RecallModels::new(
-            Some(knn),
-            Some(MfChannel { ials, gram, index }),
+            channels,
             |id| item_ids[id],
             |id| user_ids[id],
         )?)
@@ -397,6 +449,16 @@ pub fn fit(
             models,
             metrics,
             learnt_after_fit: 0,
+            channels: recall.as_ref().map_or_else(Vec::new, |r| {
+                r.channels
+                    .iter()
+                    .map(|c| ChannelInfo {
+                        name: c.name.to_string(),
+                        model: c.model.name().to_string(),
+                        kind: c.kind,
+                    })
+                    .collect()
+            }),
         },
         recall,
         ranker,

@@ -1,9 +1,10 @@
 //! Model versions on disk, so a restart serves at once what was trained.
 //!
 //! Each published version is written under `DATA_DIR/models/vN/`: one funnel-model file
-//! per model (`itemknn.funnel`, `ials.funnel`, `ranker.funnel` — the `RankModel` bundle
-//! `funnel rank train` writes too), the HNSW index (`ials.hnsw`), and `version.json` (the
-//! version's info and metrics). A version is written into a temporary directory, every
+//! per channel (`CHANNEL.funnel`: `itemknn.funnel` and `mf.funnel` with the default
+//! channels) and, for a `vectors` channel, its HNSW index (`CHANNEL.hnsw`); the ranker
+//! (`ranker.funnel` — the `RankModel` bundle `funnel rank train` writes too); and
+//! `version.json` (the version's info, metrics and channels). A version is written into a temporary directory, every
 //! file synced, then renamed into place, so a crash leaves it whole or absent. The active
 //! version's number is in `models/ACTIVE`, replaced the same way. At start-up the newest
 //! `train.keep_versions` versions that load are kept for rollback and the active one
@@ -14,29 +15,37 @@ use std::path::{Path, PathBuf};
 
 use funnel_ann::Index;
 use funnel_rank::RankModel;
-use funnel_recall::{Ials, ItemKnn, ModelReader, Recaller};
 
 use crate::catalog::Catalog;
-use crate::models::{MfChannel, ModelSet, RecallModels, VersionInfo};
+use crate::config::ChannelKind;
+use crate::models::{Channel, ModelSet, RecallModels, VersionInfo};
 use crate::EngineError;
 
 const ACTIVE: &str = "ACTIVE";
 
-/// The files a version directory may hold.
-pub const FILES: &[&str] = &[
-    "version.json",
-    "itemknn.funnel",
-    "ials.funnel",
-    "ials.hnsw",
-    "ranker.funnel",
-];
+/// Whether `name` is a file a version directory may hold: `version.json`,
+/// `ranker.funnel`, `CHANNEL.funnel` or `CHANNEL.hnsw`.
+pub fn is_version_file(name: &str) -> bool {
+    let channel = |stem: &str| {
+        !stem.is_empty()
+            && stem.len() <= 64
+            && stem
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    name == "version.json"
+        || name
+            .strip_suffix(".funnel")
+            .or_else(|| name.strip_suffix(".hnsw"))
+            .is_some_and(channel)
+}
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
-    move |e| EngineError::Train(format!("{}: {e}", path.display()))
+    move |e| EngineError::ModelFiles(format!("{}: {e}", path.display()))
 }
 
 fn failed(path: &Path, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Train(format!("{}: {e}", path.display()))
+    EngineError::ModelFiles(format!("{}: {e}", path.display()))
 }
 
 /// The directory of version `v`.
@@ -72,18 +81,15 @@ pub fn save(root: &Path, set: &ModelSet) -> Result<(), EngineError> {
     let info = serde_json::to_vec_pretty(&set.info).expect("version info serialises");
     std::fs::write(&files[0], info).map_err(io(&files[0]))?;
     if let Some(r) = &set.recall {
-        if let Some(knn) = &r.itemknn {
-            let p = tmp.join("itemknn.funnel");
-            knn.save(&p).map_err(|e| failed(&p, e))?;
+        for c in &r.channels {
+            let p = tmp.join(format!("{}.funnel", c.name));
+            c.model.save(&p).map_err(|e| failed(&p, e))?;
             files.push(p);
-        }
-        if let Some(mf) = &r.mf {
-            let p = tmp.join("ials.funnel");
-            mf.ials.save(&p).map_err(|e| failed(&p, e))?;
-            files.push(p);
-            let p = tmp.join("ials.hnsw");
-            mf.index.save(&p).map_err(|e| failed(&p, e))?;
-            files.push(p);
+            if let Some(index) = &c.index {
+                let p = tmp.join(format!("{}.hnsw", c.name));
+                index.save(&p).map_err(|e| failed(&p, e))?;
+                files.push(p);
+            }
         }
     }
     if let Some(r) = &set.ranker {
@@ -154,42 +160,43 @@ fn load(root: &Path, v: u64, catalog: &mut Catalog) -> Result<ModelSet, EngineEr
         ));
     }
     let file = |name: &str| dir.join(name);
-    let itemknn = match file("itemknn.funnel") {
-        p if p.exists() => Some(
-            ModelReader::open(&p)
-                .map_err(|e| failed(&p, e))
-                .and_then(|r| ItemKnn::load(&r).map_err(|e| failed(&p, e)))?,
-        ),
-        _ => None,
-    };
-    let mf = match file("ials.funnel") {
-        p if p.exists() => {
-            let ials = ModelReader::open(&p)
-                .map_err(|e| failed(&p, e))
-                .and_then(|r| Ials::load(&r).map_err(|e| failed(&p, e)))?;
-            let ip = file("ials.hnsw");
-            let index = Index::load(&ip).map_err(|e| failed(&ip, e))?;
-            if index.len() != ials.item_factors().n {
-                return Err(failed(
-                    &ip,
-                    "indexes another number of items than ials.funnel",
-                ));
+    let mut channels = Vec::new();
+    for c in &info.channels {
+        let p = file(&format!("{}.funnel", c.name));
+        let model = funnel_recall::load(&p).map_err(|e| failed(&p, e))?;
+        let index = match c.kind {
+            ChannelKind::Vectors => {
+                let v = model
+                    .vectors()
+                    .ok_or_else(|| failed(&p, "a vectors channel whose model has no vectors"))?;
+                let ip = file(&format!("{}.hnsw", c.name));
+                let index = Index::load(&ip).map_err(|e| failed(&ip, e))?;
+                if index.len() != v.item_vectors().n {
+                    return Err(failed(
+                        &ip,
+                        "indexes another number of items than its model",
+                    ));
+                }
+                Some(index)
             }
-            let gram = ials.fold_in_gram();
-            Some(MfChannel { ials, gram, index })
-        }
-        _ => None,
-    };
-    let recall = if itemknn.is_some() || mf.is_some() {
+            ChannelKind::User | ChannelKind::ItemToItem => None,
+        };
+        channels.push(Channel {
+            name: crate::pipeline::intern(&c.name),
+            kind: c.kind,
+            model,
+            index,
+        });
+    }
+    let recall = if channels.is_empty() {
+        None
+    } else {
         let cat = std::cell::RefCell::new(catalog);
         Some(RecallModels::new(
-            itemknn,
-            mf,
+            channels,
             |id| cat.borrow_mut().item_slot(id),
             |id| cat.borrow_mut().user_slot(id),
         )?)
-    } else {
-        None
     };
     let ranker = match file("ranker.funnel") {
         p if p.exists() => Some(std::sync::RwLock::new(

@@ -11,13 +11,27 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Event, ItemState};
+use crate::config::ChannelKind;
 use crate::features::push_sample;
 use crate::models::{now, ranker_samples, ModelSet, RecallModels};
 use crate::rerank::{explore, mmr, Candidate};
 use crate::{Engine, EngineError};
 
-/// Channel names, in the order quotas are listed in the config.
-pub const CHANNELS: &[&str] = &["popular", "latest", "itemknn", "mf"];
+/// Recent history items an `item_to_item` channel looks up neighbours of.
+const ITEM_TO_ITEM_SEEDS: usize = 20;
+
+/// A channel name as the `&'static str` answers carry: names come from the config and
+/// from saved versions, a handful per process, so each is leaked once.
+pub fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().expect("channel names lock");
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(n);
+    n
+}
 
 /// A recommendation request.
 #[derive(Debug, Clone, Default)]
@@ -103,10 +117,11 @@ impl Engine {
     /// Recommends a page of items for a stored user or a session.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<Vec<Recommendation>, EngineError> {
         if let Some(ch) = &req.channels {
-            if let Some(bad) = ch.iter().find(|c| !CHANNELS.contains(&c.as_str())) {
+            let known = self.config().channel_names();
+            if let Some(bad) = ch.iter().find(|c| !known.contains(c)) {
                 return Err(EngineError::BadRequest(format!(
                     "unknown channel `{bad}`; expected some of {}",
-                    CHANNELS.join(", ")
+                    known.join(", ")
                 )));
             }
         }
@@ -167,46 +182,46 @@ impl Engine {
         // to the one that knows the user.
         let mut lists: Vec<(&'static str, Vec<u32>)> = Vec::new();
         if let Some(r) = &models.recall {
-            let hist: Vec<u32> = {
-                let mut h: Vec<u32> = history
-                    .iter()
-                    .filter_map(|i| r.item_from_catalog.get(i).copied())
-                    .collect();
-                h.sort_unstable();
-                h.dedup();
-                h
-            };
+            let hist: Vec<u32> = history
+                .iter()
+                .filter_map(|i| r.item_from_catalog.get(i).copied())
+                .collect();
+            let mut sorted = hist.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
             let over = ctx.seen.len() + ctx.exclude.len();
-            let q = quota("itemknn", rc.itemknn);
-            if q > 0 && !hist.is_empty() {
-                if let Some(knn) = &r.itemknn {
-                    let found = knn
-                        .recommend_for_items(&hist, 2 * q + over)
-                        .unwrap_or_default();
-                    lists.push((
-                        "itemknn",
-                        map_allowed(r, &ctx, found.into_iter().map(|x| x.0), q),
-                    ));
+            for c in &r.channels {
+                let q = quota(c.name, self.channel_quota(c.name));
+                if q == 0 || hist.is_empty() {
+                    continue;
                 }
-            }
-            let q = quota("mf", rc.mf);
-            if q > 0 && !hist.is_empty() {
-                if let Some(mf) = &r.mf {
-                    let v = mf.ials.fold_in_with(
-                        &mf.gram,
-                        Row {
-                            indices: &hist,
-                            values: None,
-                            times: None,
-                        },
-                    );
-                    let k = 2 * q + over;
-                    let found = mf.index.search(&v, k, rc.ef_search.max(k));
-                    lists.push((
-                        "mf",
-                        map_allowed(r, &ctx, found.into_iter().map(|x| x.0), q),
-                    ));
-                }
+                let k = 2 * q + over;
+                let found: Vec<u32> = match c.kind {
+                    ChannelKind::User => c
+                        .model
+                        .recommend_for_items(&sorted, k)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|x| x.0)
+                        .collect(),
+                    ChannelKind::ItemToItem => item_to_item(c.model.as_ref(), &hist, k),
+                    ChannelKind::Vectors => match (c.vectors(), &c.index) {
+                        (Some(v), Some(index)) => {
+                            let u = v.embed_history(Row {
+                                indices: &sorted,
+                                values: None,
+                                times: None,
+                            });
+                            index
+                                .search(&u, k, rc.ef_search.max(k))
+                                .into_iter()
+                                .map(|x| x.0)
+                                .collect()
+                        }
+                        _ => Vec::new(),
+                    },
+                };
+                lists.push((c.name, map_allowed(r, &ctx, found.into_iter(), q)));
             }
         }
         let q = quota("popular", rc.popular);
@@ -277,8 +292,8 @@ impl Engine {
         Ok(page)
     }
 
-    /// Items most similar to `item` that may be shown (ItemKNN, or iALS vectors when
-    /// ItemKNN has none).
+    /// Items most similar to `item` that may be shown, from the first channel that has
+    /// neighbours for it (ItemKNN, then iALS, with the default channels).
     pub fn similar_items(&self, item: &str, n: usize) -> Result<Vec<Neighbor>, EngineError> {
         let models = self.models();
         let cat = self.catalog();
@@ -295,16 +310,13 @@ impl Engine {
             return Ok(Vec::new()); // no positive feedback when the models were fitted
         };
         let now = now();
-        let mut found = r
-            .itemknn
-            .as_ref()
-            .and_then(|k| k.similar_items(m, 4 * n + 10).ok())
+        // The first channel, in the config's order, that has neighbours for the item.
+        let found = r
+            .channels
+            .iter()
+            .map(|c| c.model.similar_items(m, 4 * n + 10).unwrap_or_default())
+            .find(|f| !f.is_empty())
             .unwrap_or_default();
-        if found.is_empty() {
-            if let Some(mf) = &r.mf {
-                found = mf.ials.similar_items(m, 4 * n + 10).unwrap_or_default();
-            }
-        }
         Ok(found
             .into_iter()
             .map(|(j, s)| (r.item_to_catalog[j as usize], s))
@@ -317,7 +329,8 @@ impl Engine {
             .collect())
     }
 
-    /// Users whose iALS vectors are closest (cosine) to `user`'s.
+    /// Users whose vectors (the first `vectors`-capable channel's: iALS by default) are
+    /// closest (cosine) to `user`'s.
     pub fn similar_users(&self, user: &str, n: usize) -> Result<Vec<Neighbor>, EngineError> {
         let models = self.models();
         let cat = self.catalog();
@@ -325,17 +338,14 @@ impl Engine {
             what: "user",
             id: user.into(),
         })?;
-        let Some((r, mf)) = models
-            .recall
-            .as_ref()
-            .and_then(|r| Some((r, r.mf.as_ref()?)))
+        let Some((r, vectors)) = models.recall.as_ref().and_then(|r| Some((r, r.vectors()?)))
         else {
             return Ok(Vec::new());
         };
         let Some(&m) = r.user_from_catalog.get(&u) else {
             return Ok(Vec::new());
         };
-        let f = mf.ials.user_factors();
+        let f = vectors.user_vectors();
         let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
         let q = f.row(m as usize);
         let qn = norm(q);
@@ -399,6 +409,20 @@ impl Engine {
     }
 }
 
+/// Neighbours of the newest history items (model ids, newest first), each item's
+/// similarities added up over the seeds it is a neighbour of.
+fn item_to_item(model: &dyn Recaller, hist: &[u32], k: usize) -> Vec<u32> {
+    let mut score: FxHashMap<u32, f32> = FxHashMap::default();
+    for &seed in hist.iter().take(ITEM_TO_ITEM_SEEDS) {
+        for (j, s) in model.similar_items(seed, k).unwrap_or_default() {
+            *score.entry(j).or_insert(0.0) += s;
+        }
+    }
+    let mut v: Vec<(u32, f32)> = score.into_iter().collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|x| x.0).take(k).collect()
+}
+
 fn map_allowed(
     r: &RecallModels,
     ctx: &Context<'_>,
@@ -434,12 +458,12 @@ fn rank(models: &ModelSet, cat: &Catalog, user: &str, cands: &mut [Candidate]) {
 /// otherwise the Jaccard overlap of their categories.
 fn similarity(models: &ModelSet, cat: &Catalog, a: u32, b: u32) -> f64 {
     if let Some(r) = &models.recall {
-        if let (Some(mf), Some(&x), Some(&y)) = (
-            &r.mf,
+        if let (Some(vectors), Some(&x), Some(&y)) = (
+            r.vectors(),
             r.item_from_catalog.get(&a),
             r.item_from_catalog.get(&b),
         ) {
-            let f = mf.ials.item_factors();
+            let f = vectors.item_vectors();
             let (u, v) = (f.row(x as usize), f.row(y as usize));
             let dot: f32 = u.iter().zip(v).map(|(p, q)| p * q).sum();
             let nu: f32 = u.iter().map(|p| p * p).sum::<f32>().sqrt();

@@ -42,6 +42,8 @@ pub struct Ials {
     fitted: Option<Fitted>,
     users: Factors,
     items: Factors,
+    /// `YᵀY` for fold-in, computed on first use after a fit or a load.
+    gram: std::sync::OnceLock<Vec<f32>>,
 }
 
 impl Ials {
@@ -67,6 +69,7 @@ impl Ials {
             fitted: None,
             users: Factors::zeros(0, 0),
             items: Factors::zeros(0, 0),
+            gram: Default::default(),
         };
         p.finish(M)?;
         if m.factors == 0 {
@@ -290,6 +293,7 @@ impl Recaller for Ials {
         let ui = confidences(train.csr(), self.alpha);
         let iu = ui.transpose();
         let k = self.factors;
+        self.gram = Default::default();
         self.users = Factors::random(train.n_users(), k, self.init_std, self.seed);
         self.items = Factors::random(train.n_items(), k, self.init_std, self.seed.wrapping_add(1));
         progress.start("iALS iterations", self.iterations as u64);
@@ -338,6 +342,10 @@ impl Recaller for Ials {
         mf::similar_items(&self.items, item, k)
     }
 
+    fn vectors(&self) -> Option<&dyn crate::VectorRecall> {
+        Some(self)
+    }
+
     fn save(&self, path: &Path) -> Result<()> {
         let factors = (&self.users, &self.items);
         mf::save(
@@ -348,6 +356,19 @@ impl Recaller for Ials {
             None,
             path,
         )
+    }
+}
+
+impl crate::VectorRecall for Ials {
+    fn item_vectors(&self) -> &Factors {
+        &self.items
+    }
+    fn user_vectors(&self) -> &Factors {
+        &self.users
+    }
+    fn embed_history(&self, history: Row<'_>) -> Vec<f32> {
+        let gram = self.gram.get_or_init(|| self.fold_in_gram());
+        self.fold_in_with(gram, history)
     }
 }
 

@@ -140,6 +140,19 @@ impl Fitted {
     }
 }
 
+/// A model whose users and items live in one vector space, so that recall can run as a
+/// nearest-neighbour search over item vectors for a user vector built from any history
+/// (a user seen in training, a session, a user whose history moved since the fit).
+pub trait VectorRecall: Send + Sync {
+    /// One vector per item (the ANN index is built over these).
+    fn item_vectors(&self) -> &mf::Factors;
+    /// One vector per training user.
+    fn user_vectors(&self) -> &mf::Factors;
+    /// The vector of a user with these items (scores are its inner products with the
+    /// item vectors).
+    fn embed_history(&self, history: Row<'_>) -> Vec<f32>;
+}
+
 /// A candidate generator.
 ///
 /// Implementors provide `fit`, `score` and `similar_items`; batch recommendation,
@@ -163,6 +176,11 @@ pub trait Recaller: Send + Sync {
 
     /// Saves to a model file.
     fn save(&self, path: &Path) -> Result<()>;
+
+    /// The model's vectors, when it can serve recall through an ANN index.
+    fn vectors(&self) -> Option<&dyn VectorRecall> {
+        None
+    }
 
     /// Top-`k` items for each user, best first, excluding the user's training items.
     /// Users are scored in parallel.

@@ -24,8 +24,8 @@ pub struct Entry {
     pub build: fn(&Params) -> Result<Box<dyn Recaller>>,
     /// A fitted model from its file.
     pub load: fn(&ModelReader) -> Result<Box<dyn Recaller>>,
-    /// Whether it learns latent vectors (users and items in one space, servable through
-    /// an ANN index).
+    /// Whether it serves recall through an ANN index ([`Recaller::vectors`]): a server
+    /// channel of kind `vectors` needs it.
     pub vectors: bool,
 }
 
@@ -105,7 +105,9 @@ pub const MODELS: &[Entry] = &[
         summary: "BPR matrix factorisation (Hogwild SGD)",
         build: |p| boxed(Bpr::new(p)),
         load: |r| boxed(Bpr::load(r)),
-        vectors: true,
+        // Its vectors score users it was trained on; embedding a new history is not
+        // built yet.
+        vectors: false,
     },
     Entry {
         name: "ease",

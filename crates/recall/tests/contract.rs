@@ -231,6 +231,9 @@ fn the_registry_documents_every_model() {
             err.contains("no_such_key") && err.contains(&docs[0].key),
             "{err}"
         );
+        if let Ok(m) = build(e.name, &Params::default()) {
+            assert_eq!(m.vectors().is_some(), e.vectors, "{}: vectors", e.name);
+        }
         for a in e.aliases {
             assert_eq!(registry::get(a).unwrap().name, e.name);
         }

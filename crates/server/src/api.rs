@@ -222,8 +222,10 @@ pub struct RecommendQuery {
     pub category: Option<String>,
     /// Comma-separated item ids not to return.
     pub exclude: Option<String>,
-    /// Comma-separated channels to use: popular, latest, itemknn, mf (default: all configured).
-    #[param(pattern = "^(popular|latest|itemknn|mf)(,(popular|latest|itemknn|mf))*$")]
+    /// Comma-separated channels to use (default: all configured): the configured model
+    /// channels (`itemknn`, `mf` by default), `popular`, `latest`. `/openapi.json` lists
+    /// the server's own.
+    #[param(pattern = "^[a-z0-9_]+(,[a-z0-9_]+)*$")]
     pub channels: Option<String>,
 }
 
@@ -262,34 +264,9 @@ pub struct SessionRequest {
     /// Item ids not to return.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// Channels to use (default: every configured channel).
-    pub channels: Option<Vec<Channel>>,
-}
-
-/// A recall channel.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// Most-clicked items.
-    Popular,
-    /// Newest items.
-    Latest,
-    /// Item-to-item neighbours of the history.
-    Itemknn,
-    /// iALS through the HNSW index.
-    Mf,
-}
-
-impl Channel {
-    /// The engine's name of the channel.
-    pub fn name(self) -> &'static str {
-        match self {
-            Channel::Popular => "popular",
-            Channel::Latest => "latest",
-            Channel::Itemknn => "itemknn",
-            Channel::Mf => "mf",
-        }
-    }
+    /// Channels to use (default: every configured channel; `/openapi.json` lists the
+    /// server's own names).
+    pub channels: Option<Vec<String>>,
 }
 
 /// One event of a session.

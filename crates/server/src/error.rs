@@ -60,6 +60,10 @@ impl From<EngineError> for ApiError {
             EngineError::BadRequest(_) | EngineError::Config { .. } => StatusCode::BAD_REQUEST,
             EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::Train(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            EngineError::ModelFiles(_) => {
+                tracing::error!("{e}");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         ApiError {
             status,
@@ -191,6 +195,10 @@ mod tests {
         assert_eq!(
             engine(EngineError::Train("x".into())),
             StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            engine(EngineError::ModelFiles("disk full".into())),
+            StatusCode::SERVICE_UNAVAILABLE
         );
         let store = |e: StoreError| ApiError::from(e).status;
         assert_eq!(

@@ -48,6 +48,8 @@ pub struct AppState {
     pub api_key: Arc<str>,
     /// Orders writes naming the same user or item (store commit, then catalogue).
     pub gate: Arc<gate::WriteGate>,
+    /// The OpenAPI document, with this config's channel names.
+    pub openapi: Arc<str>,
 }
 
 /// A running server.
@@ -180,6 +182,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         store,
         api_key: api_key.clone().into(),
         gate: Default::default(),
+        openapi: routes::openapi_document(&config.channel_names()).into(),
     };
     let app = router(state, &config.server);
     telemetry::spawn_upkeep();

@@ -583,7 +583,7 @@ async fn recommend(
     let channels = match q.channels.map(|c| split_list(Some(c))) {
         Some(c) if c.is_empty() => {
             return Err(ApiError::bad(
-                "channels: expected a comma-separated list of popular, latest, itemknn, mf",
+                "channels: expected a comma-separated list of channel names",
             ))
         }
         c => c,
@@ -637,9 +637,7 @@ async fn session_recommend(
         offset,
         category: b.category,
         exclude: b.exclude,
-        channels: b
-            .channels
-            .map(|c| c.iter().map(|c| c.name().to_string()).collect()),
+        channels: b.channels,
     };
     Ok(Json(recommended(s.engine.recommend(&req)?)))
 }
@@ -724,7 +722,8 @@ async fn versions(_: AdminKey, State(s): State<AppState>) -> Json<VersionsOut> {
 /// predict --model`. Always needs the key.
 #[utoipa::path(get, path = "/api/admin/models/{version}/files/{name}", tag = "admin",
     params(("version" = u64, Path, description = "Version number"),
-        ("name" = String, Path, description = "File name")),
+        ("name" = String, Path, description = "File name",
+            pattern = r"^([a-z0-9_]{1,64}\.(funnel|hnsw)|version\.json)$")),
     responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -769,7 +768,8 @@ async fn model_file(
 #[utoipa::path(post, path = "/api/admin/models/{version}/activate", tag = "admin",
     params(("version" = u64, Path, description = "Version number")),
     responses((status = 200, body = WriteResult), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn activate(
     _: WriteKey,
@@ -833,9 +833,33 @@ async fn metrics_page(_: AdminKey, State(s): State<AppState>) -> impl IntoRespon
     )
 }
 
-async fn openapi_json() -> impl IntoResponse {
+async fn openapi_json(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        ApiDoc::openapi().to_pretty_json().unwrap_or_default(),
+        s.openapi.to_string(),
     )
+}
+
+/// The OpenAPI document of this server: the handlers' schemas, with the channel names
+/// of its config (the model channels are configuration, not types) as enums.
+pub fn openapi_document(channels: &[String]) -> String {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+    let alternatives = channels.join("|");
+    if let Some(params) = doc
+        .pointer_mut("/paths/~1api~1recommend~1{user_id}/get/parameters")
+        .and_then(|p| p.as_array_mut())
+    {
+        for p in params.iter_mut().filter(|p| p["name"] == "channels") {
+            p["schema"]["pattern"] =
+                serde_json::json!(format!("^({alternatives})(,({alternatives}))*$"));
+        }
+    }
+    if let Some(items) = doc.pointer_mut("/components/schemas/SessionRequest/properties/channels") {
+        *items = serde_json::json!({
+            "type": ["array", "null"],
+            "items": {"type": "string", "enum": channels},
+            "description": "Channels to use (default: every configured channel)."
+        });
+    }
+    serde_json::to_string_pretty(&doc).expect("the document serialises")
 }

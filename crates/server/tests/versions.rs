@@ -89,6 +89,35 @@ fn a_restart_serves_the_saved_version_without_refitting() {
     assert_eq!(on_disk.len(), 3, "{on_disk:?}");
 }
 
+/// Concurrent rollbacks (schemathesis found two racing over one temporary file, a 500):
+/// every one succeeds, and ACTIVE names the version that serves.
+#[test]
+fn concurrent_activations_all_succeed_and_agree_with_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, c, running) = start(deterministic(dir.path()));
+    fill(&c);
+    c.post_empty("/api/admin/train");
+    c.wait_version(1);
+    c.post_empty("/api/admin/train");
+    c.wait_version(2);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let c = &c;
+            s.spawn(move || {
+                for k in 0..40 {
+                    let v = 1 + (t + k) % 2;
+                    let r = c.post_empty(&format!("/api/admin/models/{v}/activate"));
+                    assert_eq!(r.status(), 200, "{}", r.body());
+                }
+            });
+        }
+    });
+    let active = c.get("/api/admin/models").ok()["active"].as_u64().unwrap();
+    let on_disk = std::fs::read_to_string(dir.path().join("models/ACTIVE")).unwrap();
+    assert_eq!(on_disk.trim().parse::<u64>().unwrap(), active);
+    rt.block_on(running.stop()).unwrap();
+}
+
 /// A version's files download with the key; the ranker file is a `RankModel` bundle.
 #[test]
 fn version_files_download_with_the_key() {
