@@ -92,6 +92,51 @@ fn out_of_range_timestamps_are_refused_and_training_keeps_working() {
     rt.block_on(running.stop()).unwrap();
 }
 
+/// Defect 2, the other half: when fits keep failing, readiness says so (it used to stay
+/// a plain 200 while neighbours stayed empty for good). An EASE channel allowed 1 KB of
+/// memory fails every fit on purpose.
+#[test]
+fn readiness_reports_failing_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    let tables = Config::from_toml(
+        "[[recall.channel]]\nname = \"lin\"\nmodel = \"ease\"\nkind = \"user\"\n\
+         params = { max_memory_gb = \"0.000001\" }\n",
+    )
+    .unwrap();
+    cfg.recall.channel = tables.recall.channel;
+    let (rt, c, running) = start(cfg);
+    fill(&c);
+    assert_eq!(c.get("/health/ready").ok()["training"], "never fitted");
+    for n in 1..=2u64 {
+        assert_eq!(c.post_empty("/api/admin/train").status(), 202);
+        let t = Instant::now();
+        while c.get("/api/admin/train").ok()["failures_in_a_row"].as_u64() != Some(n) {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "fit {n} did not fail"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let h = c.get("/health/ready").ok();
+    assert_eq!(
+        (h["training"].as_str(), h["fit_failures_in_a_row"].as_u64()),
+        (Some("failing"), Some(2)),
+        "{h}"
+    );
+    let e = h["last_fit_error"].as_str().unwrap();
+    assert!(e.contains("lin") && e.contains("GB"), "{e}");
+    let m = ureq::get(&format!("{}/metrics", c.base))
+        .set("X-API-Key", KEY)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(m.contains("funnel_fit_failures_in_a_row 2"), "metrics");
+    rt.block_on(running.stop()).unwrap();
+}
+
 /// Defect 3: An empty key file used to mean an empty key, which every request "had".
 #[test]
 fn an_empty_key_file_does_not_open_the_writes() {
