@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{free_port, spawn, wait_ready};
+use common::{spawn, wait_ready, write_config};
 use serde_json::{json, Value};
 
 const KEY: &str = "durable";
@@ -29,17 +29,7 @@ fn event(batch: usize, k: usize) -> Value {
 #[test]
 fn acknowledged_feedback_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("funnel.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\napi_key = \"{KEY}\"\n\n[train]\non_start = false\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let (config, base) = write_config(dir.path(), KEY, "[train]\non_start = false\n");
     let mut server = spawn(&config);
     wait_ready(&base);
 

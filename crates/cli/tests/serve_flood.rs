@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, spawn, wait_ready};
+use common::{spawn, wait_ready, write_config};
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -20,17 +20,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn random_method_flood_keeps_rss_and_metrics_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("funnel.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\napi_key = \"k\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let (config, base) = write_config(dir.path(), "k", "");
     let mut server = spawn(&config);
     wait_ready(&base);
     let agent = ureq::Agent::new();

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, spawn, wait_ready};
+use common::{spawn, wait_ready, write_config};
 use serde_json::{json, Value};
 
 const KEY: &str = "restart";
@@ -46,18 +46,11 @@ fn answers(base: &str) -> Vec<Value> {
 #[test]
 fn a_killed_server_restarts_on_its_saved_version() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("funnel.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\napi_key = \"{KEY}\"\n\
-             [rerank]\nexplore_slots = 0\n[train]\nmin_feedback = 5\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let (config, base) = write_config(
+        dir.path(),
+        KEY,
+        "[rerank]\nexplore_slots = 0\n[train]\nmin_feedback = 5\n",
+    );
     let mut server = spawn(&config);
     wait_ready(&base);
     let items: Vec<Value> = (0..60)

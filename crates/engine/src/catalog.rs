@@ -35,6 +35,20 @@ pub struct ItemState {
 }
 
 impl ItemState {
+    /// A visible item published at time 0, with no categories and no feedback.
+    pub fn new(id: &str) -> Self {
+        ItemState {
+            id: id.to_string(),
+            categories: Vec::new(),
+            hidden: false,
+            deleted: false,
+            timestamp: 0,
+            expires_at: None,
+            positives: 0,
+            reads: 0,
+        }
+    }
+
     /// Whether the item may be recommended at `now`.
     pub fn available(&self, now: i64) -> bool {
         !self.hidden && !self.deleted && self.expires_at.is_none_or(|t| now < t)
@@ -254,16 +268,7 @@ impl Catalog {
             return i;
         }
         let i = self.items.len() as u32;
-        self.items.push(ItemState {
-            id: id.to_string(),
-            categories: Vec::new(),
-            hidden: false,
-            deleted: false,
-            timestamp: 0,
-            expires_at: None,
-            positives: 0,
-            reads: 0,
-        });
+        self.items.push(ItemState::new(id));
         self.item_ids.insert(id.to_string(), i);
         self.latest.insert(self.latest_key(i));
         i

@@ -60,14 +60,8 @@ mod tests {
     #[test]
     fn features_are_stable_and_distinct() {
         let item = ItemState {
-            id: "i1".into(),
             categories: vec!["a".into(), "b".into()],
-            hidden: false,
-            deleted: false,
-            timestamp: 0,
-            expires_at: None,
-            positives: 0,
-            reads: 0,
+            ..ItemState::new("i1")
         };
         let mut f = Vec::new();
         pair_features("u1", &item, &mut f);

@@ -528,24 +528,11 @@ mod tests {
     use super::*;
     use crate::features::pair_features;
 
-    fn item(id: &str) -> ItemState {
-        ItemState {
-            id: id.into(),
-            categories: Vec::new(),
-            hidden: false,
-            deleted: false,
-            timestamp: 0,
-            expires_at: None,
-            positives: 0,
-            reads: 0,
-        }
-    }
-
     /// Negatives are drawn only from items the user has given no feedback on (issue 13:
     /// they used to be any live item, seen ones included).
     #[test]
     fn negatives_are_items_the_user_has_not_seen() {
-        let items: Vec<ItemState> = (0..10).map(|i| item(&format!("i{i}"))).collect();
+        let items: Vec<ItemState> = (0..10).map(|i| ItemState::new(&format!("i{i}"))).collect();
         // the user has seen i0..i8; only i9 is left
         let seen = |_: u32, i: u32| i < 9;
         let click = Event {

@@ -37,3 +37,19 @@ pub fn wait_ready(base: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A server's config file in `dir` (data in `dir/data`, a free port, `key`), with `extra`
+/// TOML after the `[server]` table; returns the file and the base URL.
+pub fn write_config(dir: &std::path::Path, key: &str, extra: &str) -> (std::path::PathBuf, String) {
+    let port = free_port();
+    let config = dir.join("funnel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\napi_key = \"{key}\"\n{extra}",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    (config, format!("http://127.0.0.1:{port}"))
+}
