@@ -109,18 +109,8 @@ fn configured_channels_serve_train_and_persist() {
         &serde_json::json!(["cooc", "taste", "lin", "popular", "latest"])
     );
     // neighbours from the first channel that has them; user neighbours from the vectors
-    assert!(!c
-        .get("/api/items/i0/neighbors?n=3")
-        .ok()
-        .as_array()
-        .unwrap()
-        .is_empty());
-    assert!(!c
-        .get("/api/users/u0/neighbors?n=3")
-        .ok()
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(c.len_of("/api/items/i0/neighbors?n=3") > 0);
+    assert!(c.len_of("/api/users/u0/neighbors?n=3") > 0);
     let before: Vec<_> = (0..6)
         .map(|u| c.get(&format!("/api/recommend/u{u}?n=10")).ok())
         .collect();

@@ -138,18 +138,8 @@ fn a_scripted_client_gets_the_whole_funnel() {
     assert!(!s.contains(&"i0") && !s.contains(&"i3"));
 
     // neighbours
-    assert!(!c
-        .get("/api/items/i0/neighbors?n=3")
-        .ok()
-        .as_array()
-        .unwrap()
-        .is_empty());
-    assert!(!c
-        .get("/api/users/u0/neighbors?n=3")
-        .ok()
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(c.len_of("/api/items/i0/neighbors?n=3") > 0);
+    assert!(c.len_of("/api/users/u0/neighbors?n=3") > 0);
 
     // hidden and deleted items are never recommended
     let hide = c.ids("/api/recommend/u2?n=1")[0].clone();

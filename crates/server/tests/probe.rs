@@ -83,12 +83,7 @@ fn out_of_range_timestamps_are_refused_and_training_keeps_working() {
         (h["training"].as_str(), h["model_version"].as_u64()),
         (Some("ok"), Some(1))
     );
-    assert!(!c
-        .get("/api/users/u0/neighbors?n=3")
-        .ok()
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(c.len_of("/api/users/u0/neighbors?n=3") > 0);
     rt.block_on(running.stop()).unwrap();
 }
 

@@ -95,6 +95,10 @@ impl Client {
                 .call(),
         )
     }
+    /// The length of the JSON array a GET answers.
+    pub fn len_of(&self, path: &str) -> usize {
+        self.get(path).ok().as_array().map_or(0, Vec::len)
+    }
     pub fn ids(&self, path: &str) -> Vec<String> {
         self.get(path)
             .ok()
