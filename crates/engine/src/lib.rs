@@ -1,7 +1,9 @@
 //! # funnel-engine — the serving engine behind `funnel serve`
 //!
 //! [`Engine`] holds what a request needs in memory and runs the funnel per request:
-//! recall channels (popular, latest, ItemKNN, iALS through an HNSW index) with quotas →
+//! recall channels (popular, latest, and the model channels of `[[recall.channel]]`: any
+//! registered recall model scoring the history, giving item-to-item neighbours, or
+//! searched through an HNSW index over its vectors — ItemKNN and iALS by default) →
 //! merge by reciprocal-rank fusion, keeping the channel that ranked each item best → the
 //! ranker (LR/FM/FFM from `funnel-rank`, or pass-through) → re-rank (drop seen, hidden,
 //! expired, excluded and off-category items; maximal marginal relevance; exploration slots
@@ -11,7 +13,9 @@
 //! counts at once and is queued for the online ranker (`partial_fit` every
 //! `rank.online_interval_ms`); a background trainer refits everything on a schedule or on
 //! demand and publishes a new [`ModelSet`] version atomically ([`Registry`]), keeping
-//! older versions for rollback.
+//! older versions for rollback; feedback that arrived during the fit is learnt just before
+//! the swap. Each version is saved under the data directory ([`persist`]) and a restart
+//! serves the active one at once.
 //!
 //! The engine is synchronous and storage-agnostic: the server writes to `funnel-store`
 //! first and tells the engine only about acknowledged writes.

@@ -6,7 +6,9 @@
 //! similar items; save and load versioned model files ([`funnel_model`]).
 //!
 //! Models: [`Popular`] (optionally time-decayed), [`ItemKnn`] (cosine, Jaccard, asymmetric
-//! cosine; BM25/TF-IDF weighting; shrinkage; top-N neighbours) and [`UserKnn`].
+//! cosine; BM25/TF-IDF weighting; shrinkage; top-N neighbours), [`UserKnn`], [`Ials`],
+//! [`Bpr`] and EASE^R, each registered once in [`registry`]. Models whose users and items
+//! share a vector space also implement [`VectorRecall`] (served through an ANN index).
 //!
 //! ```
 //! use funnel_data::{Event, InteractionsBuilder, NoProgress};
