@@ -119,10 +119,39 @@ async fn load_demo(config: &Config) -> Result<()> {
             ));
         }
     }
+    // Side features from the same generator: the ranker's default spec learns from them.
+    let synth = funnel_data::Synthetic::new(funnel_data::SyntheticSpec::parse(spec)?);
+    let (user_table, item_table) = (synth.users(), synth.items());
+    let attributes = |t: &funnel_data::EntityTable, id: &str, keep: &[&str]| {
+        let mut o = serde_json::Map::new();
+        if let Some(row) = t.get(id) {
+            for ((name, _), v) in t.columns.iter().zip(row) {
+                let v = match v {
+                    funnel_data::AttrValue::Numeric(x) => serde_json::json!(x),
+                    funnel_data::AttrValue::Categorical(s) => serde_json::json!(s),
+                    funnel_data::AttrValue::Multi(v) => serde_json::json!(v),
+                    _ => continue,
+                };
+                if keep.contains(&name.as_str()) {
+                    o.insert(name.clone(), v);
+                }
+            }
+        }
+        serde_json::Value::Object(o)
+    };
     let items: Vec<Item> = (0..m.n_items())
         .map(|i| {
-            let mut it = Item::new(m.items().external(i as u32));
-            it.categories = vec![genres[i % genres.len()].to_string()];
+            let id = m.items().external(i as u32);
+            let mut it = Item::new(id);
+            let cluster = item_table
+                .get(id)
+                .and_then(|r| match &r[0] {
+                    funnel_data::AttrValue::Categorical(c) => c[1..].parse::<usize>().ok(),
+                    _ => None,
+                })
+                .unwrap_or(i);
+            it.categories = vec![genres[cluster % genres.len()].to_string()];
+            it.attributes = attributes(&item_table, id, &["price", "tags"]);
             it.timestamp = if first_seen[i] == i64::MAX {
                 0
             } else {
@@ -131,7 +160,15 @@ async fn load_demo(config: &Config) -> Result<()> {
             it
         })
         .collect();
-    let users: Vec<User> = m.users().externals().map(User::new).collect();
+    let users: Vec<User> = m
+        .users()
+        .externals()
+        .map(|id| {
+            let mut u = User::new(id);
+            u.attributes = attributes(&user_table, id, &["segment", "age"]);
+            u
+        })
+        .collect();
     store.upsert_items(&items).await?;
     store.upsert_users(&users).await?;
     for chunk in feedback.chunks(10_000) {

@@ -7,7 +7,12 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use funnel_features::record::{
+    json_attributes, Attributes, ITEM_CATEGORIES, ITEM_PREFIX, USER_PREFIX,
+};
+use funnel_features::RawValue;
 use funnel_store::{Feedback, Item, User};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -32,6 +37,9 @@ pub struct ItemState {
     pub positives: u32,
     /// Read feedback events (impressions).
     pub reads: u32,
+    /// The ranker's view of the item: its attributes and categories as raw-record entries
+    /// (`item.<name>`, `item.categories`).
+    pub attributes: Arc<Attributes>,
 }
 
 impl ItemState {
@@ -46,6 +54,7 @@ impl ItemState {
             expires_at: None,
             positives: 0,
             reads: 0,
+            attributes: Arc::default(),
         }
     }
 
@@ -67,13 +76,25 @@ pub struct UserState {
     pub id: String,
     /// Deleted from the store.
     pub deleted: bool,
-    /// Items with positive feedback, in arrival order (scored by the recall channels).
+    /// Items with positive feedback, in arrival order (scored by the recall channels;
+    /// the ranker's `hist`).
     pub positives: Vec<u32>,
+    /// The arrival number (`Event::seq`) of each entry of `positives`.
+    pub positive_seqs: Vec<u64>,
+    /// The user's attributes as raw-record entries (`user.<name>`).
+    pub attributes: Arc<Attributes>,
     /// Every item with feedback of any type, sorted (never recommended again).
     pub seen: Vec<u32>,
 }
 
 impl UserState {
+    /// The user's positives that arrived before event number `seq`, oldest first: the
+    /// `hist` of that event (the newest `n` at most).
+    pub fn history_before(&self, seq: u64, n: usize) -> &[u32] {
+        let end = self.positive_seqs.partition_point(|&s| s < seq);
+        &self.positives[end.saturating_sub(n)..end]
+    }
+
     /// Whether the user has given feedback on `item`.
     pub fn has_seen(&self, item: u32) -> bool {
         self.seen.binary_search(&item).is_ok()
@@ -254,6 +275,7 @@ impl Catalog {
         s.deleted = false;
         s.timestamp = it.timestamp;
         s.expires_at = it.expires_at;
+        s.attributes = Arc::new(item_attributes(it));
         self.latest.insert(self.latest_key(i));
         i
     }
@@ -297,9 +319,11 @@ impl Catalog {
         u
     }
 
-    /// Inserts or replaces a user (attributes live in the store only).
+    /// Inserts or replaces a user.
     pub fn upsert_user(&mut self, u: &User) -> u32 {
-        self.touch_user(&u.user_id)
+        let i = self.touch_user(&u.user_id);
+        self.users[i as usize].attributes = Arc::new(json_attributes(USER_PREFIX, &u.attributes));
+        i
     }
 
     /// The index of `id`, creating the user when new.
@@ -329,7 +353,16 @@ impl Catalog {
         s.reads = 0;
         self.log.retain(|e| e.item != i);
         for u in &mut self.users {
-            u.positives.retain(|&x| x != i);
+            if u.positives.contains(&i) {
+                let (items, seqs): (Vec<u32>, Vec<u64>) = u
+                    .positives
+                    .iter()
+                    .zip(&u.positive_seqs)
+                    .filter(|(&x, _)| x != i)
+                    .unzip();
+                u.positives = items;
+                u.positive_seqs = seqs;
+            }
             if let Ok(p) = u.seen.binary_search(&i) {
                 u.seen.remove(p);
             }
@@ -355,6 +388,7 @@ impl Catalog {
         let s = &mut self.users[u as usize];
         s.deleted = true;
         s.positives.clear();
+        s.positive_seqs.clear();
         s.seen.clear();
         self.popular.rebuild(&self.items);
         true
@@ -383,6 +417,7 @@ impl Catalog {
             Kind::Positive => {
                 item.positives += 1;
                 user.positives.push(i);
+                user.positive_seqs.push(e.seq);
                 let items = &self.items;
                 self.popular.bump(i, &|a, b| {
                     let (x, y) = (&items[a as usize], &items[b as usize]);
@@ -418,6 +453,19 @@ impl Catalog {
             self.users.iter().filter(|s| !s.deleted).count(),
         )
     }
+}
+
+/// An item's attributes and categories as raw-record entries.
+fn item_attributes(it: &Item) -> Attributes {
+    let mut a = json_attributes(ITEM_PREFIX, &it.attributes);
+    a.retain(|(k, _)| k != ITEM_CATEGORIES);
+    if !it.categories.is_empty() {
+        a.push((
+            ITEM_CATEGORIES.into(),
+            RawValue::Tokens(it.categories.clone()),
+        ));
+    }
+    a
 }
 
 #[cfg(test)]

@@ -216,6 +216,15 @@ pub struct RankConfig {
     pub negatives_per_positive: usize,
     /// Ranker parameters (`--set` keys of `funnel rank`), e.g. `{ factors = "8" }`.
     pub params: std::collections::BTreeMap<String, String>,
+    /// A feature spec file (`docs/features.md`) the ranker's features come from; empty =
+    /// the built-in default (ids, categories, `hist`, time of day, every attribute). Its
+    /// `[samples]` table does not apply: the server samples by the keys here.
+    pub spec: String,
+    /// Previous positives in each record's `hist`.
+    pub history: usize,
+    /// Calibration fitted on the newest tenth of the samples and applied when serving:
+    /// `none`, `platt` or `isotonic`.
+    pub calibration: String,
 }
 
 impl Default for RankConfig {
@@ -226,6 +235,9 @@ impl Default for RankConfig {
             online_interval_ms: 200,
             negatives_per_positive: 2,
             params: Default::default(),
+            spec: String::new(),
+            history: 10,
+            calibration: "none".into(),
         }
     }
 }
@@ -539,6 +551,26 @@ impl Config {
                 );
             }
             check(&format!("{key}.params"), &c.model, &c.params)?;
+        }
+        if !["none", "platt", "isotonic"].contains(&self.rank.calibration.as_str()) {
+            return bad(
+                "rank.calibration",
+                format!(
+                    "expected none, platt or isotonic, got `{}`",
+                    self.rank.calibration
+                ),
+            );
+        }
+        if !self.rank.spec.is_empty() {
+            let spec = funnel_features::FeatureSpec::from_file(Path::new(&self.rank.spec))
+                .map_err(|e| EngineError::Config {
+                    key: "rank.spec".into(),
+                    message: e.to_string(),
+                })?;
+            crate::features::check_spec_keys(&spec).map_err(|message| EngineError::Config {
+                key: "rank.spec".into(),
+                message: format!("{}: {message}", self.rank.spec),
+            })?;
         }
         if self.rank.model != "none" {
             funnel_rank::build(&self.rank.model, &params_of(&self.rank.params)).map_err(|e| {

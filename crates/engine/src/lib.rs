@@ -38,8 +38,11 @@ use serde::Serialize;
 
 pub use catalog::Catalog;
 pub use config::Config;
+pub use models::ServedRanker;
 pub use models::{ModelSet, Registry, VersionInfo};
-pub use pipeline::{Neighbor, RecommendRequest, Recommendation};
+pub use pipeline::{
+    Neighbor, RankAnswer, RankRequest, RankedItem, RecommendRequest, Recommendation,
+};
 
 /// Errors of the engine, each mapped to an HTTP status by the server.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,9 @@ pub enum EngineError {
     /// Model files under the data directory could not be written or read.
     #[error("model files: {0}")]
     ModelFiles(String),
+    /// What the request needs is not there yet (no ranker fitted, say).
+    #[error("{0}")]
+    NotReady(String),
 }
 
 /// Counters exported to `/metrics`.
@@ -255,11 +261,12 @@ impl Engine {
         };
         let samples = {
             let c = self.catalog();
-            pipeline::online_samples(&c, &events, self.config.rank.negatives_per_positive)
+            pipeline::online_samples(&c, &events, &self.config.rank, ranker)
         };
         let n = samples.len();
         if n > 0
             && ranker
+                .model
                 .write()
                 .expect("ranker lock")
                 .ranker
@@ -386,6 +393,7 @@ impl Engine {
             let data = models::TrainingData {
                 items: c.items().to_vec(),
                 users: c.users().iter().map(|u| u.id.clone()).collect(),
+                user_attributes: c.users().iter().map(|u| u.attributes.clone()).collect(),
                 log: c.log().to_vec(),
             };
             (data, c.next_seq())
@@ -429,10 +437,10 @@ impl Engine {
         if self.config.rank.online {
             if let Some(r) = &set.ranker {
                 let tail = c.log_since(since);
-                let samples =
-                    pipeline::online_samples(&c, tail, self.config.rank.negatives_per_positive);
+                let samples = pipeline::online_samples(&c, tail, &self.config.rank, r);
                 if !samples.is_empty() {
-                    r.write()
+                    r.model
+                        .write()
                         .expect("ranker lock")
                         .ranker
                         .partial_fit(&samples)

@@ -9,7 +9,8 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use funnel_ann::{Index, IndexParams, Metric};
 use funnel_data::{split, Event as DataEvent, InteractionsBuilder, NoProgress, SplitSpec};
-use funnel_features::SampleSet;
+use funnel_features::record::Attributes;
+use funnel_features::{Pipeline, RawRecord, SampleSet};
 use funnel_metrics::evaluate_full_ranking;
 use funnel_rank::RankModel;
 use funnel_recall::{Recaller, VectorRecall};
@@ -20,7 +21,7 @@ use serde::Serialize;
 
 use crate::catalog::{Event, ItemState, Kind};
 use crate::config::{params_of, ChannelKind, Config};
-use crate::features::push_sample;
+use crate::features::{self, user_record, with_item, FIT_RECORDS};
 use crate::EngineError;
 
 /// What a model version is, as listed over the API (and kept in its `version.json`).
@@ -157,9 +158,54 @@ pub struct ModelSet {
     pub info: VersionInfo,
     /// Recall models, when enough feedback was there to fit them.
     pub recall: Option<RecallModels>,
-    /// The ranker in the bundle `funnel rank train` writes (calibration, down-sampling
-    /// correction); the online learner updates it in place between refits.
-    pub ranker: Option<RwLock<RankModel>>,
+    /// The ranker with its feature pipeline.
+    pub ranker: Option<ServedRanker>,
+}
+
+/// The ranker a version serves: the bundle `funnel rank train` writes (ranker,
+/// calibration, down-sampling correction, fitted pipeline), the pipeline parsed once, and
+/// the spec it was fitted from.
+pub struct ServedRanker {
+    /// The bundle; the online learner updates its ranker in place between refits.
+    pub model: RwLock<RankModel>,
+    /// The bundle's pipeline, ready to transform records.
+    pub pipeline: Pipeline,
+    /// The feature spec (TOML) the pipeline was fitted from, when known (a model
+    /// published from elsewhere may come without one).
+    pub spec: Option<String>,
+}
+
+impl ServedRanker {
+    /// Wraps a bundle, which must carry a pipeline whose keys server records have.
+    pub fn new(model: RankModel, spec: Option<String>) -> Result<ServedRanker, String> {
+        let pipeline = model
+            .feature_pipeline()
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                "the model has no feature pipeline (it was trained on sample files, or by an \
+                 older Funnel); train it with `funnel rank train --spec`"
+                    .to_string()
+            })?;
+        features::check_pipeline_keys(&pipeline)?;
+        Ok(ServedRanker {
+            model: RwLock::new(model),
+            pipeline,
+            spec,
+        })
+    }
+
+    /// Calibrated click probabilities of records.
+    pub fn predict(&self, records: &[RawRecord]) -> Vec<f32> {
+        let mut set = SampleSet::new();
+        let mut buf = Vec::new();
+        for r in records {
+            self.pipeline.transform(r, &mut buf);
+            set.push(0.0, None, &buf);
+        }
+        set.n_features = self.pipeline.n_features();
+        set.n_fields = self.pipeline.n_fields();
+        self.model.read().expect("ranker lock").predict(&set)
+    }
 }
 
 impl ModelSet {
@@ -276,6 +322,8 @@ pub struct TrainingData {
     pub items: Vec<ItemState>,
     /// User ids by catalogue index.
     pub users: Vec<String>,
+    /// User attributes by catalogue index.
+    pub user_attributes: Vec<Arc<Attributes>>,
     /// Feedback in arrival order.
     pub log: Vec<Event>,
 }
@@ -403,37 +451,9 @@ pub fn fit(
         None
     } else {
         set_phase(phase, "fitting the ranker");
-        // Every (user, item) with feedback of any kind, to keep negatives unseen.
-        let mut seen: Vec<(u32, u32)> = data.log.iter().map(|e| (e.user, e.item)).collect();
-        seen.sort_unstable();
-        seen.dedup();
-        let samples = ranker_samples(
-            &data.items,
-            |u| data.users[u as usize].as_str(),
-            |u, i| seen.binary_search(&(u, i)).is_ok(),
-            &data.log,
-            cfg.rank.negatives_per_positive,
-            version,
-        );
-        let n_test = samples.len() / 10;
-        let (train, test) = samples_split(&samples, samples.len() - n_test);
-        let mut r = funnel_rank::build(&cfg.rank.model, &params_of(&cfg.rank.params))
-            .map_err(|e| EngineError::Train(e.to_string()))?;
-        r.fit(&train, None)
-            .map_err(|e| EngineError::Train(e.to_string()))?;
-        if !test.is_empty() {
-            if let Ok(m) = funnel_rank::evaluate(&r.predict(&test), &test) {
-                if let Some(auc) = m.auc {
-                    metrics.insert("ranker.auc".into(), auc);
-                }
-                metrics.insert("ranker.logloss".into(), m.logloss);
-            }
-            // The held-out newest samples are learnt too before the model goes live.
-            r.partial_fit(&test)
-                .map_err(|e| EngineError::Train(e.to_string()))?;
-        }
+        let r = fit_ranker(data, cfg, version, &mut metrics)?;
         models.push(format!("ranker:{}", cfg.rank.model));
-        Some(RwLock::new(RankModel::new(r)))
+        Some(r)
     };
     let (users, items) = recall.as_ref().map_or((0, 0), |r| {
         (r.user_to_catalog.len(), r.item_to_catalog.len())
@@ -465,6 +485,131 @@ pub fn fit(
     })
 }
 
+/// Fits the ranker: records of every feedback event (and sampled negatives) by the
+/// spec, the spec's pipeline fitted on the older nine tenths, the ranker trained on them,
+/// evaluated — and calibrated, if asked — on the newest tenth, which it then learns too.
+fn fit_ranker(
+    data: &TrainingData,
+    cfg: &Config,
+    version: u64,
+    metrics: &mut BTreeMap<String, f64>,
+) -> Result<ServedRanker, EngineError> {
+    let train_err = |e: &dyn std::fmt::Display| EngineError::Train(format!("ranker: {e}"));
+    let (spec, spec_text) = features::spec_for(&cfg.rank, &data.items, &data.user_attributes)?;
+    // Every (user, item) with feedback of any kind, to keep negatives unseen.
+    let mut seen: Vec<(u32, u32)> = data.log.iter().map(|e| (e.user, e.item)).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let seen = |u: u32, i: u32| seen.binary_search(&(u, i)).is_ok();
+    let negatives = cfg.rank.negatives_per_positive;
+    let positives = data.log.iter().filter(|e| e.kind == Kind::Positive).count();
+    let reads = data.log.iter().filter(|e| e.kind == Kind::Read).count();
+    let expected = positives * (1 + negatives) + reads;
+    let n_train = expected - expected / 10;
+    // Pass 1: the records the pipeline's statistics are fitted on, evenly spaced over
+    // the training part (the records are made again in pass 2 rather than all kept).
+    let stride = (n_train / FIT_RECORDS).max(1);
+    let mut fit_on: Vec<RawRecord> = Vec::new();
+    let mut k = 0usize;
+    let mut maker = SampleMaker::new(&data.items, negatives, version);
+    replay(data, cfg.rank.history, |user, attrs, hist, e| {
+        maker.emit(user, attrs, hist, e, |i| seen(e.user, i), &mut |rec, _| {
+            if k < n_train && k % stride == 0 {
+                fit_on.push(rec.clone());
+            }
+            k += 1;
+        })
+    });
+    let total = k;
+    if total < 2 {
+        return Err(EngineError::Train("ranker: fewer than 2 samples".into()));
+    }
+    let pipeline = spec.fit(&fit_on).map_err(|e| train_err(&e))?;
+    drop(fit_on);
+    // Pass 2: the same records (same seed), transformed in parallel chunks.
+    let mut samples = SampleSet::new();
+    let mut chunk: Vec<RawRecord> = Vec::new();
+    let mut labels: Vec<f32> = Vec::new();
+    let flush = |chunk: &mut Vec<RawRecord>, labels: &mut Vec<f32>, out: &mut SampleSet| {
+        out.extend(&pipeline.transform_set(chunk, labels, &[]));
+        chunk.clear();
+        labels.clear();
+    };
+    let mut maker = SampleMaker::new(&data.items, negatives, version);
+    replay(data, cfg.rank.history, |user, attrs, hist, e| {
+        maker.emit(
+            user,
+            attrs,
+            hist,
+            e,
+            |i| seen(e.user, i),
+            &mut |rec, label| {
+                chunk.push(rec.clone());
+                labels.push(label);
+            },
+        );
+        if chunk.len() >= 65_536 {
+            flush(&mut chunk, &mut labels, &mut samples);
+        }
+    });
+    flush(&mut chunk, &mut labels, &mut samples);
+    samples.n_features = pipeline.n_features();
+    samples.n_fields = pipeline.n_fields();
+    let cut = samples.len() - samples.len() / 10;
+    let (train, test) = samples_split(&samples, cut);
+    drop(samples);
+    let mut r = funnel_rank::build(&cfg.rank.model, &params_of(&cfg.rank.params))
+        .map_err(|e| train_err(&e))?;
+    r.fit(&train, None).map_err(|e| train_err(&e))?;
+    let mut model = RankModel::new(r);
+    model.pipeline = Some(serde_json::from_str(&pipeline.to_json()).expect("pipeline JSON"));
+    if !test.is_empty() {
+        model
+            .calibrate(&cfg.rank.calibration, &test)
+            .map_err(|e| train_err(&e))?;
+        if let Ok(m) = funnel_rank::evaluate(&model.predict(&test), &test) {
+            if let Some(auc) = m.auc {
+                metrics.insert("ranker.auc".into(), auc);
+            }
+            metrics.insert("ranker.logloss".into(), m.logloss);
+        }
+        // The held-out newest samples are learnt too before the model goes live.
+        model.ranker.partial_fit(&test).map_err(|e| train_err(&e))?;
+    }
+    tracing::info!(
+        "ranker fitted on {} samples; features: {}",
+        train.len() + test.len(),
+        features::describe(&pipeline)
+    );
+    ServedRanker::new(model, Some(spec_text)).map_err(|e| train_err(&e))
+}
+
+/// Walks the log in arrival order, calling `each(user id, user attributes, hist, event)`
+/// with the user's newest `history` positives before the event, oldest first.
+fn replay(
+    data: &TrainingData,
+    history: usize,
+    mut each: impl FnMut(&str, &Attributes, &[u32], &Event),
+) {
+    let mut hist: FxHashMap<u32, std::collections::VecDeque<u32>> = FxHashMap::default();
+    for e in &data.log {
+        let h = hist.entry(e.user).or_default();
+        h.make_contiguous();
+        each(
+            &data.users[e.user as usize],
+            &data.user_attributes[e.user as usize],
+            h.as_slices().0,
+            e,
+        );
+        if e.kind == Kind::Positive && history > 0 {
+            h.push_back(e.item);
+            if h.len() > history {
+                h.pop_front();
+            }
+        }
+    }
+}
+
 fn samples_split(s: &SampleSet, at: usize) -> (SampleSet, SampleSet) {
     let head: Vec<usize> = (0..at).collect();
     let tail: Vec<usize> = (at..s.len()).collect();
@@ -475,45 +620,67 @@ fn samples_split(s: &SampleSet, at: usize) -> (SampleSet, SampleSet) {
 /// than seen ones.
 const NEGATIVE_TRIES: usize = 8;
 
-/// Ranker samples of feedback events: positives → 1, reads → 0, and for each positive
-/// `negatives` random live items the user has given no feedback on (`seen(user, item)` is
-/// false) → 0 — the same rule online and offline.
-pub fn ranker_samples<'a>(
-    items: &[ItemState],
-    user_id: impl Fn(u32) -> &'a str,
-    seen: impl Fn(u32, u32) -> bool,
-    events: &[Event],
+/// Makes the ranker's labelled records of feedback events — positives → 1, reads → 0,
+/// and for each positive `negatives` random live items the user has given no feedback
+/// on → 0 — the same rule in the trainer and the online learner.
+pub struct SampleMaker<'a> {
+    items: &'a [ItemState],
+    live: Vec<u32>,
     negatives: usize,
-    seed: u64,
-) -> SampleSet {
-    let mut set = SampleSet::new();
-    let mut buf = Vec::new();
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let live: Vec<u32> = (0..items.len() as u32)
-        .filter(|&i| !items[i as usize].deleted)
-        .collect();
-    for e in events {
-        let user = user_id(e.user);
+    rng: SmallRng,
+}
+
+impl<'a> SampleMaker<'a> {
+    /// A maker drawing negatives among the live `items`, seeded.
+    pub fn new(items: &'a [ItemState], negatives: usize, seed: u64) -> Self {
+        SampleMaker {
+            items,
+            live: (0..items.len() as u32)
+                .filter(|&i| !items[i as usize].deleted)
+                .collect(),
+            negatives,
+            rng: SmallRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Calls `sink(record, label)` for each sample of event `e` of `user` (whose
+    /// positives before it are `hist`); `seen(item)` says whether the user has given
+    /// feedback on an item.
+    pub fn emit(
+        &mut self,
+        user: &str,
+        attrs: &Attributes,
+        hist: &[u32],
+        e: &Event,
+        seen: impl Fn(u32) -> bool,
+        sink: &mut dyn FnMut(&RawRecord, f32),
+    ) {
+        if e.kind == Kind::Other {
+            return;
+        }
+        let ids = hist.iter().map(|&i| self.items[i as usize].id.as_str());
+        let mut rec = user_record(Some((user, attrs)), ids, e.timestamp, &[]);
+        with_item(&mut rec, &self.items[e.item as usize]);
         match e.kind {
             Kind::Positive => {
-                push_sample(&mut set, 1.0, user, &items[e.item as usize], &mut buf);
-                for _ in 0..negatives {
-                    if live.len() < 2 {
+                sink(&rec, 1.0);
+                for _ in 0..self.negatives {
+                    if self.live.len() < 2 {
                         break;
                     }
                     let unseen = (0..NEGATIVE_TRIES)
-                        .map(|_| live[rng.random_range(0..live.len())])
-                        .find(|&j| j != e.item && !seen(e.user, j));
+                        .map(|_| self.live[self.rng.random_range(0..self.live.len())])
+                        .find(|&j| j != e.item && !seen(j));
                     if let Some(j) = unseen {
-                        push_sample(&mut set, 0.0, user, &items[j as usize], &mut buf);
+                        with_item(&mut rec, &self.items[j as usize]);
+                        sink(&rec, 0.0);
                     }
                 }
             }
-            Kind::Read => push_sample(&mut set, 0.0, user, &items[e.item as usize], &mut buf),
+            Kind::Read => sink(&rec, 0.0),
             Kind::Other => {}
         }
     }
-    set
 }
 
 /// Unix seconds now.
@@ -526,15 +693,12 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::pair_features;
 
     /// Negatives are drawn only from items the user has given no feedback on (issue 13:
     /// they used to be any live item, seen ones included).
     #[test]
     fn negatives_are_items_the_user_has_not_seen() {
         let items: Vec<ItemState> = (0..10).map(|i| ItemState::new(&format!("i{i}"))).collect();
-        // the user has seen i0..i8; only i9 is left
-        let seen = |_: u32, i: u32| i < 9;
         let click = Event {
             user: 0,
             item: 0,
@@ -543,14 +707,17 @@ mod tests {
             value: 1.0,
             seq: 0,
         };
-        let set = ranker_samples(&items, |_| "u", seen, &[click; 20], 5, 3);
-        let mut want = Vec::new();
-        pair_features("u", &items[9], &mut want);
-        let negatives: Vec<usize> = (0..set.len()).filter(|&k| set.labels[k] == 0.0).collect();
-        assert!(!negatives.is_empty());
-        for k in negatives {
-            let r = set.row(k);
-            assert_eq!(r.indices, want.iter().map(|f| f.1).collect::<Vec<_>>());
+        let mut maker = SampleMaker::new(&items, 5, 3);
+        let mut negatives = Vec::new();
+        for _ in 0..20 {
+            // the user has seen i0..i8; only i9 is left
+            maker.emit("u", &Vec::new(), &[], &click, |i| i < 9, &mut |r, label| {
+                if label == 0.0 {
+                    negatives.push(r.get("item_id").clone());
+                }
+            });
         }
+        assert!(!negatives.is_empty());
+        assert!(negatives.iter().all(|n| *n == "i9".into()), "{negatives:?}");
     }
 }

@@ -3,7 +3,8 @@
 //! Each published version is written under `DATA_DIR/models/vN/`: one funnel-model file
 //! per channel (`CHANNEL.funnel`: `itemknn.funnel` and `mf.funnel` with the default
 //! channels) and, for a `vectors` channel, its HNSW index (`CHANNEL.hnsw`); the ranker
-//! (`ranker.funnel` — the `RankModel` bundle `funnel rank train` writes too); and
+//! (`ranker.funnel` — the `RankModel` bundle `funnel rank train` writes too, its fitted
+//! feature pipeline inside) with the feature spec it was fitted from (`spec.toml`); and
 //! `version.json` (the version's info, metrics and channels). A version is written into a temporary directory, every
 //! file synced, then renamed into place, so a crash leaves it whole or absent. The active
 //! version's number is in `models/ACTIVE`, replaced the same way. At start-up the newest
@@ -18,13 +19,15 @@ use funnel_rank::RankModel;
 
 use crate::catalog::Catalog;
 use crate::config::ChannelKind;
-use crate::models::{Channel, ModelSet, RecallModels, VersionInfo};
+use crate::models::{Channel, ModelSet, RecallModels, ServedRanker, VersionInfo};
 use crate::EngineError;
 
 const ACTIVE: &str = "ACTIVE";
+/// The feature spec a version's ranker was fitted from.
+pub const SPEC: &str = "spec.toml";
 
 /// Whether `name` is a file a version directory may hold: `version.json`,
-/// `ranker.funnel`, `CHANNEL.funnel` or `CHANNEL.hnsw`.
+/// `spec.toml`, `ranker.funnel`, `CHANNEL.funnel` or `CHANNEL.hnsw`.
 pub fn is_version_file(name: &str) -> bool {
     let channel = |stem: &str| {
         !stem.is_empty()
@@ -34,6 +37,7 @@ pub fn is_version_file(name: &str) -> bool {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     name == "version.json"
+        || name == SPEC
         || name
             .strip_suffix(".funnel")
             .or_else(|| name.strip_suffix(".hnsw"))
@@ -94,11 +98,17 @@ pub fn save(root: &Path, set: &ModelSet) -> Result<(), EngineError> {
     }
     if let Some(r) = &set.ranker {
         let p = tmp.join("ranker.funnel");
-        r.read()
+        r.model
+            .read()
             .expect("ranker lock")
             .save(&p)
             .map_err(|e| failed(&p, e))?;
         files.push(p);
+        if let Some(spec) = &r.spec {
+            let p = tmp.join(SPEC);
+            std::fs::write(&p, spec).map_err(io(&p))?;
+            files.push(p);
+        }
     }
     for f in &files {
         sync_file(f)?;
@@ -199,9 +209,11 @@ fn load(root: &Path, v: u64, catalog: &mut Catalog) -> Result<ModelSet, EngineEr
         )?)
     };
     let ranker = match file("ranker.funnel") {
-        p if p.exists() => Some(std::sync::RwLock::new(
-            RankModel::load(&p).map_err(|e| failed(&p, e))?,
-        )),
+        p if p.exists() => {
+            let model = RankModel::load(&p).map_err(|e| failed(&p, e))?;
+            let spec = std::fs::read_to_string(file(SPEC)).ok();
+            Some(ServedRanker::new(model, spec).map_err(|e| failed(&p, e))?)
+        }
         _ => None,
     };
     Ok(ModelSet {

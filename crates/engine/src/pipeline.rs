@@ -1,19 +1,20 @@
-//! One recommendation request through the funnel: recall channels → merge → rank →
-//! re-rank → the page.
+//! One recommendation request through the funnel, in stages over one request context:
+//! retrieve (recall channels) → merge → score (the ranker) → re-rank → the page; and
+//! the ranking stage alone for callers with their own candidates ([`Engine::rank`]).
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use funnel_data::Row;
-use funnel_features::SampleSet;
+use funnel_features::{RawRecord, RawValue, SampleSet};
 use funnel_recall::Recaller;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Event, ItemState};
-use crate::config::ChannelKind;
-use crate::features::push_sample;
-use crate::models::{now, ranker_samples, ModelSet, RecallModels};
+use crate::catalog::{Catalog, Event, ItemState, UserState};
+use crate::config::{ChannelKind, RankConfig};
+use crate::features::{user_record, with_item};
+use crate::models::{now, ModelSet, RecallModels, SampleMaker, ServedRanker};
 use crate::rerank::{explore, mmr, Candidate};
 use crate::{Engine, EngineError};
 
@@ -52,6 +53,8 @@ pub struct RecommendRequest {
     pub exclude: Vec<String>,
     /// Channels to use (default: every channel with a quota).
     pub channels: Option<Vec<String>>,
+    /// Request context the ranker sees as `context.<key>`.
+    pub context: Vec<(String, RawValue)>,
 }
 
 /// One recommended item.
@@ -63,6 +66,40 @@ pub struct Recommendation {
     pub score: f64,
     /// The channel that brought the item (`explore` for an exploration slot).
     pub channel: String,
+}
+
+/// Items to score for a user: the ranking stage alone, for callers with their own
+/// candidates.
+#[derive(Debug, Clone, Default)]
+pub struct RankRequest {
+    /// A stored user.
+    pub user: String,
+    /// Stored items to score (duplicates are scored once).
+    pub items: Vec<String>,
+    /// Request context the ranker sees as `context.<key>`.
+    pub context: Vec<(String, RawValue)>,
+    /// Return each item's raw record too.
+    pub explain: bool,
+}
+
+/// One scored item of a [`RankAnswer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedItem {
+    /// Item id.
+    pub item_id: String,
+    /// Calibrated click probability.
+    pub score: f64,
+    /// The raw record the ranker scored (with `explain`).
+    pub record: Option<RawRecord>,
+}
+
+/// Scored items, highest first, and the model version that scored them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankAnswer {
+    /// The serving version.
+    pub model_version: u64,
+    /// The items.
+    pub items: Vec<RankedItem>,
 }
 
 /// A neighbour (item or user) with its similarity.
@@ -78,15 +115,26 @@ pub struct Neighbor {
 /// scales are merged by rank.
 const RRF_K: f64 = 60.0;
 
-struct Context<'a> {
+/// What one recommendation request carries through the stages: the catalogue and model
+/// set it started with (both held for the whole request), who asks, what they may see.
+struct RequestContext<'a> {
     cat: &'a Catalog,
+    models: &'a ModelSet,
     now: i64,
+    /// The stored user, if any.
+    user: Option<&'a UserState>,
+    /// Their positives (a session's liked items), oldest first.
+    positives: Cow<'a, [u32]>,
+    /// Items never to show, sorted.
     seen: Cow<'a, [u32]>,
     exclude: FxHashSet<u32>,
     category: Option<&'a str>,
+    context: &'a [(String, RawValue)],
+    /// Items the page needs: offset + n.
+    want: usize,
 }
 
-impl Context<'_> {
+impl RequestContext<'_> {
     fn allowed(&self, i: u32) -> bool {
         let s = &self.cat.items()[i as usize];
         s.available(self.now)
@@ -96,25 +144,59 @@ impl Context<'_> {
                 .category
                 .is_none_or(|c| s.categories.iter().any(|x| x == c))
     }
+
+    /// The shared part of the ranker's records: the user, their newest `history`
+    /// positives, the time and the request's context.
+    fn user_record(&self, history: usize) -> RawRecord {
+        let n = self.positives.len();
+        let hist = self.positives[n.saturating_sub(history)..]
+            .iter()
+            .map(|&i| self.cat.items()[i as usize].id.as_str());
+        user_record(
+            self.user.map(|u| (u.id.as_str(), &*u.attributes)),
+            hist,
+            self.now,
+            self.context,
+        )
+    }
 }
 
-/// Ranker samples for events learnt online (same rule as the trainer's).
-pub fn online_samples(cat: &Catalog, events: &[Event], negatives: usize) -> SampleSet {
+/// Ranker samples for events learnt online, by the trainer's rule and records.
+pub fn online_samples(
+    cat: &Catalog,
+    events: &[Event],
+    cfg: &RankConfig,
+    ranker: &ServedRanker,
+) -> SampleSet {
     let seed = events
         .first()
         .map_or(0, |e| e.timestamp as u64 ^ e.user as u64);
-    ranker_samples(
-        cat.items(),
-        |u| cat.users()[u as usize].id.as_str(),
-        |u, i| cat.users()[u as usize].has_seen(i),
-        events,
-        negatives,
-        seed,
-    )
+    let mut maker = SampleMaker::new(cat.items(), cfg.negatives_per_positive, seed);
+    let mut set = SampleSet::new();
+    let mut buf = Vec::new();
+    for e in events {
+        let u = &cat.users()[e.user as usize];
+        let hist = u.history_before(e.seq, cfg.history);
+        maker.emit(
+            &u.id,
+            &u.attributes,
+            hist,
+            e,
+            |i| u.has_seen(i),
+            &mut |rec, label| {
+                ranker.pipeline.transform(rec, &mut buf);
+                set.push(label, None, &buf);
+            },
+        );
+    }
+    set.n_features = ranker.pipeline.n_features();
+    set.n_fields = ranker.pipeline.n_fields();
+    set
 }
 
 impl Engine {
-    /// Recommends a page of items for a stored user or a session.
+    /// Recommends a page of items for a stored user or a session: retrieve → merge →
+    /// score → re-rank, each a stage over one [`RequestContext`].
     pub fn recommend(&self, req: &RecommendRequest) -> Result<Vec<Recommendation>, EngineError> {
         if let Some(ch) = &req.channels {
             let known = self.config().channel_names();
@@ -127,61 +209,54 @@ impl Engine {
         }
         let models = self.models();
         let cat = self.catalog();
-        let (user_key, positives, seen) = match &req.user {
-            Some(id) => {
-                let u = cat.user_index(id).ok_or_else(|| EngineError::NotFound {
-                    what: "user",
-                    id: id.clone(),
-                })?;
-                let s = &cat.users()[u as usize];
-                // Borrowed: the catalogue stays read-locked for the whole request.
-                (
-                    id.clone(),
-                    Cow::Borrowed(&s.positives[..]),
-                    Cow::Borrowed(&s.seen[..]),
-                )
-            }
-            None => {
-                let pos: Vec<u32> = req
-                    .session_positive
-                    .iter()
-                    .filter_map(|i| cat.item_index(i))
-                    .collect();
-                let mut seen: Vec<u32> = req
-                    .session_seen
-                    .iter()
-                    .filter_map(|i| cat.item_index(i))
-                    .chain(pos.iter().copied())
-                    .collect();
-                seen.sort_unstable();
-                seen.dedup();
-                (String::new(), Cow::Owned(pos), Cow::Owned(seen))
-            }
-        };
-        let ctx = Context {
-            cat: &cat,
-            now: now(),
-            seen,
-            exclude: req
-                .exclude
-                .iter()
-                .filter_map(|i| cat.item_index(i))
-                .collect(),
-            category: req.category.as_deref(),
-        };
-        let want = req.offset + req.n;
+        let ctx = request_context(&cat, &models, req)?;
+        let lists = self.retrieve(&ctx, req.channels.as_deref());
+        let mut cands = merge(&lists);
+        self.score(&ctx, &mut cands);
+        let cands = self.rerank(&ctx, cands);
+        let page: Vec<Recommendation> = cands
+            .into_iter()
+            .skip(req.offset)
+            .take(req.n)
+            .map(|c| Recommendation {
+                item_id: cat.items()[c.item as usize].id.clone(),
+                score: c.score,
+                channel: c.channel.to_string(),
+            })
+            .collect();
+        self.counters
+            .recommend_requests
+            .fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .recommended_items
+            .fetch_add(page.len() as u64, Ordering::Relaxed);
+        Ok(page)
+    }
+
+    /// Stage 1: each channel's allowed candidates, best first (personalised channels
+    /// first: an item two channels rank equally is credited to the one that knows the
+    /// user).
+    fn retrieve(
+        &self,
+        ctx: &RequestContext<'_>,
+        asked: Option<&[String]>,
+    ) -> Vec<(&'static str, Vec<u32>)> {
         let rc = &self.config().recall;
         let quota = |name: &str, q: usize| -> usize {
-            match &req.channels {
+            match asked {
                 Some(ch) if !ch.iter().any(|c| c == name) => 0,
-                _ => q.max(if req.channels.is_some() { want } else { 0 }),
+                _ => q.max(if asked.is_some() { ctx.want } else { 0 }),
             }
         };
-        let history: Vec<u32> = positives.iter().rev().take(rc.history).copied().collect();
-        // Personalised channels first: an item two channels rank equally is credited
-        // to the one that knows the user.
+        let history: Vec<u32> = ctx
+            .positives
+            .iter()
+            .rev()
+            .take(rc.history)
+            .copied()
+            .collect();
         let mut lists: Vec<(&'static str, Vec<u32>)> = Vec::new();
-        if let Some(r) = &models.recall {
+        if let Some(r) = &ctx.models.recall {
             let hist: Vec<u32> = history
                 .iter()
                 .filter_map(|i| r.item_from_catalog.get(i).copied())
@@ -221,75 +296,143 @@ impl Engine {
                         _ => Vec::new(),
                     },
                 };
-                lists.push((c.name, map_allowed(r, &ctx, found.into_iter(), q)));
+                lists.push((c.name, map_allowed(r, ctx, found.into_iter(), q)));
             }
         }
         let q = quota("popular", rc.popular);
         if q > 0 {
             lists.push((
                 "popular",
-                cat.popular().filter(|&i| ctx.allowed(i)).take(q).collect(),
+                ctx.cat
+                    .popular()
+                    .filter(|&i| ctx.allowed(i))
+                    .take(q)
+                    .collect(),
             ));
         }
         let q = quota("latest", rc.latest);
         if q > 0 {
             lists.push((
                 "latest",
-                cat.latest().filter(|&i| ctx.allowed(i)).take(q).collect(),
+                ctx.cat
+                    .latest()
+                    .filter(|&i| ctx.allowed(i))
+                    .take(q)
+                    .collect(),
             ));
         }
-        let mut merged: FxHashMap<u32, (f64, usize, &'static str)> = FxHashMap::default();
-        for (name, list) in &lists {
-            for (rank, &i) in list.iter().enumerate() {
-                let e = merged.entry(i).or_insert((0.0, usize::MAX, name));
-                e.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
-                if rank < e.1 {
-                    e.1 = rank;
-                    e.2 = name;
-                }
+        lists
+    }
+
+    /// Stage 3: the ranker's click probability (without a ranker, candidates keep their
+    /// merged recall score), highest first, ties in id order (the same answer after a
+    /// restart).
+    fn score(&self, ctx: &RequestContext<'_>, cands: &mut [Candidate]) {
+        if let Some(ranker) = &ctx.models.ranker {
+            let mut rec = ctx.user_record(self.config().rank.history);
+            let p = score_items(
+                ranker,
+                &mut rec,
+                ctx.cat,
+                cands.iter().map(|c| c.item),
+                None,
+            );
+            for (c, p) in cands.iter_mut().zip(p) {
+                // Recall fusion breaks ties between items the ranker cannot tell apart.
+                c.score = p as f64 + 1e-3 * c.score;
             }
         }
-        let mut cands: Vec<Candidate> = merged
-            .into_iter()
-            .map(|(item, (score, _, channel))| Candidate {
-                item,
-                score,
-                channel,
-            })
-            .collect();
-        rank(&models, &cat, &user_key, &mut cands);
-        // Ties in id order, not index order: the same answer after a restart.
-        let id = |i: u32| cat.items()[i as usize].id.as_str();
+        let id = |i: u32| ctx.cat.items()[i as usize].id.as_str();
         cands.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
                 .then_with(|| id(a.item).cmp(id(b.item)))
         });
+    }
+
+    /// Stage 4: diversity, the page's length, exploration slots.
+    fn rerank(&self, ctx: &RequestContext<'_>, mut cands: Vec<Candidate>) -> Vec<Candidate> {
         let rr = &self.config().rerank;
         if rr.mmr_lambda < 1.0 {
-            cands = mmr(cands, want, rr.mmr_lambda, |a, b| {
-                similarity(&models, &cat, a, b)
+            cands = mmr(cands, ctx.want, rr.mmr_lambda, |a, b| {
+                similarity(ctx.models, ctx.cat, a, b)
             });
         }
-        cands.truncate(want);
-        explore(&mut cands, want, rr, &cat, |i| ctx.allowed(i));
-        let page: Vec<Recommendation> = cands
-            .into_iter()
-            .skip(req.offset)
-            .take(req.n)
-            .map(|c| Recommendation {
-                item_id: cat.items()[c.item as usize].id.clone(),
-                score: c.score,
-                channel: c.channel.to_string(),
+        cands.truncate(ctx.want);
+        explore(&mut cands, ctx.want, rr, ctx.cat, |i| ctx.allowed(i));
+        cands
+    }
+
+    /// Scores stored items for a stored user with the serving ranker, highest first —
+    /// the ranking stage alone.
+    pub fn rank(&self, req: &RankRequest) -> Result<RankAnswer, EngineError> {
+        let models = self.models();
+        let ranker = models.ranker.as_ref().ok_or_else(|| {
+            EngineError::NotReady(if self.config().rank.model == "none" {
+                "no ranker: rank.model is none".into()
+            } else {
+                "no ranker yet: the first fit has not finished".into()
+            })
+        })?;
+        let cat = self.catalog();
+        let u = cat
+            .user_index(&req.user)
+            .ok_or_else(|| EngineError::NotFound {
+                what: "user",
+                id: req.user.clone(),
+            })?;
+        let mut items: Vec<u32> = Vec::with_capacity(req.items.len());
+        let mut dup = FxHashSet::default();
+        for id in &req.items {
+            let i = cat.item_index(id).ok_or_else(|| EngineError::NotFound {
+                what: "item",
+                id: id.clone(),
+            })?;
+            if dup.insert(i) {
+                items.push(i);
+            }
+        }
+        let user = &cat.users()[u as usize];
+        let ctx = RequestContext {
+            cat: &cat,
+            models: &models,
+            now: now(),
+            user: Some(user),
+            positives: Cow::Borrowed(&user.positives),
+            seen: Cow::Borrowed(&user.seen),
+            exclude: FxHashSet::default(),
+            category: None,
+            context: &req.context,
+            want: items.len(),
+        };
+        let mut rec = ctx.user_record(self.config().rank.history);
+        let mut records = req.explain.then(Vec::new);
+        let p = score_items(
+            ranker,
+            &mut rec,
+            &cat,
+            items.iter().copied(),
+            records.as_mut(),
+        );
+        let mut out: Vec<RankedItem> = items
+            .iter()
+            .zip(p)
+            .enumerate()
+            .map(|(k, (&i, p))| RankedItem {
+                item_id: cat.items()[i as usize].id.clone(),
+                score: p as f64,
+                record: records.as_mut().map(|r| std::mem::take(&mut r[k])),
             })
             .collect();
-        self.counters
-            .recommend_requests
-            .fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .recommended_items
-            .fetch_add(page.len() as u64, Ordering::Relaxed);
-        Ok(page)
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.item_id.cmp(&b.item_id))
+        });
+        Ok(RankAnswer {
+            model_version: models.info.version,
+            items: out,
+        })
     }
 
     /// Items most similar to `item` that may be shown, from the first channel that has
@@ -425,7 +568,7 @@ fn item_to_item(model: &dyn Recaller, hist: &[u32], k: usize) -> Vec<u32> {
 
 fn map_allowed(
     r: &RecallModels,
-    ctx: &Context<'_>,
+    ctx: &RequestContext<'_>,
     found: impl Iterator<Item = u32>,
     q: usize,
 ) -> Vec<u32> {
@@ -436,22 +579,107 @@ fn map_allowed(
         .collect()
 }
 
-/// Scores candidates with the ranker (click probability); without one they keep the
-/// merged recall score.
-fn rank(models: &ModelSet, cat: &Catalog, user: &str, cands: &mut [Candidate]) {
-    let Some(ranker) = &models.ranker else {
-        return;
-    };
+/// Click probabilities of `items` for the user of `rec` (a [`RequestContext::user_record`]),
+/// in order; each item's record is pushed to `records` when given.
+fn score_items(
+    ranker: &ServedRanker,
+    rec: &mut RawRecord,
+    cat: &Catalog,
+    items: impl Iterator<Item = u32>,
+    mut records: Option<&mut Vec<RawRecord>>,
+) -> Vec<f32> {
     let mut set = SampleSet::new();
     let mut buf = Vec::new();
-    for c in cands.iter() {
-        push_sample(&mut set, 0.0, user, &cat.items()[c.item as usize], &mut buf);
+    for i in items {
+        with_item(rec, &cat.items()[i as usize]);
+        ranker.pipeline.transform(rec, &mut buf);
+        set.push(0.0, None, &buf);
+        if let Some(r) = records.as_mut() {
+            r.push(rec.clone());
+        }
     }
-    let p = ranker.read().expect("ranker lock").predict(&set);
-    for (c, p) in cands.iter_mut().zip(p) {
-        // Recall fusion breaks ties between items the ranker cannot tell apart.
-        c.score = p as f64 + 1e-3 * c.score;
+    set.n_features = ranker.pipeline.n_features();
+    set.n_fields = ranker.pipeline.n_fields();
+    ranker.model.read().expect("ranker lock").predict(&set)
+}
+
+/// Stage 2: one candidate list, merged by reciprocal-rank fusion; each item keeps the
+/// channel that ranked it best.
+fn merge(lists: &[(&'static str, Vec<u32>)]) -> Vec<Candidate> {
+    let mut merged: FxHashMap<u32, (f64, usize, &'static str)> = FxHashMap::default();
+    for (name, list) in lists {
+        for (rank, &i) in list.iter().enumerate() {
+            let e = merged.entry(i).or_insert((0.0, usize::MAX, name));
+            e.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+            if rank < e.1 {
+                e.1 = rank;
+                e.2 = name;
+            }
+        }
     }
+    merged
+        .into_iter()
+        .map(|(item, (score, _, channel))| Candidate {
+            item,
+            score,
+            channel,
+        })
+        .collect()
+}
+
+/// The request's user (or session), what they may not see, and its filters.
+fn request_context<'a>(
+    cat: &'a Catalog,
+    models: &'a ModelSet,
+    req: &'a RecommendRequest,
+) -> Result<RequestContext<'a>, EngineError> {
+    let (user, positives, seen) = match &req.user {
+        Some(id) => {
+            let u = cat.user_index(id).ok_or_else(|| EngineError::NotFound {
+                what: "user",
+                id: id.clone(),
+            })?;
+            let s = &cat.users()[u as usize];
+            // Borrowed: the catalogue stays read-locked for the whole request.
+            (
+                Some(s),
+                Cow::Borrowed(&s.positives[..]),
+                Cow::Borrowed(&s.seen[..]),
+            )
+        }
+        None => {
+            let pos: Vec<u32> = req
+                .session_positive
+                .iter()
+                .filter_map(|i| cat.item_index(i))
+                .collect();
+            let mut seen: Vec<u32> = req
+                .session_seen
+                .iter()
+                .filter_map(|i| cat.item_index(i))
+                .chain(pos.iter().copied())
+                .collect();
+            seen.sort_unstable();
+            seen.dedup();
+            (None, Cow::Owned(pos), Cow::Owned(seen))
+        }
+    };
+    Ok(RequestContext {
+        cat,
+        models,
+        now: now(),
+        user,
+        positives,
+        seen,
+        exclude: req
+            .exclude
+            .iter()
+            .filter_map(|i| cat.item_index(i))
+            .collect(),
+        category: req.category.as_deref(),
+        context: &req.context,
+        want: req.offset + req.n,
+    })
 }
 
 /// Similarity for diversity: cosine of iALS item vectors when both items have one,

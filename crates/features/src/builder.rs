@@ -4,8 +4,9 @@
 //! Each interaction, in time order, becomes one record with the keys `user_id`,
 //! `item_id`, `user.<column>` and `item.<column>` for every attribute column, and `hist`:
 //! the user's last `history` items from interactions *strictly earlier* than this one,
-//! oldest first (events at the same second do not see each other, so nothing leaks).
-//! The label follows `[samples] label`. For each positive, `negatives_per_positive`
+//! oldest first (events at the same second do not see each other, so nothing leaks);
+//! with timestamps, `context.hour` and `context.weekday` too (the keys are those of
+//! [`crate::record`], which the server uses as well). The label follows `[samples] label`. For each positive, `negatives_per_positive`
 //! items the user never interacted with (anywhere in the log) are sampled as negatives,
 //! with the same user, time and `hist`. Training negatives are then kept with
 //! probability `negative_keep_rate`, which is recorded in [`CtrInfo`] so predictions can
@@ -22,7 +23,8 @@ use serde::Serialize;
 
 use crate::error::{FeatureError, Result};
 use crate::pipeline::Pipeline;
-use crate::raw::{RawRecord, RawValue};
+use crate::raw::RawRecord;
+use crate::record::{event_record, table_attributes, ITEM_PREFIX, USER_PREFIX};
 use crate::sample::SampleSet;
 use crate::spec::{FeatureSpec, SamplesSpec, SplitRule};
 use crate::stable::SplitMix64;
@@ -229,30 +231,6 @@ pub fn downsampling_correction(p: f64, keep_rate: f64) -> f64 {
     p / (p + (1.0 - p) / keep_rate)
 }
 
-/// A user's or item's attributes as record entries (`user.age`, …), converted once.
-fn attribute_entries(
-    ids: &IdMap,
-    table: Option<&EntityTable>,
-    prefix: &str,
-) -> Vec<Vec<(String, RawValue)>> {
-    let keys: Vec<String> = table.map_or(Vec::new(), |t| {
-        t.columns
-            .iter()
-            .map(|(c, _)| format!("{prefix}.{c}"))
-            .collect()
-    });
-    ids.externals()
-        .map(|id| match table.and_then(|t| t.get(id)) {
-            Some(row) => keys
-                .iter()
-                .zip(row)
-                .map(|(k, v)| (k.clone(), RawValue::from(v)))
-                .collect(),
-            None => Vec::new(),
-        })
-        .collect()
-}
-
 /// Builds labelled raw records from an event log and optional attribute tables.
 pub fn build_records(
     spec: &SamplesSpec,
@@ -288,8 +266,8 @@ pub fn build_records(
             c
         }
     };
-    let user_attrs = attribute_entries(&log.users, users, "user");
-    let item_attrs = attribute_entries(&log.items, items, "item");
+    let user_attrs = table_attributes(&log.users, users, USER_PREFIX);
+    let item_attrs = table_attributes(&log.items, items, ITEM_PREFIX);
     // Every item each user ever touched, sorted: sampled negatives avoid all of them.
     let mut seen: Vec<Vec<u32>> = vec![Vec::new(); log.users.len()];
     if spec.negatives_per_positive > 0 {
@@ -301,20 +279,13 @@ pub fn build_records(
             s.dedup();
         }
     }
-    let record = |user: u32, item: u32, hist: Vec<String>| {
-        let mut r = RawRecord::new();
-        r.insert("user_id", log.users.external(user));
-        r.insert("item_id", log.items.external(item));
-        for (k, v) in user_attrs[user as usize]
-            .iter()
-            .chain(&item_attrs[item as usize])
-        {
-            r.insert(k.as_str(), v.clone());
-        }
-        if spec.history > 0 {
-            r.insert("hist", hist);
-        }
-        r
+    let record = |user: u32, item: u32, hist: Vec<String>, t: i64| {
+        event_record(
+            (log.users.external(user), &user_attrs[user as usize]),
+            (log.items.external(item), &item_attrs[item as usize]),
+            (spec.history > 0).then_some(hist),
+            timed.then_some(t),
+        )
     };
 
     let mut info = CtrInfo {
@@ -372,7 +343,7 @@ pub fn build_records(
                     .iter()
                     .map(|&it| log.items.external(it).to_string())
                     .collect();
-                part.push(record(e.user, item, hist), label, e.user, t);
+                part.push(record(e.user, item, hist, t), label, e.user, t);
             }
         }
         if spec.history > 0 {

@@ -57,6 +57,7 @@ mod error;
 mod fit;
 mod pipeline;
 mod raw;
+pub mod record;
 mod sample;
 mod spec;
 mod stable;

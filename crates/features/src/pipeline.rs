@@ -476,6 +476,33 @@ impl Pipeline {
         self.fields.iter().map(|f| f.name.as_str()).collect()
     }
 
+    /// Every raw key the pipeline reads, each once, in field order (a server checks a
+    /// model trained elsewhere against the keys its records have).
+    pub fn input_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = Vec::new();
+        fn add<'a>(k: &'a str, keys: &mut Vec<&'a str>) {
+            if !keys.contains(&k) {
+                keys.push(k)
+            }
+        }
+        for f in &self.fields {
+            match &f.encoder {
+                Encoder::Numeric(n) => add(n.key.as_str(), &mut keys),
+                Encoder::Tokens(t) => match &t.source {
+                    Source::Key(k) => add(k.as_str(), &mut keys),
+                    Source::Cross(parts) => {
+                        for p in parts {
+                            if let Part::Key(k) = p {
+                                add(k.as_str(), &mut keys)
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        keys
+    }
+
     /// The field id of a name.
     pub fn field_index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)

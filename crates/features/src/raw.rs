@@ -92,6 +92,11 @@ impl RawRecord {
         self.0.get(key).unwrap_or(&MISSING)
     }
 
+    /// Keeps only the keys for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.0.retain(|k, _| keep(k));
+    }
+
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))

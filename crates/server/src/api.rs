@@ -267,6 +267,50 @@ pub struct SessionRequest {
     /// Channels to use (default: every configured channel; `/openapi.json` lists the
     /// server's own names).
     pub channels: Option<Vec<String>>,
+    /// Request context (`{"device": "mobile"}`): the ranker sees each key as
+    /// `context.<key>`.
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Value>,
+}
+
+/// Items to score for a user (the ranking stage alone).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RankBody {
+    /// A stored user.
+    pub user_id: String,
+    /// Stored items to score (duplicates are scored once; at most `server.max_batch`).
+    pub item_ids: Vec<String>,
+    /// Request context (`{"device": "mobile"}`): the ranker sees each key as
+    /// `context.<key>`; values are numbers, strings, booleans, lists of those, or null.
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Value>,
+    /// Return the raw record each item was scored from.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+/// Scored items, highest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RankOut {
+    /// The model version that scored them.
+    pub model_version: u64,
+    /// The items.
+    pub items: Vec<RankedOut>,
+}
+
+/// One scored item.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RankedOut {
+    /// Item id.
+    pub item_id: String,
+    /// Calibrated click probability.
+    pub score: f64,
+    /// With `explain`: the raw record (docs/features.md) the ranker scored; `funnel rank
+    /// predict --records` gives the same score from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<serde_json::Value>,
 }
 
 /// One event of a session.

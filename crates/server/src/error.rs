@@ -60,6 +60,7 @@ impl From<EngineError> for ApiError {
             EngineError::BadRequest(_) | EngineError::Config { .. } => StatusCode::BAD_REQUEST,
             EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::Train(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            EngineError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::ModelFiles(_) => {
                 tracing::error!("{e}");
                 StatusCode::SERVICE_UNAVAILABLE

@@ -25,7 +25,7 @@ use crate::AppState;
     paths(
         insert_items, get_item, patch_item, delete_item, item_feedback, item_neighbors,
         insert_users, get_user, delete_user, user_feedback, user_neighbors,
-        insert_feedback, recommend, session_recommend, popular, latest,
+        insert_feedback, recommend, session_recommend, rank, popular, latest,
         train_start, train_status, versions, activate, model_file, live, ready
     ),
     modifiers(&KeyScheme),
@@ -64,6 +64,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/feedback", post(insert_feedback))
         .route("/api/recommend/{user_id}", get(recommend))
         .route("/api/session/recommend", post(session_recommend))
+        .route("/api/rank", post(rank))
         .route("/api/popular", get(popular))
         .route("/api/latest", get(latest))
         .route("/api/admin/train", post(train_start).get(train_status))
@@ -597,7 +598,8 @@ async fn recommend(
         channels,
         ..Default::default()
     };
-    Ok(Json(recommended(s.engine.recommend(&req)?)))
+    let page = on_engine(&s, move |e| e.recommend(&req)).await?;
+    Ok(Json(recommended(page)))
 }
 
 /// Recommendations from feedback in the request (visitors not stored as users).
@@ -613,6 +615,7 @@ async fn session_recommend(
 ) -> Result<Json<Vec<RecommendedItem>>, ApiError> {
     let (n, offset) = validate::page(b.n, b.offset)?;
     validate::batch(&s.engine.config().server, b.feedback.len())?;
+    let context = validate::context(b.context)?;
     let cat_kind = |t: &str| s.engine.catalog().kind_of(t);
     let mut positive = Vec::new();
     let mut seen = Vec::new();
@@ -638,8 +641,69 @@ async fn session_recommend(
         category: b.category,
         exclude: b.exclude,
         channels: b.channels,
+        context,
     };
-    Ok(Json(recommended(s.engine.recommend(&req)?)))
+    let page = on_engine(&s, move |e| e.recommend(&req)).await?;
+    Ok(Json(recommended(page)))
+}
+
+/// Score the given items for a user, highest first: the ranking stage alone, for callers
+/// that bring their own candidates. With `"explain": true` each item carries the raw
+/// record the ranker scored.
+#[utoipa::path(post, path = "/api/rank", tag = "recommend",
+    request_body = RankBody,
+    responses((status = 200, body = RankOut), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn rank(
+    _: ReadKey,
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<RankBody>,
+) -> Result<Json<RankOut>, ApiError> {
+    validate::id("user_id", &b.user_id)?;
+    validate::batch(&s.engine.config().server, b.item_ids.len())?;
+    let n = b.item_ids.len();
+    for (k, i) in b.item_ids.iter().enumerate() {
+        validate::id(field(k, n.max(2), "item_ids"), i)?;
+    }
+    let req = funnel_engine::RankRequest {
+        user: b.user_id,
+        items: b.item_ids,
+        context: validate::context(b.context)?,
+        explain: b.explain,
+    };
+    let a = on_engine(&s, move |e| e.rank(&req)).await?;
+    Ok(Json(RankOut {
+        model_version: a.model_version,
+        items: a
+            .items
+            .into_iter()
+            .map(|i| RankedOut {
+                item_id: i.item_id,
+                score: if i.score.is_finite() { i.score } else { 0.0 },
+                record: i
+                    .record
+                    .map(|r| serde_json::to_value(r).expect("a record serialises")),
+            })
+            .collect(),
+    }))
+}
+
+/// Runs CPU-bound engine work (recall, scoring) on the blocking pool, so the async
+/// workers keep accepting and answering other requests meanwhile.
+async fn on_engine<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&funnel_engine::Engine) -> Result<T, funnel_engine::EngineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let engine = s.engine.clone();
+    tokio::task::spawn_blocking(move || f(&engine))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("the request's work failed: {e}"),
+        })?
+        .map_err(ApiError::from)
 }
 
 /// Most-clicked items (score: positive feedback count).

@@ -172,6 +172,47 @@ pub fn expiry(expires_at: Option<i64>, ttl: Option<u64>) -> Result<Option<i64>, 
     }
 }
 
+/// Most keys in a request's `context`.
+pub const MAX_CONTEXT_KEYS: usize = 64;
+
+/// A request's `context`: an object of at most [`MAX_CONTEXT_KEYS`] id-like keys whose
+/// values are numbers, strings, booleans, lists of those, or null.
+pub fn context(
+    v: Option<serde_json::Value>,
+) -> Result<Vec<(String, funnel_features::RawValue)>, ApiError> {
+    let Some(v) = v else {
+        return Ok(Vec::new());
+    };
+    let serde_json::Value::Object(map) = v else {
+        return Err(ApiError::bad("context: expected a JSON object"));
+    };
+    if map.len() > MAX_CONTEXT_KEYS {
+        return Err(ApiError::bad(format!(
+            "context: expected at most {MAX_CONTEXT_KEYS} keys, got {}",
+            map.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        id("context key", &k)?;
+        let nested = match &v {
+            serde_json::Value::Array(a) => a.iter().any(|x| x.is_array() || x.is_object()),
+            serde_json::Value::Object(_) => true,
+            _ => false,
+        };
+        let raw = funnel_features::record::raw_from_json(&v).filter(|_| !nested);
+        match raw {
+            Some(r) => out.push((k, r)),
+            None => {
+                return Err(ApiError::bad(format!(
+                    "context.{k}: expected a number, string, boolean, list of those, or null"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
