@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest bulk (items, users or feedback per request).
     pub max_batch: usize,
+    /// Largest model file a publish (`PUT /api/admin/models/{version}/files/ranker.funnel`)
+    /// accepts, bytes.
+    pub max_model_bytes: u64,
     /// Connections served at once; further ones wait in the listen backlog. Lowered at
     /// start-up to what the process's open-file limit allows.
     pub max_connections: usize,
@@ -75,6 +78,7 @@ impl Default for ServerConfig {
             open_admin: false,
             max_body_bytes: 8 << 20,
             max_batch: 10_000,
+            max_model_bytes: 1 << 30,
             max_connections: 1024,
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,

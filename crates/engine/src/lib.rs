@@ -358,6 +358,61 @@ impl Engine {
         persist::prune(dir, &self.registry.kept_versions())
     }
 
+    /// Publishes a ranker trained elsewhere (`funnel rank train --spec`, a GPU box) as
+    /// version `version`, beside the recall models of the active version. The file must
+    /// be a `RankModel` bundle whose feature pipeline reads keys server records have;
+    /// `version` must be above every number used. The new version goes live and is saved
+    /// like a fitted one.
+    pub fn publish_ranker(
+        &self,
+        version: u64,
+        file: &std::path::Path,
+    ) -> Result<VersionInfo, EngineError> {
+        let shown = file.display().to_string();
+        let bad = |e: &dyn std::fmt::Display| {
+            EngineError::BadRequest(format!(
+                "ranker.funnel: {}",
+                e.to_string().replace(&format!("{shown}: "), "")
+            ))
+        };
+        let model = funnel_rank::RankModel::load(file).map_err(|e| bad(&e))?;
+        let name = model.ranker.name();
+        let served = ServedRanker::new(model, None).map_err(|e| bad(&e))?;
+        self.registry.reserve(version).map_err(|next| {
+            EngineError::Conflict(format!(
+                "version {version} exists or was used before; publish as version {next} or above"
+            ))
+        })?;
+        let base = self.registry.current();
+        let mut info = base.info.clone();
+        info.version = version;
+        info.created_at = models::now();
+        info.fit_seconds = 0.0;
+        info.learnt_after_fit = 0;
+        info.published = true;
+        info.models.retain(|m| !m.starts_with("ranker:"));
+        info.models.push(format!("ranker:{name}"));
+        info.metrics.retain(|k, _| !k.starts_with("ranker."));
+        let set = ModelSet {
+            info: info.clone(),
+            recall: base.recall.clone(),
+            ranker: Some(served),
+        };
+        // Written before it goes live: a publish that cannot be saved changes nothing.
+        if let Some(dir) = self.models_dir.get() {
+            let _disk = self.disk.lock().expect("disk lock");
+            persist::save(dir, &set)?;
+        }
+        self.registry.publish(set);
+        if let Some(dir) = self.models_dir.get() {
+            let _disk = self.disk.lock().expect("disk lock");
+            persist::set_active(dir, self.registry.versions().1)?;
+            persist::prune(dir, &self.registry.kept_versions())?;
+        }
+        tracing::info!("published ranker ({name}) as model version {version}");
+        Ok(info)
+    }
+
     /// The trainer's state.
     pub fn train_status(&self) -> TrainStatus {
         let mut s = self.status.lock().expect("status lock").clone();

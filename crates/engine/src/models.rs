@@ -51,6 +51,10 @@ pub struct VersionInfo {
     /// The model channels of the version.
     #[serde(default)]
     pub channels: Vec<ChannelInfo>,
+    /// Whether the ranker was published (trained elsewhere and uploaded) rather than
+    /// fitted here; the recall models then come from the version that was active.
+    #[serde(default)]
+    pub published: bool,
 }
 
 /// A channel of a version, as listed over the API and saved in `version.json`.
@@ -156,8 +160,9 @@ pub fn vector_index(v: &dyn VectorRecall) -> Index {
 pub struct ModelSet {
     /// Version and metrics.
     pub info: VersionInfo,
-    /// Recall models, when enough feedback was there to fit them.
-    pub recall: Option<RecallModels>,
+    /// Recall models, when enough feedback was there to fit them (shared with versions
+    /// that only replaced the ranker).
+    pub recall: Option<Arc<RecallModels>>,
     /// The ranker with its feature pipeline.
     pub ranker: Option<ServedRanker>,
 }
@@ -223,6 +228,7 @@ impl ModelSet {
                 metrics: BTreeMap::new(),
                 learnt_after_fit: 0,
                 channels: Vec::new(),
+                published: false,
             },
             recall: None,
             ranker: None,
@@ -257,6 +263,24 @@ impl Registry {
     /// The version number the next published set gets.
     pub fn next_version(&self) -> u64 {
         self.next.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Claims number `v` for a version made elsewhere (published): it must be above every
+    /// number used so far; otherwise the error holds the lowest free one.
+    pub fn reserve(&self, v: u64) -> Result<(), u64> {
+        let mut next = self.next.load(Ordering::SeqCst);
+        loop {
+            if v < next {
+                return Err(next);
+            }
+            match self
+                .next
+                .compare_exchange(next, v + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => next = now,
+            }
+        }
     }
 
     /// Makes `set` live; requests already running finish on the set they started with.
@@ -441,11 +465,11 @@ pub fn fit(
             .enumerate()
             .map(|(u, id)| (id.as_str(), u as u32))
             .collect();
-        Some(RecallModels::new(
+        Some(Arc::new(RecallModels::new(
             channels,
             |id| item_ids[id],
             |id| user_ids[id],
-        )?)
+        )?))
     };
     let ranker = if cfg.rank.model == "none" || pairs.len() < cfg.train.min_feedback {
         None
@@ -469,6 +493,7 @@ pub fn fit(
             models,
             metrics,
             learnt_after_fit: 0,
+            published: false,
             channels: recall.as_ref().map_or_else(Vec::new, |r| {
                 r.channels
                     .iter()

@@ -202,11 +202,11 @@ fn load(root: &Path, v: u64, catalog: &mut Catalog) -> Result<ModelSet, EngineEr
         None
     } else {
         let cat = std::cell::RefCell::new(catalog);
-        Some(RecallModels::new(
+        Some(std::sync::Arc::new(RecallModels::new(
             channels,
             |id| cat.borrow_mut().item_slot(id),
             |id| cat.borrow_mut().user_slot(id),
-        )?)
+        )?))
     };
     let ranker = match file("ranker.funnel") {
         p if p.exists() => {

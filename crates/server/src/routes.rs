@@ -6,8 +6,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use funnel_engine::models::now;
-use funnel_engine::RecommendRequest;
+use funnel_engine::{RecommendRequest, VersionInfo};
 use funnel_store::{Feedback, Item, Unknown, User};
+use futures_util::StreamExt;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -26,7 +27,7 @@ use crate::AppState;
         insert_items, get_item, patch_item, delete_item, item_feedback, item_neighbors,
         insert_users, get_user, delete_user, user_feedback, user_neighbors,
         insert_feedback, recommend, session_recommend, rank, popular, latest,
-        train_start, train_status, versions, activate, model_file, live, ready
+        train_start, train_status, versions, activate, model_file, publish_file, live, ready
     ),
     modifiers(&KeyScheme),
     tags(
@@ -70,7 +71,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/admin/train", post(train_start).get(train_status))
         .route("/api/admin/models", get(versions))
         .route("/api/admin/models/{version}/activate", post(activate))
-        .route("/api/admin/models/{version}/files/{name}", get(model_file))
+        .route(
+            "/api/admin/models/{version}/files/{name}",
+            get(model_file).put(publish_file),
+        )
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_page))
@@ -826,6 +830,87 @@ async fn model_file(
         axum::body::Body::from_stream(chunks),
     )
         .into_response())
+}
+
+/// Publish a ranker trained elsewhere (`funnel rank train --spec …`, a GPU box) as a new
+/// version: `name` is `ranker.funnel`, the body the file's bytes, `version` a number above
+/// every version so far. The file is checked — a funnel-model file of a format this build
+/// reads, a ranker, with a feature pipeline reading keys the server's records have — and
+/// refused with a 400 that says what is wrong; a used version number is a 409. The new
+/// version serves at once, with the recall models of the version that was active.
+#[utoipa::path(put, path = "/api/admin/models/{version}/files/{name}", tag = "admin",
+    params(("version" = u64, Path, description = "The new version's number"),
+        ("name" = String, Path, description = "File name", pattern = r"^ranker\.funnel$")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The model file written by `funnel rank train`"),
+    responses((status = 200, body = VersionInfo), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn publish_file(
+    _: WriteKey,
+    State(s): State<AppState>,
+    ApiPath((version, name)): ApiPath<(u64, String)>,
+    body: axum::body::Body,
+) -> Result<Json<VersionInfo>, ApiError> {
+    if name != "ranker.funnel" {
+        return Err(ApiError::bad(format!(
+            "name: publishing takes ranker.funnel (a ranker trained elsewhere), got `{name}`; \
+             recall channels are fitted by the server"
+        )));
+    }
+    let cfg = &s.engine.config().server;
+    let dir = cfg.data_dir.join("models");
+    let unavailable = |e: std::io::Error| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!("{}: {e}", dir.display()),
+    };
+    tokio::fs::create_dir_all(&dir).await.map_err(unavailable)?;
+    let tmp = dir.join(format!(
+        ".upload-{version}-{}.tmp",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let written = receive(body, &tmp, cfg.max_model_bytes).await;
+    let result = match written {
+        Ok(()) => {
+            let file = tmp.clone();
+            on_engine(&s, move |e| e.publish_ranker(version, &file)).await
+        }
+        Err(e) => Err(e),
+    };
+    let _ = tokio::fs::remove_file(&tmp).await;
+    Ok(Json(result?))
+}
+
+/// Streams a request body into `path`, refusing more than `limit` bytes.
+async fn receive(
+    body: axum::body::Body,
+    path: &std::path::Path,
+    limit: u64,
+) -> Result<(), ApiError> {
+    use tokio::io::AsyncWriteExt;
+    let failed = |e: std::io::Error| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!("{}: {e}", path.display()),
+    };
+    let mut f = tokio::fs::File::create(path).await.map_err(failed)?;
+    let mut stream = body.into_data_stream();
+    let mut n = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("body: {e}")))?;
+        n += chunk.len() as u64;
+        if n > limit {
+            return Err(ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!("body: larger than server.max_model_bytes ({limit} bytes)"),
+            });
+        }
+        f.write_all(&chunk).await.map_err(failed)?;
+    }
+    f.flush().await.map_err(failed)?;
+    Ok(())
 }
 
 /// Make a kept version live again (rollback).
