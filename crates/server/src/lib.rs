@@ -22,6 +22,7 @@ mod gate;
 pub mod keys;
 pub mod listen;
 mod routes;
+mod service;
 mod telemetry;
 mod validate;
 

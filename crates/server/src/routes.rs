@@ -7,14 +7,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use funnel_engine::models::now;
 use funnel_engine::{RecommendRequest, VersionInfo};
-use funnel_store::{Feedback, Item, Unknown, User};
-use futures_util::StreamExt;
+use funnel_store::{Feedback, Item, User};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::*;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::gate::Entity;
 use crate::keys::{AdminKey, ReadKey, UserDataKey, WriteKey};
 use crate::validate::{self, field};
 use crate::AppState;
@@ -167,12 +165,7 @@ async fn insert_items(
         });
     }
     let (items, replaced) = last_per_id(items, |it| &it.item_id);
-    let _held = s
-        .gate
-        .exclusive(items.iter().map(|it| Entity::Item(&it.item_id)))
-        .await;
-    s.store.upsert_items(&items).await?;
-    s.engine.upsert_items(&items);
+    s.upsert_items(&items).await?;
     Ok(Json(WriteResult {
         written: items.len(),
         duplicates: replaced,
@@ -213,36 +206,33 @@ async fn patch_item(
     ApiPath(id): ApiPath<String>,
     ApiJson(p): ApiJson<ItemPatch>,
 ) -> Result<Json<ItemOut>, ApiError> {
-    // Read, change, write: held so that two patches cannot both read the old item.
-    let _held = s.gate.exclusive([Entity::Item(&id)]).await;
-    let mut it = s
-        .store
-        .get_item(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("item", &id))?;
-    if let Some(c) = p.categories {
-        validate::categories("categories", &c)?;
-        it.categories = c;
-    }
-    if p.attributes.is_some() {
-        it.attributes = validate::attributes(p.attributes)?;
-    }
-    if let Some(h) = p.hidden {
-        it.hidden = h;
-    }
-    if let Some(t) = p.timestamp {
-        validate::timestamp("timestamp", t, &s.engine.config().server)?;
-        it.timestamp = t;
-    }
-    if p.expires_at.is_some() || p.ttl_seconds.is_some() {
-        it.expires_at = validate::expiry(p.expires_at, p.ttl_seconds)?;
-    }
-    if let Some(c) = p.comment {
-        validate::text("comment", &c)?;
-        it.comment = c;
-    }
-    s.store.upsert_items(std::slice::from_ref(&it)).await?;
-    s.engine.upsert_items(std::slice::from_ref(&it));
+    let server = &s.engine.config().server;
+    let it = s
+        .patch_item(&id, |it| {
+            if let Some(c) = p.categories {
+                validate::categories("categories", &c)?;
+                it.categories = c;
+            }
+            if p.attributes.is_some() {
+                it.attributes = validate::attributes(p.attributes)?;
+            }
+            if let Some(h) = p.hidden {
+                it.hidden = h;
+            }
+            if let Some(t) = p.timestamp {
+                validate::timestamp("timestamp", t, server)?;
+                it.timestamp = t;
+            }
+            if p.expires_at.is_some() || p.ttl_seconds.is_some() {
+                it.expires_at = validate::expiry(p.expires_at, p.ttl_seconds)?;
+            }
+            if let Some(c) = p.comment {
+                validate::text("comment", &c)?;
+                it.comment = c;
+            }
+            Ok(())
+        })
+        .await?;
     Ok(Json(item_out(it)))
 }
 
@@ -258,11 +248,7 @@ async fn delete_item(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WriteResult>, ApiError> {
-    let _held = s.gate.exclusive([Entity::Item(&id)]).await;
-    if !s.store.delete_item(&id).await? {
-        return Err(ApiError::not_found("item", &id));
-    }
-    s.engine.delete_item(&id);
+    s.delete_item(&id).await?;
     Ok(Json(WriteResult {
         written: 1,
         duplicates: 0,
@@ -301,7 +287,9 @@ async fn item_neighbors(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Scored>>, ApiError> {
     let (n, _) = validate::page(q.n, q.offset)?;
-    Ok(Json(scored(s.engine.similar_items(&id, n)?)))
+    Ok(Json(scored(
+        s.on_engine(move |e| e.similar_items(&id, n)).await?,
+    )))
 }
 
 /// Insert or replace users (one object or an array).
@@ -331,12 +319,7 @@ async fn insert_users(
         });
     }
     let (users, replaced) = last_per_id(users, |u| &u.user_id);
-    let _held = s
-        .gate
-        .exclusive(users.iter().map(|u| Entity::User(&u.user_id)))
-        .await;
-    s.store.upsert_users(&users).await?;
-    s.engine.upsert_users(&users);
+    s.upsert_users(&users).await?;
     Ok(Json(WriteResult {
         written: users.len(),
         duplicates: replaced,
@@ -380,11 +363,7 @@ async fn delete_user(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WriteResult>, ApiError> {
-    let _held = s.gate.exclusive([Entity::User(&id)]).await;
-    if !s.store.delete_user(&id).await? {
-        return Err(ApiError::not_found("user", &id));
-    }
-    s.engine.delete_user(&id);
+    s.delete_user(&id).await?;
     Ok(Json(WriteResult {
         written: 1,
         duplicates: 0,
@@ -424,7 +403,9 @@ async fn user_neighbors(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Scored>>, ApiError> {
     let (n, _) = validate::page(q.n, q.offset)?;
-    Ok(Json(scored(s.engine.similar_users(&id, n)?)))
+    Ok(Json(scored(
+        s.on_engine(move |e| e.similar_users(&id, n)).await?,
+    )))
 }
 
 /// Record feedback (one event or an array). Answered after the store has committed:
@@ -463,59 +444,7 @@ async fn insert_feedback(
             value,
         });
     }
-    let unknown = if cfg.feedback.auto_insert {
-        Unknown::Create
-    } else {
-        Unknown::Refuse
-    };
-    let fresh = {
-        let _held = s
-            .gate
-            .shared(
-                events
-                    .iter()
-                    .flat_map(|e| [Entity::User(&e.user_id), Entity::Item(&e.item_id)]),
-            )
-            .await;
-        // Held, the batch's users and items cannot appear or vanish under it, so what the
-        // catalogue does not know is what the store may lack.
-        let (users, items) = {
-            let c = s.engine.catalog();
-            let mut users: Vec<&str> = events
-                .iter()
-                .map(|e| e.user_id.as_str())
-                .filter(|id| c.user_index(id).is_none())
-                .collect();
-            let mut items: Vec<&str> = events
-                .iter()
-                .map(|e| e.item_id.as_str())
-                .filter(|id| c.item_index(id).is_none())
-                .collect();
-            users.sort_unstable();
-            users.dedup();
-            items.sort_unstable();
-            items.dedup();
-            (users, items)
-        };
-        let maybe_new = funnel_store::MaybeNew {
-            users: &users,
-            items: &items,
-        };
-        // One transaction: the batch's new users and items commit with its events or not
-        // at all; the catalogue learns them while the entities are still held.
-        let fresh = s
-            .store
-            .insert_feedback_with(&events, unknown, Some(maybe_new))
-            .await?;
-        let new: Vec<Feedback> = events
-            .into_iter()
-            .zip(&fresh)
-            .filter(|(_, &f)| f)
-            .map(|(e, _)| e)
-            .collect();
-        s.engine.add_feedback(&new);
-        fresh
-    };
+    let fresh = s.record_feedback(events).await?;
     let written = fresh.iter().filter(|&&f| f).count();
     Ok(Json(WriteResult {
         written,
@@ -602,7 +531,7 @@ async fn recommend(
         channels,
         ..Default::default()
     };
-    let page = on_engine(&s, move |e| e.recommend(&req)).await?;
+    let page = s.on_engine(move |e| e.recommend(&req)).await?;
     Ok(Json(recommended(page)))
 }
 
@@ -647,7 +576,7 @@ async fn session_recommend(
         channels: b.channels,
         context,
     };
-    let page = on_engine(&s, move |e| e.recommend(&req)).await?;
+    let page = s.on_engine(move |e| e.recommend(&req)).await?;
     Ok(Json(recommended(page)))
 }
 
@@ -677,7 +606,7 @@ async fn rank(
         context: validate::context(b.context)?,
         explain: b.explain,
     };
-    let a = on_engine(&s, move |e| e.rank(&req)).await?;
+    let a = s.on_engine(move |e| e.rank(&req)).await?;
     Ok(Json(RankOut {
         model_version: a.model_version,
         items: a
@@ -692,22 +621,6 @@ async fn rank(
             })
             .collect(),
     }))
-}
-
-/// Runs CPU-bound engine work (recall, scoring) on the blocking pool, so the async
-/// workers keep accepting and answering other requests meanwhile.
-async fn on_engine<T: Send + 'static>(
-    s: &AppState,
-    f: impl FnOnce(&funnel_engine::Engine) -> Result<T, funnel_engine::EngineError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let engine = s.engine.clone();
-    tokio::task::spawn_blocking(move || f(&engine))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("the request's work failed: {e}"),
-        })?
-        .map_err(ApiError::from)
 }
 
 /// Most-clicked items (score: positive feedback count).
@@ -859,58 +772,7 @@ async fn publish_file(
              recall channels are fitted by the server"
         )));
     }
-    let cfg = &s.engine.config().server;
-    let dir = cfg.data_dir.join("models");
-    let unavailable = |e: std::io::Error| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: format!("{}: {e}", dir.display()),
-    };
-    tokio::fs::create_dir_all(&dir).await.map_err(unavailable)?;
-    let tmp = dir.join(format!(
-        ".upload-{version}-{}.tmp",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    let written = receive(body, &tmp, cfg.max_model_bytes).await;
-    let result = match written {
-        Ok(()) => {
-            let file = tmp.clone();
-            on_engine(&s, move |e| e.publish_ranker(version, &file)).await
-        }
-        Err(e) => Err(e),
-    };
-    let _ = tokio::fs::remove_file(&tmp).await;
-    Ok(Json(result?))
-}
-
-/// Streams a request body into `path`, refusing more than `limit` bytes.
-async fn receive(
-    body: axum::body::Body,
-    path: &std::path::Path,
-    limit: u64,
-) -> Result<(), ApiError> {
-    use tokio::io::AsyncWriteExt;
-    let failed = |e: std::io::Error| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: format!("{}: {e}", path.display()),
-    };
-    let mut f = tokio::fs::File::create(path).await.map_err(failed)?;
-    let mut stream = body.into_data_stream();
-    let mut n = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad(format!("body: {e}")))?;
-        n += chunk.len() as u64;
-        if n > limit {
-            return Err(ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                message: format!("body: larger than server.max_model_bytes ({limit} bytes)"),
-            });
-        }
-        f.write_all(&chunk).await.map_err(failed)?;
-    }
-    f.flush().await.map_err(failed)?;
-    Ok(())
+    Ok(Json(s.publish_ranker(version, body).await?))
 }
 
 /// Make a kept version live again (rollback).
