@@ -62,11 +62,18 @@ pub fn check_pipeline_keys(p: &Pipeline) -> Result<(), String> {
     }
 }
 
-/// The built-in spec: hashed user and item ids, the item's categories, the user ×
-/// category cross, the history, hour and weekday, and one field per attribute the
-/// catalogue's users and items have (numbers in quantile buckets, tokens and lists by a
-/// vocabulary of values seen at least 5 times).
-pub fn default_spec(items: &[ItemState], users: &[Arc<Attributes>], history: usize) -> String {
+/// The built-in spec: hashed user and item ids, the item's categories, the history,
+/// hour and weekday, and one field per attribute the catalogue's users and items have
+/// (numbers in quantile buckets, tokens and lists by a vocabulary of values seen at least
+/// 5 times); with `cross`, the user × category cross too — for `lr`, which cannot learn
+/// interactions itself (FM and FFM learn them from the two fields, and scoring is
+/// cheaper without a field that mixes user and item).
+pub fn default_spec(
+    items: &[ItemState],
+    users: &[Arc<Attributes>],
+    history: usize,
+    cross: bool,
+) -> String {
     let mut t = String::from(
         "# The default feature spec of `funnel serve` (docs/serve.md), written at each fit.\n",
     );
@@ -82,9 +89,11 @@ pub fn default_spec(items: &[ItemState], users: &[Arc<Attributes>], history: usi
         "name = \"item_id\"\nkind = \"categorical\"\nhash_buckets = {ID_BUCKETS}"
     ));
     field("name = \"item.categories\"\nkind = \"multi_hot\"\nhash_buckets = 4096");
-    field(&format!(
-        "name = \"user_x_category\"\nkind = \"cross\"\nof = [\"user_id\", \"item.categories\"]\nhash_buckets = {ID_BUCKETS}"
-    ));
+    if cross {
+        field(&format!(
+            "name = \"user_x_category\"\nkind = \"cross\"\nof = [\"user_id\", \"item.categories\"]\nhash_buckets = {ID_BUCKETS}"
+        ));
+    }
     if history > 0 {
         field(&format!(
             "name = \"hist\"\nkind = \"sequence\"\nmax_len = {history}\nhash_buckets = {ID_BUCKETS}"
@@ -138,7 +147,10 @@ pub fn spec_for(
         message,
     };
     let (text, path) = if cfg.spec.is_empty() {
-        (default_spec(items, users, cfg.history), "<default spec>")
+        (
+            default_spec(items, users, cfg.history, cfg.model == "lr"),
+            "<default spec>",
+        )
     } else {
         let text = std::fs::read_to_string(&cfg.spec)
             .map_err(|e| bad(format!("{}: cannot read: {e}", cfg.spec)))?;
@@ -205,7 +217,7 @@ mod tests {
             "user.age".to_string(),
             RawValue::Num(30.0),
         )])];
-        let text = default_spec(&[it], &users, 10);
+        let text = default_spec(&[it], &users, 10, true);
         let spec = FeatureSpec::parse(&text, Path::new("default")).unwrap();
         let names: Vec<&str> = spec.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(

@@ -27,6 +27,7 @@ pub mod features;
 pub mod models;
 pub mod persist;
 pub mod pipeline;
+pub mod ranker;
 pub mod rerank;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use funnel_ann::{Index, IndexParams, Metric};
 use funnel_data::{split, Event as DataEvent, InteractionsBuilder, NoProgress, SplitSpec};
 use funnel_features::record::Attributes;
-use funnel_features::{Pipeline, RawRecord, SampleSet};
+use funnel_features::{RawRecord, SampleSet};
 use funnel_metrics::evaluate_full_ranking;
 use funnel_rank::RankModel;
 use funnel_recall::{Recaller, VectorRecall};
@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::catalog::{Event, ItemState, Kind};
 use crate::config::{params_of, ChannelKind, Config};
 use crate::features::{self, user_record, with_item, FIT_RECORDS};
+pub use crate::ranker::ServedRanker;
 use crate::EngineError;
 
 /// What a model version is, as listed over the API (and kept in its `version.json`).
@@ -165,52 +166,6 @@ pub struct ModelSet {
     pub recall: Option<Arc<RecallModels>>,
     /// The ranker with its feature pipeline.
     pub ranker: Option<ServedRanker>,
-}
-
-/// The ranker a version serves: the bundle `funnel rank train` writes (ranker,
-/// calibration, down-sampling correction, fitted pipeline), the pipeline parsed once, and
-/// the spec it was fitted from.
-pub struct ServedRanker {
-    /// The bundle; the online learner updates its ranker in place between refits.
-    pub model: RwLock<RankModel>,
-    /// The bundle's pipeline, ready to transform records.
-    pub pipeline: Pipeline,
-    /// The feature spec (TOML) the pipeline was fitted from, when known (a model
-    /// published from elsewhere may come without one).
-    pub spec: Option<String>,
-}
-
-impl ServedRanker {
-    /// Wraps a bundle, which must carry a pipeline whose keys server records have.
-    pub fn new(model: RankModel, spec: Option<String>) -> Result<ServedRanker, String> {
-        let pipeline = model
-            .feature_pipeline()
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                "the model has no feature pipeline (it was trained on sample files, or by an \
-                 older Funnel); train it with `funnel rank train --spec`"
-                    .to_string()
-            })?;
-        features::check_pipeline_keys(&pipeline)?;
-        Ok(ServedRanker {
-            model: RwLock::new(model),
-            pipeline,
-            spec,
-        })
-    }
-
-    /// Calibrated click probabilities of records.
-    pub fn predict(&self, records: &[RawRecord]) -> Vec<f32> {
-        let mut set = SampleSet::new();
-        let mut buf = Vec::new();
-        for r in records {
-            self.pipeline.transform(r, &mut buf);
-            set.push(0.0, None, &buf);
-        }
-        set.n_features = self.pipeline.n_features();
-        set.n_fields = self.pipeline.n_fields();
-        self.model.read().expect("ranker lock").predict(&set)
-    }
 }
 
 impl ModelSet {

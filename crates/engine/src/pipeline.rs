@@ -580,27 +580,23 @@ fn map_allowed(
 }
 
 /// Click probabilities of `items` for the user of `rec` (a [`RequestContext::user_record`]),
-/// in order; each item's record is pushed to `records` when given.
+/// in order; with `records`, each item's full raw record is pushed there too (what
+/// `explain` returns).
 fn score_items(
     ranker: &ServedRanker,
     rec: &mut RawRecord,
     cat: &Catalog,
     items: impl Iterator<Item = u32>,
-    mut records: Option<&mut Vec<RawRecord>>,
+    records: Option<&mut Vec<RawRecord>>,
 ) -> Vec<f32> {
-    let mut set = SampleSet::new();
-    let mut buf = Vec::new();
-    for i in items {
-        with_item(rec, &cat.items()[i as usize]);
-        ranker.pipeline.transform(rec, &mut buf);
-        set.push(0.0, None, &buf);
-        if let Some(r) = records.as_mut() {
+    let items: Vec<u32> = items.collect();
+    if let Some(r) = records {
+        for &i in &items {
+            with_item(rec, &cat.items()[i as usize]);
             r.push(rec.clone());
         }
     }
-    set.n_features = ranker.pipeline.n_features();
-    set.n_fields = ranker.pipeline.n_fields();
-    ranker.model.read().expect("ranker lock").predict(&set)
+    ranker.score(rec, cat, &items)
 }
 
 /// Stage 2: one candidate list, merged by reciprocal-rank fusion; each item keeps the

@@ -480,24 +480,11 @@ impl Pipeline {
     /// model trained elsewhere against the keys its records have).
     pub fn input_keys(&self) -> Vec<&str> {
         let mut keys: Vec<&str> = Vec::new();
-        fn add<'a>(k: &'a str, keys: &mut Vec<&'a str>) {
-            if !keys.contains(&k) {
-                keys.push(k)
-            }
-        }
-        for f in &self.fields {
-            match &f.encoder {
-                Encoder::Numeric(n) => add(n.key.as_str(), &mut keys),
-                Encoder::Tokens(t) => match &t.source {
-                    Source::Key(k) => add(k.as_str(), &mut keys),
-                    Source::Cross(parts) => {
-                        for p in parts {
-                            if let Part::Key(k) = p {
-                                add(k.as_str(), &mut keys)
-                            }
-                        }
-                    }
-                },
+        for f in 0..self.fields.len() {
+            for k in self.field_keys(f) {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
             }
         }
         keys
@@ -535,12 +522,41 @@ impl Pipeline {
     /// finite. Deterministic: the same record gives the same bits in any process.
     pub fn transform(&self, rec: &RawRecord, out: &mut Vec<(u32, u32, f32)>) {
         out.clear();
-        for (f, field) in self.fields.iter().enumerate() {
-            match &field.encoder {
-                Encoder::Tokens(t) => t.encode(f as u32, field, &self.fields, rec, out),
-                Encoder::Numeric(n) => n.encode(f as u32, field, rec, out),
-            }
+        for f in 0..self.fields.len() {
+            self.transform_field(f, rec, out);
         }
+    }
+
+    /// Appends the features of field `f` alone — what [`transform`](Pipeline::transform)
+    /// writes for it. A server scoring many items for one user computes the fields that
+    /// read no item key once and splices them in ([`field_keys`](Pipeline::field_keys)
+    /// says which keys a field reads).
+    pub fn transform_field(&self, f: usize, rec: &RawRecord, out: &mut Vec<(u32, u32, f32)>) {
+        let field = &self.fields[f];
+        match &field.encoder {
+            Encoder::Tokens(t) => t.encode(f as u32, field, &self.fields, rec, out),
+            Encoder::Numeric(n) => n.encode(f as u32, field, rec, out),
+        }
+    }
+
+    /// The raw keys field `f` reads (a cross: each of its parts').
+    pub fn field_keys(&self, f: usize) -> Vec<&str> {
+        let mut keys = Vec::new();
+        match &self.fields[f].encoder {
+            Encoder::Numeric(n) => keys.push(n.key.as_str()),
+            Encoder::Tokens(t) => match &t.source {
+                Source::Key(k) => keys.push(k.as_str()),
+                Source::Cross(parts) => {
+                    for p in parts {
+                        match p {
+                            Part::Key(k) => keys.push(k.as_str()),
+                            Part::Bucket(g) => keys.extend(self.field_keys(*g)),
+                        }
+                    }
+                }
+            },
+        }
+        keys
     }
 
     /// Transforms many records (in parallel) into a [`SampleSet`] whose `n_features` and

@@ -77,12 +77,19 @@ impl RawRecord {
     }
 
     /// Sets `key` (replacing any value it had).
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<RawValue>) {
-        self.0.insert(key.into(), value.into());
+    pub fn insert(&mut self, key: impl Into<String> + AsRef<str>, value: impl Into<RawValue>) {
+        // A key already there keeps its string: a server reusing one record per
+        // candidate replaces values without allocating keys.
+        match self.0.get_mut(key.as_ref()) {
+            Some(v) => *v = value.into(),
+            None => {
+                self.0.insert(key.into(), value.into());
+            }
+        }
     }
 
     /// The record with `key` set, for building records in one expression.
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<RawValue>) -> Self {
+    pub fn with(mut self, key: impl Into<String> + AsRef<str>, value: impl Into<RawValue>) -> Self {
         self.insert(key, value);
         self
     }

@@ -51,6 +51,10 @@ pub struct AppState {
     pub gate: Arc<gate::WriteGate>,
     /// The OpenAPI document, with this config's channel names.
     pub openapi: Arc<str>,
+    /// Threads for CPU-bound engine work, one per core: requests beyond them wait their
+    /// turn in order instead of sharing the cores (which stretches every one of them),
+    /// and a fit's work on rayon's global pool never queues ahead of a request.
+    pub cpu: Arc<rayon::ThreadPool>,
 }
 
 /// A running server.
@@ -184,6 +188,16 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         api_key: api_key.clone().into(),
         gate: Default::default(),
         openapi: routes::openapi_document(&config.channel_names()).into(),
+        cpu: Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                .thread_name(|k| format!("funnel-request-{k}"))
+                .build()
+                .map_err(|e| StartError::Io {
+                    path: "request threads".into(),
+                    message: e.to_string(),
+                })?,
+        ),
     };
     let app = router(state, &config.server);
     telemetry::spawn_upkeep();

@@ -13,19 +13,25 @@ use crate::AppState;
 
 impl AppState {
     /// Runs CPU-bound engine work (recall, scoring, neighbour scans, loading a model) on
-    /// the blocking pool, so the async workers keep accepting and answering meanwhile.
+    /// the request threads, so the async workers keep accepting and answering meanwhile.
+    /// A panic in it is a 500, not a lost process.
     pub async fn on_engine<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || f(&engine))
-            .await
-            .map_err(|e| ApiError {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.cpu.spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&engine)));
+            let _ = tx.send(r);
+        });
+        match rx.await {
+            Ok(Ok(r)) => r.map_err(ApiError::from),
+            _ => Err(ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("the request's work failed: {e}"),
-            })?
-            .map_err(ApiError::from)
+                message: "internal error (a bug: please report it)".into(),
+            }),
+        }
     }
 
     /// Inserts or replaces items (ids unique within `items`).
