@@ -227,7 +227,8 @@ fn a_ranker_trained_elsewhere_is_published_and_bad_files_are_refused() {
         400,
         "`price`",
     );
-    refused(5, "itemknn.funnel", &good, 400, "ranker.funnel");
+    // (refused before the body is read: a small one, so the client is not cut off mid-send)
+    refused(5, "itemknn.funnel", b"x", 400, "ranker.funnel");
     refused(1, "ranker.funnel", &good, 409, "version 1 exists");
 
     // Accepted: version 5 serves the uploaded ranker beside version 1's recall models.

@@ -381,7 +381,7 @@ impl Engine {
         let served = ServedRanker::new(model, None).map_err(|e| bad(&e))?;
         self.registry.reserve(version).map_err(|next| {
             EngineError::Conflict(format!(
-                "version {version} exists or was used before; publish as version {next} or above"
+                "version {version} exists, was used before or is out of range; publish as version {next} or above"
             ))
         })?;
         let base = self.registry.current();

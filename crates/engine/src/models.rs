@@ -225,7 +225,8 @@ impl Registry {
     pub fn reserve(&self, v: u64) -> Result<(), u64> {
         let mut next = self.next.load(Ordering::SeqCst);
         loop {
-            if v < next {
+            // u64::MAX is never handed out: the next number must exist.
+            if v < next || v == u64::MAX {
                 return Err(next);
             }
             match self

@@ -5,9 +5,11 @@
 //! (user, history, context) once per request; fields that read only item keys once per
 //! item and version (cached, refreshed when the item's attributes change); only fields
 //! mixing both (the user × category cross) per candidate, from a small record holding
-//! just the keys they read. They are spliced in field order, so every candidate's features
-//! are exactly what `Pipeline::transform` gives for its full record — the record `explain`
-//! returns and `funnel rank predict` scores.
+//! just the keys they read. The model gets the user's features as one shared row and each
+//! candidate's own (`Ranker::predict_shared`): together they are exactly what
+//! `Pipeline::transform` gives for the full record — the record `explain` returns and
+//! `funnel rank predict` scores — and FM, whose logit splits, visits the shared features
+//! once per request instead of once per candidate (equal up to float rounding, ~1e-7).
 
 use std::sync::{Arc, RwLock};
 
@@ -116,12 +118,17 @@ impl ServedRanker {
     /// user, history and context: `features::user_record`), in order.
     pub fn score(&self, rec: &RawRecord, cat: &Catalog, items: &[u32]) -> Vec<f32> {
         let p = &self.pipeline;
-        let mut user_part: Vec<Vec<(u32, u32, f32)>> = vec![Vec::new(); self.depends.len()];
+        // The user's fields once, as one shared row: the model adds each candidate's own.
+        let mut user_part = Vec::new();
         for (f, d) in self.depends.iter().enumerate() {
             if *d == Depends::User {
-                p.transform_field(f, rec, &mut user_part[f]);
+                p.transform_field(f, rec, &mut user_part);
             }
         }
+        let mut shared = SampleSet::new();
+        shared.push(0.0, None, &user_part);
+        shared.n_features = p.n_features();
+        shared.n_fields = p.n_fields();
         let mut mixed = RawRecord::new();
         for (k, v) in rec.iter() {
             if self.mixed_user_keys.iter().any(|m| m == k) {
@@ -156,7 +163,7 @@ impl ServedRanker {
             let mut at = 0;
             for (f, d) in self.depends.iter().enumerate() {
                 match d {
-                    Depends::User => buf.extend_from_slice(&user_part[f]),
+                    Depends::User => {}
                     Depends::Both => p.transform_field(f, &mixed, &mut buf),
                     Depends::Item => {
                         let n = cached[at..].iter().take_while(|x| x.0 == f as u32).count();
@@ -176,7 +183,10 @@ impl ServedRanker {
         }
         set.n_features = p.n_features();
         set.n_fields = p.n_fields();
-        self.model.read().expect("ranker lock").predict(&set)
+        self.model
+            .read()
+            .expect("ranker lock")
+            .predict_shared(&shared, &set)
     }
 
     /// The features of an item's item-only fields, in field order.
@@ -218,7 +228,7 @@ mod tests {
     /// The split scoring gives each candidate the features `Pipeline::transform` gives
     /// its full record, field for field, including after an item's attributes change.
     #[test]
-    fn split_features_equal_the_full_transform() {
+    fn split_scoring_equals_scoring_the_full_records() {
         let spec = FeatureSpec::parse(
             &features::default_spec(&[], &[], 3, true).replace(
                 "name = \"context.hour\"",
@@ -278,7 +288,10 @@ mod tests {
                     served.model.read().unwrap().predict(&s)[0]
                 })
                 .collect();
-            assert_eq!(split, full);
+            assert_eq!(split.len(), full.len());
+            for (a, b) in split.iter().zip(&full) {
+                assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+            }
         };
         check(&cat);
         check(&cat); // from the cache

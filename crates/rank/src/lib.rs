@@ -66,6 +66,11 @@ pub trait Ranker: Send + Sync {
     fn partial_fit(&mut self, samples: &SampleSet) -> Result<()>;
     /// Click probabilities of a batch.
     fn predict(&self, samples: &SampleSet) -> Vec<f32>;
+    /// Click probabilities of rows that all share the features `shared` (one row of
+    /// features, fields disjoint from the rows'): what `predict` gives for each row merged
+    /// with `shared` — exactly, or (FM, which computes the shared part once) up to float
+    /// rounding.
+    fn predict_shared(&self, shared: &SampleSet, rows: &SampleSet) -> Vec<f32>;
     /// Hyper-parameters as stored in the model file.
     fn params(&self) -> Value;
     /// Writes the model's arrays.
@@ -97,6 +102,12 @@ impl<M: Online> Ranker for WithLoop<M> {
             .with_min_len(2048)
             .map(|i| sigmoid(self.model.logit(s.row(i))))
             .collect()
+    }
+    fn predict_shared(&self, shared: &SampleSet, rows: &SampleSet) -> Vec<f32> {
+        if shared.is_empty() {
+            return self.predict(rows);
+        }
+        self.model.predict_shared(shared.row(0), rows)
     }
     fn params(&self) -> Value {
         let mut p = self.model.params_json();
@@ -226,6 +237,16 @@ impl RankModel {
     pub fn predict(&self, samples: &SampleSet) -> Vec<f32> {
         self.ranker
             .predict(samples)
+            .into_iter()
+            .map(|p| self.finish_probability(p) as f32)
+            .collect()
+    }
+
+    /// Calibrated click probabilities of rows sharing the features of `shared`'s one row
+    /// (see [`Ranker::predict_shared`]).
+    pub fn predict_shared(&self, shared: &SampleSet, rows: &SampleSet) -> Vec<f32> {
+        self.ranker
+            .predict_shared(shared, rows)
             .into_iter()
             .map(|p| self.finish_probability(p) as f32)
             .collect()

@@ -33,6 +33,20 @@ pub(crate) trait Online: Clone + Send + Sync {
     fn prefetch(&self, _row: Row<'_>) {}
     /// Makes room for feature indices below `n_features` (and checks fields).
     fn reserve(&mut self, n_features: u32, n_fields: u32) -> Result<()>;
+    /// Probabilities of rows that all share the features `shared` (fields disjoint from
+    /// the rows'): by default each row merged with `shared` in field order — exactly the
+    /// full row's logit; a model whose logit splits (FM) computes the shared part once.
+    fn predict_shared(&self, shared: Row<'_>, rows: &SampleSet) -> Vec<f32> {
+        let mut merged = SampleSet::new();
+        let mut buf = Vec::new();
+        for k in 0..rows.len() {
+            merge_rows(shared, rows.row(k), &mut buf);
+            merged.push(0.0, None, &buf);
+        }
+        (0..merged.len())
+            .map(|k| sigmoid(self.logit(merged.row(k))))
+            .collect()
+    }
     /// The number of feature rows held.
     fn n_features(&self) -> u32;
     /// Hyper-parameters, as stored in the file header.
@@ -223,6 +237,22 @@ pub(crate) fn init_row(seed: u64, row: u64, std: f32, out: &mut [f32]) {
         z ^= z >> 31;
         let u = (z >> 40) as f32 / (1u64 << 24) as f32;
         *x = (2.0 * u - 1.0) * 3f32.sqrt() * std;
+    }
+}
+
+/// `a` and `b` (each in field order, fields disjoint) as one list in field order.
+pub(crate) fn merge_rows(a: Row<'_>, b: Row<'_>, out: &mut Vec<(u32, u32, f32)>) {
+    out.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.indices.len() || j < b.indices.len() {
+        let take_a = j == b.indices.len() || (i < a.indices.len() && a.fields[i] <= b.fields[j]);
+        if take_a {
+            out.push((a.fields[i], a.indices[i], a.values[i]));
+            i += 1;
+        } else {
+            out.push((b.fields[j], b.indices[j], b.values[j]));
+            j += 1;
+        }
     }
 }
 

@@ -84,3 +84,64 @@ fn every_ranker_keeps_the_contract() {
         "{err}"
     );
 }
+
+/// `predict_shared` (a request's user features once, each candidate's own) gives what
+/// `predict` gives for the merged rows: exactly, or within float rounding for FM, which
+/// computes the shared part once — with and without instance normalisation.
+#[test]
+fn predicting_with_shared_features_equals_predicting_merged_rows() {
+    let train = samples(3000, 3);
+    for (name, extra) in [
+        ("lr", ""),
+        ("fm", ""),
+        ("fm", "normalize=true"),
+        ("ffm", ""),
+    ] {
+        let mut set: Vec<&str> = vec!["epochs=2"];
+        if !extra.is_empty() {
+            set.push(extra);
+        }
+        // three fields: 0 and 2 shared by every row, 1 each row's own
+        let mut s = SampleSet::new();
+        for k in 0..train.len() {
+            let r = train.row(k);
+            s.push(
+                r.label,
+                None,
+                &[
+                    (0, r.indices[0], 1.0),
+                    (1, r.indices[1], 1.0),
+                    (2, 60 + (k as u32 % 7), 0.5),
+                ],
+            );
+        }
+        s.n_features = 70;
+        s.n_fields = 3;
+        let mut m = build(name, &Params::parse(&set).unwrap()).unwrap();
+        m.fit(&s, None).unwrap();
+        let mut shared = SampleSet::new();
+        shared.push(0.0, None, &[(0, 1, 1.0), (2, 63, 0.5)]);
+        let (mut own, mut merged) = (SampleSet::new(), SampleSet::new());
+        for j in 3..53 {
+            own.push(0.0, None, &[(1, j, 1.0)]);
+            merged.push(0.0, None, &[(0, 1, 1.0), (1, j, 1.0), (2, 63, 0.5)]);
+        }
+        // a feature the model never saw, among the row's own
+        own.push(0.0, None, &[(1, 1_000, 1.0)]);
+        merged.push(0.0, None, &[(0, 1, 1.0), (1, 1_000, 1.0), (2, 63, 0.5)]);
+        for set in [&mut shared, &mut own, &mut merged] {
+            set.n_features = 70;
+            set.n_fields = 3;
+        }
+        let split = m.predict_shared(&shared, &own);
+        let full = m.predict(&merged);
+        assert_eq!(split.len(), full.len());
+        for (a, b) in split.iter().zip(&full) {
+            if name == "fm" {
+                assert!((a - b).abs() < 1e-6, "{name} {extra}: {a} vs {b}");
+            } else {
+                assert_eq!(a, b, "{name}");
+            }
+        }
+    }
+}

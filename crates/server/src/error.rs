@@ -78,12 +78,14 @@ impl From<StoreError> for ApiError {
         let status = match &e {
             StoreError::Unknown { .. } => StatusCode::NOT_FOUND,
             // The write was not acknowledged; the client may retry.
-            StoreError::Database { .. }
-            | StoreError::Contention { .. }
-            | StoreError::Url(_)
-            | StoreError::Corrupt { .. } => {
+            StoreError::Database { .. } | StoreError::Contention { .. } => {
                 tracing::error!("{e}");
                 StatusCode::SERVICE_UNAVAILABLE
+            }
+            // A row edited by hand, or a bad store URL: retrying will not help.
+            StoreError::Url(_) | StoreError::Corrupt { .. } => {
+                tracing::error!("{e}");
+                StatusCode::INTERNAL_SERVER_ERROR
             }
         };
         ApiError {
@@ -215,6 +217,19 @@ mod tests {
                 what: "users",
                 attempts: 4
             }),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            store(StoreError::Corrupt {
+                table: "item",
+                id: "i".into(),
+                column: "attributes",
+                message: "expected value".into()
+            }),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            engine(EngineError::NotReady("no ranker yet".into())),
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
