@@ -25,6 +25,7 @@ mod routes;
 mod service;
 mod telemetry;
 mod validate;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -52,9 +53,8 @@ pub struct AppState {
     /// The OpenAPI document, with this config's channel names.
     pub openapi: Arc<str>,
     /// Threads for CPU-bound engine work, one per core: requests beyond them wait their
-    /// turn in order instead of sharing the cores (which stretches every one of them),
-    /// and a fit's work on rayon's global pool never queues ahead of a request.
-    pub cpu: Arc<rayon::ThreadPool>,
+    /// turn in order instead of sharing the cores (which stretches every one of them).
+    pub cpu: Arc<workers::Workers>,
 }
 
 /// A running server.
@@ -189,10 +189,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         gate: Default::default(),
         openapi: routes::openapi_document(&config.channel_names()).into(),
         cpu: Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-                .thread_name(|k| format!("funnel-request-{k}"))
-                .build()
+            workers::Workers::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
                 .map_err(|e| StartError::Io {
                     path: "request threads".into(),
                     message: e.to_string(),
