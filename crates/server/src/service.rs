@@ -1,5 +1,5 @@
 //! The service behind the routes: every write as "hold the entities it names, commit to
-//! the store, then tell the engine", and every CPU-bound read on the blocking pool. The
+//! the store, then tell the engine", and every CPU-bound read on the request threads. The
 //! handlers in `routes` parse and validate, call one method here and map its result.
 
 use axum::http::StatusCode;
