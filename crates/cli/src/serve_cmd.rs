@@ -208,6 +208,8 @@ Funnel is serving on {base}. Try:
   curl -s '{base}/api/popular?n=5'
   curl -s -X POST '{base}/api/session/recommend' -H 'Content-Type: application/json' \
        -d '{{"feedback": [{{"item_id": "{item}", "feedback_type": "click"}}], "n": 5}}'
+  curl -s -X POST '{base}/api/rank' -H 'Content-Type: application/json' \
+       -d '{{"user_id": "{user}", "item_ids": ["{item}", "i1", "i2"], "explain": true}}'
   curl -s -X POST '{base}/api/feedback' -H 'X-API-Key: {key}' -H 'Content-Type: application/json' \
        -d '[{{"feedback_type": "click", "user_id": "{user}", "item_id": "{item}"}}]'
   curl -s -X POST '{base}/api/items' -H 'X-API-Key: {key}' -H 'Content-Type: application/json' \

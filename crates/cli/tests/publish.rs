@@ -6,25 +6,11 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::{spawn, wait_ready, write_config};
+use common::{call, clicks_40_users, download, spawn, wait_for_version, wait_ready, write_config};
 use serde_json::{json, Value};
 
 const KEY: &str = "publish";
-
-fn call(method: &str, base: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let r = ureq::request(method, &format!("{base}{path}")).set("X-API-Key", KEY);
-    let r = match body {
-        Some(b) => r.send_json(b),
-        None => r.call(),
-    };
-    match r {
-        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
-        Err(ureq::Error::Status(s, r)) => (s, r.into_json().unwrap_or(Value::Null)),
-        Err(e) => panic!("{e}"),
-    }
-}
 
 fn put_file(base: &str, version: u64, name: &str, bytes: &[u8]) -> (u16, Value) {
     let r = ureq::put(&format!("{base}/api/admin/models/{version}/files/{name}"))
@@ -36,19 +22,6 @@ fn put_file(base: &str, version: u64, name: &str, bytes: &[u8]) -> (u16, Value) 
         Err(ureq::Error::Status(s, r)) => (s, r.into_json().unwrap()),
         Err(e) => panic!("{e}"),
     }
-}
-
-fn download(base: &str, path: &str) -> Vec<u8> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    ureq::get(&format!("{base}{path}"))
-        .set("X-API-Key", KEY)
-        .call()
-        .unwrap()
-        .into_reader()
-        .read_to_end(&mut out)
-        .unwrap();
-    out
 }
 
 fn funnel(args: &[&str]) {
@@ -116,26 +89,17 @@ fn a_ranker_trained_elsewhere_is_published_and_bad_files_are_refused() {
             |i| json!({"item_id": format!("i{i}"), "attributes": {"brand": format!("b{}", i % 4)}}),
         )
         .collect();
-    assert_eq!(call("POST", &base, "/api/items", Some(json!(items))).0, 200);
-    let clicks: Vec<Value> = (0..40)
-        .flat_map(|u| {
-            (0..10).map(move |j| {
-                json!({"feedback_type": "click", "user_id": format!("u{u}"),
-                       "item_id": format!("i{}", (u * 7 + j * 6) % 80),
-                       "timestamp": 1_700_000_000 + 3_600 * j + u})
-            })
-        })
-        .collect();
     assert_eq!(
-        call("POST", &base, "/api/feedback", Some(json!(clicks))).0,
+        call(KEY, "POST", &base, "/api/items", Some(json!(items))).0,
         200
     );
-    assert_eq!(call("POST", &base, "/api/admin/train", None).0, 202);
-    let t = Instant::now();
-    while call("GET", &base, "/api/admin/train", None).1["last_version"] != 1 {
-        assert!(t.elapsed() < Duration::from_secs(60), "no fit");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let clicks = clicks_40_users();
+    assert_eq!(
+        call(KEY, "POST", &base, "/api/feedback", Some(json!(clicks))).0,
+        200
+    );
+    assert_eq!(call(KEY, "POST", &base, "/api/admin/train", None).0, 202);
+    wait_for_version(KEY, &base, 1);
 
     // Offline: the same users and items, trained by `funnel rank train --spec`.
     let data = dir.path().join("shop");
@@ -164,10 +128,13 @@ fn a_ranker_trained_elsewhere_is_published_and_bad_files_are_refused() {
         assert_eq!(s, status, "{name}: {b}");
         let msg = b["error"].as_str().unwrap();
         assert!(msg.contains(says), "expected `{says}` in: {msg}");
-        assert_eq!(call("GET", &base, "/api/admin/models", None).1["active"], 1);
+        assert_eq!(
+            call(KEY, "GET", &base, "/api/admin/models", None).1["active"],
+            1
+        );
     };
     refused(5, "ranker.funnel", b"not a model", 400, "ranker.funnel");
-    let recall_model = download(&base, "/api/admin/models/1/files/itemknn.funnel");
+    let recall_model = download(KEY, &base, "/api/admin/models/1/files/itemknn.funnel");
     refused(5, "ranker.funnel", &recall_model, 400, "not a ranker");
     // the header's format version, bumped in place (same length: offsets stay valid)
     let from: &[u8] = b"\\\"version\\\":1";
@@ -240,9 +207,10 @@ fn a_ranker_trained_elsewhere_is_published_and_bad_files_are_refused() {
         .as_array()
         .unwrap()
         .contains(&json!("ranker:ffm")));
-    let v = call("GET", &base, "/api/admin/models", None).1;
+    let v = call(KEY, "GET", &base, "/api/admin/models", None).1;
     assert_eq!(v["active"], 5);
     let (s, a) = call(
+        KEY,
         "POST",
         &base,
         "/api/rank",
@@ -252,6 +220,7 @@ fn a_ranker_trained_elsewhere_is_published_and_bad_files_are_refused() {
     assert_eq!(a["model_version"], 5);
     // the served scores are the uploaded model's own (no online learning happened)
     let (_, r) = call(
+        KEY,
         "POST",
         &base,
         "/api/rank",
@@ -280,26 +249,25 @@ fn a_ranker_trained_elsewhere_is_published_and_bad_files_are_refused() {
     for (i, o) in items.iter().zip(&offline) {
         assert!((i["score"].as_f64().unwrap() - o).abs() <= 1e-6);
     }
-    let (s, page) = call("GET", &base, "/api/recommend/u3?n=5", None);
+    let (s, page) = call(KEY, "GET", &base, "/api/recommend/u3?n=5", None);
     assert_eq!(s, 200);
     assert_eq!(page.as_array().unwrap().len(), 5);
     // and it is on disk like a fitted version: a restart serves it
     assert_eq!(
-        download(&base, "/api/admin/models/5/files/ranker.funnel"),
+        download(KEY, &base, "/api/admin/models/5/files/ranker.funnel"),
         good
     );
     server.kill().unwrap();
     server.wait().unwrap();
     let mut server = spawn(&config);
     wait_ready(&base);
-    assert_eq!(call("GET", &base, "/api/admin/models", None).1["active"], 5);
+    assert_eq!(
+        call(KEY, "GET", &base, "/api/admin/models", None).1["active"],
+        5
+    );
     // the next fit numbers above the published version
-    assert_eq!(call("POST", &base, "/api/admin/train", None).0, 202);
-    let t = Instant::now();
-    while call("GET", &base, "/api/admin/train", None).1["last_version"] != 6 {
-        assert!(t.elapsed() < Duration::from_secs(60), "no fit");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(call(KEY, "POST", &base, "/api/admin/train", None).0, 202);
+    wait_for_version(KEY, &base, 6);
     server.kill().unwrap();
     server.wait().unwrap();
 }

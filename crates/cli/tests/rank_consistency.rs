@@ -6,25 +6,11 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::{spawn, wait_ready, write_config};
+use common::{call, clicks_40_users, download, spawn, wait_for_version, wait_ready, write_config};
 use serde_json::{json, Value};
 
 const KEY: &str = "consistency";
-
-fn call(method: &str, base: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let r = ureq::request(method, &format!("{base}{path}")).set("X-API-Key", KEY);
-    let r = match body {
-        Some(b) => r.send_json(b),
-        None => r.call(),
-    };
-    match r {
-        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
-        Err(ureq::Error::Status(s, r)) => (s, r.into_json().unwrap_or(Value::Null)),
-        Err(e) => panic!("{e}"),
-    }
-}
 
 #[test]
 fn served_scores_equal_funnel_rank_predict_on_the_served_records() {
@@ -38,6 +24,7 @@ fn served_scores_equal_funnel_rank_predict_on_the_served_records() {
     wait_ready(&base);
     // Before any fit there is no ranker: a 503 that says so.
     let (status, body) = call(
+        KEY,
         "POST",
         &base,
         "/api/rank",
@@ -57,33 +44,28 @@ fn served_scores_equal_funnel_rank_predict_on_the_served_records() {
                    "timestamp": 1_000 + i})
         })
         .collect();
-    assert_eq!(call("POST", &base, "/api/items", Some(json!(items))).0, 200);
+    assert_eq!(
+        call(KEY, "POST", &base, "/api/items", Some(json!(items))).0,
+        200
+    );
     let users: Vec<Value> = (0..40)
         .map(|u| json!({"user_id": format!("u{u}"), "attributes": {"age": 20 + u % 30, "segment": format!("s{}", u % 3)}}))
         .collect();
-    assert_eq!(call("POST", &base, "/api/users", Some(json!(users))).0, 200);
-    let clicks: Vec<Value> = (0..40)
-        .flat_map(|u| {
-            (0..10).map(move |j| {
-                json!({"feedback_type": "click", "user_id": format!("u{u}"),
-                       "item_id": format!("i{}", (u * 7 + j * 6) % 80),
-                       "timestamp": 1_700_000_000 + 3_600 * j + u})
-            })
-        })
-        .collect();
     assert_eq!(
-        call("POST", &base, "/api/feedback", Some(json!(clicks))).0,
+        call(KEY, "POST", &base, "/api/users", Some(json!(users))).0,
         200
     );
-    assert_eq!(call("POST", &base, "/api/admin/train", None).0, 202);
-    let t = Instant::now();
-    while call("GET", &base, "/api/admin/train", None).1["last_version"] != 1 {
-        assert!(t.elapsed() < Duration::from_secs(60), "no fit");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let clicks = clicks_40_users();
+    assert_eq!(
+        call(KEY, "POST", &base, "/api/feedback", Some(json!(clicks))).0,
+        200
+    );
+    assert_eq!(call(KEY, "POST", &base, "/api/admin/train", None).0, 202);
+    wait_for_version(KEY, &base, 1);
 
     let asked: Vec<String> = (0..100).map(|i| format!("i{}", i % 80)).collect();
     let (status, answer) = call(
+        KEY,
         "POST",
         &base,
         "/api/rank",
@@ -130,15 +112,7 @@ fn served_scores_equal_funnel_rank_predict_on_the_served_records() {
 
     // The version's ranker file, as downloaded, scores the same records the same.
     let model = dir.path().join("ranker.funnel");
-    let mut bytes = Vec::new();
-    use std::io::Read;
-    ureq::get(&format!("{base}/api/admin/models/1/files/ranker.funnel"))
-        .set("X-API-Key", KEY)
-        .call()
-        .unwrap()
-        .into_reader()
-        .read_to_end(&mut bytes)
-        .unwrap();
+    let bytes = download(KEY, &base, "/api/admin/models/1/files/ranker.funnel");
     std::fs::write(&model, bytes).unwrap();
     let records = dir.path().join("records.jsonl");
     let lines: Vec<String> = ranked.iter().map(|i| i["record"].to_string()).collect();
@@ -167,6 +141,7 @@ fn served_scores_equal_funnel_rank_predict_on_the_served_records() {
 
     // Unknown items and users are named; a bad context is a 400.
     let (s, b) = call(
+        KEY,
         "POST",
         &base,
         "/api/rank",
@@ -175,6 +150,7 @@ fn served_scores_equal_funnel_rank_predict_on_the_served_records() {
     assert_eq!(s, 404, "{b}");
     assert!(b["error"].as_str().unwrap().contains("nope"), "{b}");
     let (s, _) = call(
+        KEY,
         "POST",
         &base,
         "/api/rank",
@@ -182,6 +158,7 @@ fn served_scores_equal_funnel_rank_predict_on_the_served_records() {
     );
     assert_eq!(s, 404);
     let (s, b) = call(
+        KEY,
         "POST",
         &base,
         "/api/rank",

@@ -9,7 +9,6 @@
 //! event, oldest first), `context.hour`, `context.weekday` (UTC, of the event's or the
 //! request's time) and `context.<key>` for each key of a request's `context`.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -190,15 +189,6 @@ pub fn user_record<'a>(
 /// Puts `item` into a record made by [`user_record`] (replacing the previous item).
 pub fn with_item(rec: &mut RawRecord, item: &ItemState) {
     rec.set_item(&item.id, &item.attributes);
-}
-
-/// A compact description of a spec for logs: its field names.
-pub fn describe(p: &Pipeline) -> String {
-    let mut s = String::new();
-    for (k, n) in p.field_names().iter().enumerate() {
-        let _ = write!(s, "{}{n}", if k > 0 { ", " } else { "" });
-    }
-    s
 }
 
 #[cfg(test)]

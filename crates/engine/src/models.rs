@@ -560,7 +560,7 @@ fn fit_ranker(
     tracing::info!(
         "ranker fitted on {} samples; features: {}",
         train.len() + test.len(),
-        features::describe(&pipeline)
+        pipeline.field_names().join(", ")
     );
     ServedRanker::new(model, Some(spec_text)).map_err(|e| train_err(&e))
 }
