@@ -17,7 +17,8 @@ use crate::progress::Bar;
 pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Model: popular, itemknn, userknn, ials, bpr, ease.
+    /// Recall model by name: `funnel models` lists them all (popular, itemknn, userknn,
+    /// ials, bpr, ease, item2vec, deepwalk, node2vec).
     #[arg(long)]
     pub model: String,
     /// Model parameter `key=value` (repeatable); overrides the preset.
@@ -111,7 +112,7 @@ pub fn fit_and_eval(
     if let Some(path) = save {
         model.save(path)?;
     }
-    let j = json!({
+    let mut j = json!({
         "model": model_name,
         "params": params.pairs(),
         "metrics": report.metrics,
@@ -120,6 +121,10 @@ pub fn fit_and_eval(
         "eval_seconds": eval_seconds,
         "split": s.report,
     });
+    if let Some(fit) = model.fit_report() {
+        eprintln!("fit: {fit}");
+        j["fit"] = fit;
+    }
     Ok((j, model))
 }
 

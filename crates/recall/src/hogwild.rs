@@ -108,6 +108,34 @@ fn scalar_update(xu: &[AtomicU32], yi: &[AtomicU32], yj: &[AtomicU32], z: f32, r
     }
 }
 
+/// Copies shared cells into `out` (each element read whole; see the module doc).
+#[inline]
+pub(crate) fn load_row(cells: &[AtomicU32], out: &mut [f32]) {
+    debug_assert_eq!(cells.len(), out.len());
+    #[cfg(target_arch = "x86_64")]
+    if funnel_ann::simd::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        return unsafe { avx2::load_row(cells, out) };
+    }
+    for (o, c) in out.iter_mut().zip(cells) {
+        *o = get(c);
+    }
+}
+
+/// Writes `v` into shared cells (each element written whole).
+#[inline]
+pub(crate) fn store_row(cells: &[AtomicU32], v: &[f32]) {
+    debug_assert_eq!(cells.len(), v.len());
+    #[cfg(target_arch = "x86_64")]
+    if funnel_ann::simd::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        return unsafe { avx2::store_row(cells, v) };
+    }
+    for (c, &x) in cells.iter().zip(v) {
+        set(c, x);
+    }
+}
+
 #[inline]
 fn update_biases(bi: &AtomicU32, bj: &AtomicU32, z: f32, r: BprRates) {
     let (lb, rb) = (r.lr[2], r.reg[2]);
@@ -133,6 +161,40 @@ mod avx2 {
                  options(nostack, preserves_flags, readonly));
         }
         v
+    }
+
+    /// `cells` copied into `out`, eight at a time, the tail one by one.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn load_row(cells: &[AtomicU32], out: &mut [f32]) {
+        use std::arch::x86_64::_mm256_storeu_ps;
+        let n = cells.len().min(out.len());
+        let n8 = n / 8 * 8;
+        let mut c = 0;
+        while c < n8 {
+            // SAFETY: c + 8 <= n8 <= both lengths.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(c), load8(cells.as_ptr().add(c))) };
+            c += 8;
+        }
+        for t in n8..n {
+            out[t] = super::get(&cells[t]);
+        }
+    }
+
+    /// `v` written into `cells`, eight at a time, the tail one by one.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn store_row(cells: &[AtomicU32], v: &[f32]) {
+        use std::arch::x86_64::_mm256_loadu_ps;
+        let n = cells.len().min(v.len());
+        let n8 = n / 8 * 8;
+        let mut c = 0;
+        while c < n8 {
+            // SAFETY: c + 8 <= n8 <= both lengths.
+            unsafe { store8(cells.as_ptr().add(c), _mm256_loadu_ps(v.as_ptr().add(c))) };
+            c += 8;
+        }
+        for t in n8..n {
+            super::set(&cells[t], v[t]);
+        }
     }
 
     /// Eight cells at `p` set to `v`.

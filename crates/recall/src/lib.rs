@@ -31,6 +31,7 @@
 pub mod bpr;
 #[cfg(feature = "ease")]
 pub mod ease;
+pub mod embed;
 pub mod error;
 mod hogwild;
 pub mod ials;
@@ -52,6 +53,7 @@ use funnel_data::{CsrMatrix, IdMap, Interactions, ItemId, Progress, Row, UserId}
 use rayon::prelude::*;
 
 pub use bpr::Bpr;
+pub use embed::Embedding;
 pub use error::{RecallError, Result};
 /// Model files and parameters live in `funnel-model`, shared with the ranking stage.
 pub use funnel_model::{
@@ -178,6 +180,12 @@ pub trait Recaller: Send + Sync {
 
     /// Saves to a model file.
     fn save(&self, path: &Path) -> Result<()>;
+
+    /// What the last fit did, for reports (corpus sizes, skipped input, speeds), when the
+    /// model keeps such figures.
+    fn fit_report(&self) -> Option<serde_json::Value> {
+        None
+    }
 
     /// The model's vectors, when it can serve recall through an ANN index.
     fn vectors(&self) -> Option<&dyn VectorRecall> {

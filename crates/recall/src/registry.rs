@@ -8,9 +8,10 @@
 
 use funnel_model::{ModelReader, ParamDoc, Params};
 
+use crate::embed::Kind;
 #[cfg(not(feature = "ease"))]
 use crate::RecallError;
-use crate::{Bpr, Ials, ItemKnn, Popular, Recaller, Result, UserKnn};
+use crate::{Bpr, Embedding, Ials, ItemKnn, Popular, Recaller, Result, UserKnn};
 
 /// One registered recall model.
 pub struct Entry {
@@ -116,6 +117,30 @@ pub const MODELS: &[Entry] = &[
         build: ease_build,
         load: ease_load,
         vectors: false,
+    },
+    Entry {
+        name: "item2vec",
+        aliases: &[],
+        summary: "skip-gram with negative sampling over users' sessions (item2vec)",
+        build: |p| boxed(Embedding::new(Kind::Item2Vec, p)),
+        load: |r| boxed(Embedding::load(Kind::Item2Vec, r)),
+        vectors: true,
+    },
+    Entry {
+        name: "deepwalk",
+        aliases: &[],
+        summary: "skip-gram over random walks on the item graph (DeepWalk)",
+        build: |p| boxed(Embedding::new(Kind::DeepWalk, p)),
+        load: |r| boxed(Embedding::load(Kind::DeepWalk, r)),
+        vectors: true,
+    },
+    Entry {
+        name: "node2vec",
+        aliases: &[],
+        summary: "skip-gram over p/q-biased walks on the item graph (node2vec)",
+        build: |p| boxed(Embedding::new(Kind::Node2Vec, p)),
+        load: |r| boxed(Embedding::load(Kind::Node2Vec, r)),
+        vectors: true,
     },
 ];
 

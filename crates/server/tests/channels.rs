@@ -133,3 +133,66 @@ fn configured_channels_serve_train_and_persist() {
     assert_eq!(before, after);
     rt.block_on(running.stop()).unwrap();
 }
+
+/// Embedding recall as channels (issue 15): item2vec's neighbours as item-to-item, its
+/// vectors through the HNSW index; a user's new clicks move their vector recall at once,
+/// with no refit.
+#[test]
+fn item2vec_serves_as_item_to_item_and_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let tables = Config::from_toml(
+        r#"
+[[recall.channel]]
+name = "i2i"
+model = "item2vec"
+kind = "item_to_item"
+quota = 50
+params = { dim = "16", epochs = "30" }
+
+[[recall.channel]]
+name = "emb"
+model = "deepwalk"
+kind = "vectors"
+quota = 50
+params = { dim = "16" }
+"#,
+    )
+    .unwrap();
+    let mut cfg = config(dir.path());
+    cfg.recall.channel = tables.recall.channel;
+    cfg.rerank.explore_slots = 0;
+    let (rt, c, running) = start(cfg);
+    fill(&c);
+    assert_eq!(c.post_empty("/api/admin/train").status(), 202);
+    c.wait_version(1);
+    for name in ["i2i", "emb"] {
+        let list = c
+            .get(&format!("/api/recommend/u3?n=5&channels={name}"))
+            .ok();
+        let list = list.as_array().unwrap();
+        assert!(!list.is_empty(), "{name}");
+        assert!(list.iter().all(|r| r["channel"] == name), "{name}");
+    }
+    assert!(c.len_of("/api/items/i0/neighbors?n=3") > 0);
+    let before = c.ids("/api/recommend/u3?n=10&channels=emb");
+    // u3 clicks what u10 clicked: the vectors channel answers from the new history.
+    let fb: Vec<serde_json::Value> = (0..6)
+        .map(|j| {
+            serde_json::json!({"feedback_type": "click", "user_id": "u3",
+                               "item_id": format!("i{}", (20 + 3 * j) % 40), "timestamp": 3000 + j})
+        })
+        .collect();
+    assert_eq!(
+        c.post("/api/feedback", serde_json::json!(fb)).ok()["written"],
+        6
+    );
+    let after = c.ids("/api/recommend/u3?n=10&channels=emb");
+    assert_ne!(before, after, "new clicks left the vector recall unchanged");
+    let models = c.get("/api/admin/models").ok();
+    assert_eq!(
+        models["versions"].as_array().unwrap().len(),
+        1,
+        "no refit happened"
+    );
+    rt.block_on(running.stop()).unwrap();
+}

@@ -1,0 +1,547 @@
+//! Skip-gram and CBOW with negative sampling (Mikolov et al. 2013), Funnel's hand-written
+//! kernel for every sequence- and walk-based embedding.
+//!
+//! The loop is word2vec.c's: subsampling of frequent tokens, a window shrunk at random per
+//! position (or fixed, or the whole sequence — item2vec's set semantics), negatives from
+//! the unigram distribution raised to a power (drawn through an [`AliasTable`]), a learning
+//! rate that falls linearly to `min_lr`, and threads updating shared vectors without locks
+//! (Hogwild, as [`crate::hogwild`] shares rows). In skip-gram the context token's input
+//! vector is trained to predict the centre token (as word2vec.c and gensim do).
+//!
+//! Dot products outside [−6, 6] are clipped (word2vec.c) rather than skipped (gensim): a
+//! negative scored far too high still gets its full push away. Inside, σ is read from a
+//! 1,000-entry table, as word2vec.c does.
+//!
+//! With one thread a run is a function of the seed; with more, Hogwild's interleaving
+//! makes it vary slightly from run to run.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+use funnel_data::Progress;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, RngCore, SeedableRng};
+use rayon::prelude::*;
+
+use super::alias::AliasTable;
+use crate::hogwild::{atomics, floats, load_row, store_row};
+use crate::mf::{axpy, dot, Factors};
+
+/// Token sequences, concatenated: sequence `s` is `tokens[starts[s]..starts[s + 1]]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Corpus {
+    /// Every token of every sequence.
+    pub tokens: Vec<u32>,
+    /// Where each sequence starts, and the end (one more entry than sequences).
+    pub starts: Vec<usize>,
+}
+
+impl Corpus {
+    /// An empty corpus.
+    pub fn new() -> Self {
+        Corpus {
+            tokens: Vec::new(),
+            starts: vec![0],
+        }
+    }
+
+    /// Appends one sequence.
+    pub fn push(&mut self, seq: &[u32]) {
+        self.tokens.extend_from_slice(seq);
+        self.starts.push(self.tokens.len());
+    }
+
+    /// Number of sequences.
+    pub fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// Whether there is no sequence.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sequence `s`.
+    pub fn seq(&self, s: usize) -> &[u32] {
+        &self.tokens[self.starts[s]..self.starts[s + 1]]
+    }
+
+    /// Occurrences of each token below `vocab`.
+    pub fn counts(&self, vocab: usize) -> Vec<u64> {
+        let mut c = vec![0u64; vocab];
+        for &t in &self.tokens {
+            c[t as usize] += 1;
+        }
+        c
+    }
+}
+
+/// Which tokens around a position are its context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// `n` tokens each side.
+    Fixed(usize),
+    /// `b` tokens each side, `b` drawn uniformly from `1..=n` per position (word2vec).
+    Shrink(usize),
+    /// Every other token of the sequence (item2vec's set semantics).
+    Session,
+}
+
+/// Skip-gram or CBOW.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// Each context token predicts the centre.
+    SkipGram,
+    /// The mean of the context predicts the centre.
+    Cbow,
+}
+
+/// Training settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgnsConfig {
+    /// Vector dimension.
+    pub dim: usize,
+    /// Context window.
+    pub window: Window,
+    /// Skip-gram or CBOW.
+    pub arch: Arch,
+    /// Negatives per positive.
+    pub negatives: usize,
+    /// Power of the unigram counts negatives are drawn from (0.75 in word2vec).
+    pub ns_exponent: f64,
+    /// Sub-sampling threshold (word2vec's `sample`; 0 keeps every token).
+    pub sample: f64,
+    /// Starting learning rate.
+    pub lr: f32,
+    /// Final learning rate.
+    pub min_lr: f32,
+    /// Passes over the corpus.
+    pub epochs: usize,
+    /// Seed of initial vectors and every draw.
+    pub seed: u64,
+    /// Whether sequences are sets: each pass shuffles every sequence anew, so a window
+    /// meets different neighbours each epoch (a sample of all pairs at a window's cost).
+    pub shuffle: bool,
+}
+
+/// Trained vectors and what the run did.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// Input ("word") vectors: the embeddings.
+    pub input: Factors,
+    /// Output ("context") vectors.
+    pub output: Factors,
+    /// Tokens read over all epochs (before sub-sampling).
+    pub words: u64,
+    /// Wall-clock seconds of the training loop.
+    pub seconds: f64,
+}
+
+const MAX_EXP: f32 = 6.0;
+const SIGMOID_TABLE: usize = 1000;
+
+fn sigmoid_table() -> &'static [f32; SIGMOID_TABLE] {
+    static T: OnceLock<[f32; SIGMOID_TABLE]> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut t = [0.0f32; SIGMOID_TABLE];
+        for (i, v) in t.iter_mut().enumerate() {
+            let x = (i as f32 / SIGMOID_TABLE as f32 * 2.0 - 1.0) * MAX_EXP;
+            *v = 1.0 / (1.0 + (-x).exp());
+        }
+        t
+    })
+}
+
+/// σ(x) from the table, clipped to 0 and 1 outside [−6, 6].
+#[inline]
+fn sigmoid(x: f32, table: &[f32; SIGMOID_TABLE]) -> f32 {
+    if x >= MAX_EXP {
+        1.0
+    } else if x <= -MAX_EXP {
+        0.0
+    } else {
+        let i = ((x + MAX_EXP) * (SIGMOID_TABLE as f32 / MAX_EXP / 2.0)) as usize;
+        table[i.min(SIGMOID_TABLE - 1)]
+    }
+}
+
+/// word2vec's keep probability of each token, (√(f/t) + 1)·t/f with t = `sample` × the
+/// corpus size, as a u32 threshold compared with one random u32 (gensim's `sample_int`);
+/// `u32::MAX` keeps every occurrence.
+pub fn keep_thresholds(counts: &[u64], sample: f64) -> Vec<u32> {
+    let total: u64 = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| {
+            if sample <= 0.0 || c == 0 {
+                return u32::MAX;
+            }
+            let t = sample * total as f64;
+            let p = ((c as f64 / t).sqrt() + 1.0) * t / c as f64;
+            if p >= 1.0 {
+                u32::MAX
+            } else {
+                (p * u32::MAX as f64) as u32
+            }
+        })
+        .collect()
+}
+
+/// Learns vectors for tokens `0..vocab` from `corpus`. Tokens that never occur keep their
+/// random initial vectors (callers zero them). Threads: rayon's pool.
+pub fn train(corpus: &Corpus, vocab: usize, cfg: &SgnsConfig, progress: &dyn Progress) -> Trained {
+    let t0 = std::time::Instant::now();
+    let counts = corpus.counts(vocab);
+    let total: u64 = counts.iter().sum();
+    let k = cfg.dim;
+    // word2vec's initialisation: inputs uniform in ±0.5/dim, outputs zero.
+    let mut rng = SmallRng::seed_from_u64(cfg.seed);
+    let init: Vec<f32> = (0..vocab * k)
+        .map(|_| (rng.random::<f32>() - 0.5) / k as f32)
+        .collect();
+    let input = atomics(&init);
+    let output = atomics(&vec![0.0f32; vocab * k]);
+    let noise = AliasTable::new(
+        &counts
+            .iter()
+            .map(|&c| (c as f64).powf(cfg.ns_exponent) * (c > 0) as u64 as f64)
+            .collect::<Vec<_>>(),
+    );
+    let keep = keep_thresholds(&counts, cfg.sample);
+    let (Some(noise), true) = (noise, total > 0 && k > 0) else {
+        return Trained {
+            input: Factors {
+                n: vocab,
+                k,
+                data: floats(&input),
+            },
+            output: Factors::zeros(vocab, k),
+            words: 0,
+            seconds: 0.0,
+        };
+    };
+
+    // Contiguous slices of sequences of about equal token counts, one per thread.
+    let threads = rayon::current_num_threads().max(1);
+    let mut bounds = vec![0usize];
+    for t in 1..threads {
+        let target = total as usize * t / threads;
+        let s = corpus
+            .starts
+            .partition_point(|&x| x < target)
+            .min(corpus.len());
+        bounds.push(s.max(*bounds.last().unwrap()));
+    }
+    bounds.push(corpus.len());
+
+    let done = AtomicU64::new(0);
+    let planned = (total * cfg.epochs as u64).max(1);
+    progress.start("SGNS tokens", planned);
+    let ctx = Ctx {
+        corpus,
+        cfg,
+        input: &input,
+        output: &output,
+        noise: &noise,
+        keep: &keep,
+        done: &done,
+        planned,
+        table: sigmoid_table(),
+        progress,
+    };
+    for epoch in 0..cfg.epochs {
+        (0..threads).into_par_iter().for_each(|t| {
+            let seed =
+                cfg.seed ^ ((epoch as u64 + 1) << 40) ^ ((t as u64 + 1) * 0x9E37_79B9_7F4A_7C15);
+            ctx.run(bounds[t]..bounds[t + 1], seed);
+        });
+    }
+    progress.finish();
+    Trained {
+        input: Factors {
+            n: vocab,
+            k,
+            data: floats(&input),
+        },
+        output: Factors {
+            n: vocab,
+            k,
+            data: floats(&output),
+        },
+        words: done.load(Relaxed),
+        seconds: t0.elapsed().as_secs_f64(),
+    }
+}
+
+/// What every thread shares.
+struct Ctx<'a> {
+    corpus: &'a Corpus,
+    cfg: &'a SgnsConfig,
+    input: &'a [AtomicU32],
+    output: &'a [AtomicU32],
+    noise: &'a AliasTable,
+    keep: &'a [u32],
+    done: &'a AtomicU64,
+    planned: u64,
+    table: &'a [f32; SIGMOID_TABLE],
+    progress: &'a dyn Progress,
+}
+
+/// Tokens a thread reads between updates of the shared learning-rate clock.
+const CLOCK_STEP: u64 = 10_000;
+
+impl Ctx<'_> {
+    /// One thread's pass over sequences `range`.
+    fn run(&self, range: std::ops::Range<usize>, seed: u64) {
+        let cfg = self.cfg;
+        let k = cfg.dim;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut sen: Vec<u32> = Vec::new();
+        let (mut h, mut t, mut neu1e) = (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
+        let mut local = 0u64;
+        let mut lr = self.lr_now();
+        for s in range {
+            let seq = self.corpus.seq(s);
+            local += seq.len() as u64;
+            if local >= CLOCK_STEP {
+                self.done.fetch_add(local, Relaxed);
+                self.progress.inc(local);
+                local = 0;
+                lr = self.lr_now();
+            }
+            sen.clear();
+            sen.extend(seq.iter().copied().filter(|&w| {
+                self.keep[w as usize] == u32::MAX || rng.next_u32() < self.keep[w as usize]
+            }));
+            let n = sen.len();
+            if n < 2 {
+                continue;
+            }
+            if cfg.shuffle {
+                sen.shuffle(&mut rng);
+            }
+            for pos in 0..n {
+                let (lo, hi) = match cfg.window {
+                    Window::Fixed(w) => (pos.saturating_sub(w), (pos + w + 1).min(n)),
+                    Window::Shrink(w) => {
+                        let b = rng.random_range(1..=w.max(1));
+                        (pos.saturating_sub(b), (pos + b + 1).min(n))
+                    }
+                    Window::Session => (0, n),
+                };
+                let centre = sen[pos];
+                match cfg.arch {
+                    Arch::SkipGram => {
+                        for c in lo..hi {
+                            if c == pos {
+                                continue;
+                            }
+                            let row = self.in_row(sen[c]);
+                            load_row(row, &mut h);
+                            neu1e.fill(0.0);
+                            self.targets(centre, &h, &mut t, &mut neu1e, lr, &mut rng);
+                            axpy(1.0, &neu1e, &mut h);
+                            store_row(row, &h);
+                        }
+                    }
+                    Arch::Cbow => {
+                        h.fill(0.0);
+                        let mut m = 0usize;
+                        for c in lo..hi {
+                            if c != pos {
+                                load_row(self.in_row(sen[c]), &mut t);
+                                axpy(1.0, &t, &mut h);
+                                m += 1;
+                            }
+                        }
+                        if m == 0 {
+                            continue;
+                        }
+                        h.iter_mut().for_each(|x| *x /= m as f32);
+                        neu1e.fill(0.0);
+                        self.targets(centre, &h, &mut t, &mut neu1e, lr, &mut rng);
+                        for c in lo..hi {
+                            if c != pos {
+                                let row = self.in_row(sen[c]);
+                                load_row(row, &mut t);
+                                axpy(1.0, &neu1e, &mut t);
+                                store_row(row, &t);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.done.fetch_add(local, Relaxed);
+        self.progress.inc(local);
+    }
+
+    /// The learning rate at the shared clock: linear from `lr` to `min_lr`.
+    fn lr_now(&self) -> f32 {
+        let f = (self.done.load(Relaxed) as f64 / self.planned as f64).min(1.0) as f32;
+        (self.cfg.lr * (1.0 - f)).max(self.cfg.min_lr)
+    }
+
+    #[inline]
+    fn in_row(&self, w: u32) -> &[AtomicU32] {
+        let k = self.cfg.dim;
+        &self.input[w as usize * k..(w as usize + 1) * k]
+    }
+
+    /// The positive `centre` and `negatives` draws against hidden vector `h`: each output
+    /// row is updated, the input's gradient accumulates in `neu1e`.
+    #[inline]
+    fn targets(
+        &self,
+        centre: u32,
+        h: &[f32],
+        t: &mut [f32],
+        neu1e: &mut [f32],
+        lr: f32,
+        rng: &mut SmallRng,
+    ) {
+        let k = self.cfg.dim;
+        for d in 0..=self.cfg.negatives {
+            let (target, label) = if d == 0 {
+                (centre, 1.0)
+            } else {
+                let x = self.noise.sample(rng);
+                if x == centre {
+                    continue;
+                }
+                (x, 0.0)
+            };
+            let row = &self.output[target as usize * k..(target as usize + 1) * k];
+            load_row(row, t);
+            let g = (label - sigmoid(dot(h, t), self.table)) * lr;
+            axpy(g, t, neu1e);
+            axpy(g, h, t);
+            store_row(row, t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use funnel_data::NoProgress;
+
+    fn cfg() -> SgnsConfig {
+        SgnsConfig {
+            dim: 16,
+            window: Window::Shrink(3),
+            arch: Arch::SkipGram,
+            negatives: 5,
+            ns_exponent: 0.75,
+            sample: 0.0,
+            lr: 0.025,
+            min_lr: 0.0001,
+            epochs: 10,
+            seed: 3,
+            shuffle: false,
+        }
+    }
+
+    fn cos(a: &[f32], b: &[f32]) -> f32 {
+        dot(a, b) / (dot(a, a).sqrt() * dot(b, b).sqrt()).max(1e-12)
+    }
+
+    /// Two groups of tokens that only ever co-occur within their group.
+    fn two_groups() -> Corpus {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut c = Corpus::new();
+        for s in 0..600 {
+            let base = if s % 2 == 0 { 0 } else { 10 };
+            let seq: Vec<u32> = (0..12).map(|_| base + rng.random_range(0..10)).collect();
+            c.push(&seq);
+        }
+        c
+    }
+
+    fn separation(m: &Factors) -> (f32, f32) {
+        let (mut within, mut across, mut nw, mut na) = (0.0, 0.0, 0, 0);
+        for a in 0..20 {
+            for b in 0..20 {
+                if a != b {
+                    let c = cos(m.row(a), m.row(b));
+                    if (a < 10) == (b < 10) {
+                        within += c;
+                        nw += 1;
+                    } else {
+                        across += c;
+                        na += 1;
+                    }
+                }
+            }
+        }
+        (within / nw as f32, across / na as f32)
+    }
+
+    #[test]
+    fn tokens_that_share_contexts_end_up_close() {
+        let c = two_groups();
+        // One thread: the figures below do not depend on Hogwild's interleaving.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for arch in [Arch::SkipGram, Arch::Cbow] {
+            for window in [Window::Shrink(3), Window::Fixed(2), Window::Session] {
+                let cfg = SgnsConfig {
+                    arch,
+                    window,
+                    ..cfg()
+                };
+                let t = pool.install(|| train(&c, 20, &cfg, &NoProgress));
+                let (within, across) = separation(&t.input);
+                assert!(
+                    within > 0.5 && across < within - 0.25,
+                    "{arch:?} {window:?}: within {within}, across {across}"
+                );
+                assert_eq!(t.words, 600 * 12 * 10);
+            }
+        }
+    }
+
+    #[test]
+    fn one_thread_is_a_function_of_the_seed() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let c = two_groups();
+        let a = pool.install(|| train(&c, 20, &cfg(), &NoProgress));
+        let b = pool.install(|| train(&c, 20, &cfg(), &NoProgress));
+        assert_eq!(a.input, b.input);
+        let other = pool.install(|| train(&c, 20, &SgnsConfig { seed: 4, ..cfg() }, &NoProgress));
+        assert_ne!(a.input, other.input);
+    }
+
+    #[test]
+    fn sub_sampling_keeps_rare_tokens_and_thins_frequent_ones() {
+        // Token 0 is half of a 10⁶-token corpus: t = 10⁻³ × 10⁶ = 1000, f = 5·10⁵,
+        // p = (√500 + 1)·1000/5·10⁵ ≈ 0.0467. Token 2 (f = 100 < t) is always kept.
+        let k = keep_thresholds(&[500_000, 499_900, 100, 0], 1e-3);
+        let p0 = k[0] as f64 / u32::MAX as f64;
+        assert!((p0 - (500f64.sqrt() + 1.0) * 0.002).abs() < 1e-6, "{p0}");
+        assert_eq!(k[2], u32::MAX);
+        assert_eq!(k[3], u32::MAX);
+        assert!(keep_thresholds(&[500_000, 1], 0.0)
+            .iter()
+            .all(|&x| x == u32::MAX));
+    }
+
+    #[test]
+    fn the_sigmoid_table_is_close_and_clipped() {
+        let t = sigmoid_table();
+        for x in [-5.9f32, -2.0, -0.3, 0.0, 0.7, 3.0, 5.9] {
+            assert!(
+                (sigmoid(x, t) - 1.0 / (1.0 + (-x).exp())).abs() < 0.01,
+                "{x}"
+            );
+        }
+        assert_eq!(sigmoid(7.0, t), 1.0);
+        assert_eq!(sigmoid(-7.0, t), 0.0);
+    }
+}
