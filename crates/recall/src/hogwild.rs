@@ -108,6 +108,48 @@ fn scalar_update(xu: &[AtomicU32], yi: &[AtomicU32], yj: &[AtomicU32], z: f32, r
     }
 }
 
+/// One SGNS target update on a shared output row `t`: f = h·t, g = (label − σ(f))·lr,
+/// then `neu1e += g·t` and `t += g·h`, reading each cell once for the dot product and once
+/// for the update (no copy of the row). `sigmoid` maps f to σ(f).
+#[inline]
+pub(crate) fn sgns_target(
+    h: &[f32],
+    t: &[AtomicU32],
+    neu1e: &mut [f32],
+    label: f32,
+    lr: f32,
+    sigmoid: impl Fn(f32) -> f32,
+) {
+    debug_assert!(h.len() == t.len() && t.len() == neu1e.len());
+    #[cfg(target_arch = "x86_64")]
+    if funnel_ann::simd::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        let f = unsafe { avx2::dot_cells(h, t) };
+        let g = (label - sigmoid(f)) * lr;
+        // SAFETY: as above.
+        unsafe { avx2::sgns_update(h, t, neu1e, g) };
+        return;
+    }
+    sgns_target_portable(h, t, neu1e, label, lr, sigmoid)
+}
+
+pub(crate) fn sgns_target_portable(
+    h: &[f32],
+    t: &[AtomicU32],
+    neu1e: &mut [f32],
+    label: f32,
+    lr: f32,
+    sigmoid: impl Fn(f32) -> f32,
+) {
+    let f: f32 = h.iter().zip(t).map(|(a, c)| a * get(c)).sum();
+    let g = (label - sigmoid(f)) * lr;
+    for ((x, c), e) in h.iter().zip(t).zip(neu1e.iter_mut()) {
+        let v = get(c);
+        *e += g * v;
+        set(c, v + g * x);
+    }
+}
+
 /// Copies shared cells into `out` (each element read whole; see the module doc).
 #[inline]
 pub(crate) fn load_row(cells: &[AtomicU32], out: &mut [f32]) {
@@ -161,6 +203,73 @@ mod avx2 {
                  options(nostack, preserves_flags, readonly));
         }
         v
+    }
+
+    /// `h · cells`, two accumulators, the tail one by one.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_cells(h: &[f32], cells: &[AtomicU32]) -> f32 {
+        use std::arch::x86_64::*;
+        let n = h.len().min(cells.len());
+        let n8 = n / 8 * 8;
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut c = 0;
+        // SAFETY (all accesses): c + 8 <= n8 <= both lengths.
+        unsafe {
+            while c + 16 <= n8 {
+                a0 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(h.as_ptr().add(c)),
+                    load8(cells.as_ptr().add(c)),
+                    a0,
+                );
+                a1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(h.as_ptr().add(c + 8)),
+                    load8(cells.as_ptr().add(c + 8)),
+                    a1,
+                );
+                c += 16;
+            }
+            if c < n8 {
+                a0 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(h.as_ptr().add(c)),
+                    load8(cells.as_ptr().add(c)),
+                    a0,
+                );
+            }
+        }
+        let a = _mm256_add_ps(a0, a1);
+        let s4 = _mm_add_ps(_mm256_extractf128_ps(a, 1), _mm256_castps256_ps128(a));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        let mut s = _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+        for t in n8..n {
+            s += h[t] * super::get(&cells[t]);
+        }
+        s
+    }
+
+    /// `neu1e += g·cells; cells += g·h`, eight at a time, the tail one by one.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn sgns_update(h: &[f32], cells: &[AtomicU32], neu1e: &mut [f32], g: f32) {
+        use std::arch::x86_64::*;
+        let n = h.len().min(cells.len()).min(neu1e.len());
+        let n8 = n / 8 * 8;
+        let gv = _mm256_set1_ps(g);
+        let mut c = 0;
+        while c < n8 {
+            // SAFETY: c + 8 <= n8 <= every length.
+            unsafe {
+                let t = load8(cells.as_ptr().add(c));
+                let e = _mm256_loadu_ps(neu1e.as_ptr().add(c));
+                _mm256_storeu_ps(neu1e.as_mut_ptr().add(c), _mm256_fmadd_ps(gv, t, e));
+                let x = _mm256_loadu_ps(h.as_ptr().add(c));
+                store8(cells.as_ptr().add(c), _mm256_fmadd_ps(gv, x, t));
+            }
+            c += 8;
+        }
+        for t in n8..n {
+            let v = super::get(&cells[t]);
+            neu1e[t] += g * v;
+            super::set(&cells[t], v + g * h[t]);
+        }
     }
 
     /// `cells` copied into `out`, eight at a time, the tail one by one.
@@ -281,6 +390,33 @@ mod tests {
 
     type Step =
         fn(&[AtomicU32], &[AtomicU32], &[AtomicU32], &AtomicU32, &AtomicU32, BprRates) -> f32;
+
+    #[test]
+    fn vector_and_portable_sgns_targets_agree() {
+        let sigmoid = |f: f32| 1.0 / (1.0 + (-f).exp());
+        for k in [1, 7, 8, 16, 24, 64, 67] {
+            let row = |s: f32| -> Vec<f32> {
+                (0..k).map(|t| 0.3 * ((t as f32 + s) * 0.7).sin()).collect()
+            };
+            let (h, t0, e0) = (row(0.5), row(1.0), row(2.0));
+            let run = |portable: bool| {
+                let t = atomics(&t0);
+                let mut e = e0.clone();
+                if portable {
+                    sgns_target_portable(&h, &t, &mut e, 1.0, 0.1, sigmoid);
+                } else {
+                    sgns_target(&h, &t, &mut e, 1.0, 0.1, sigmoid);
+                }
+                (floats(&t), e)
+            };
+            let (a, b) = (run(false), run(true));
+            let close = |p: &[f32], q: &[f32]| p.iter().zip(q).all(|(x, y)| (x - y).abs() < 1e-5);
+            assert!(close(&a.0, &b.0) && close(&a.1, &b.1), "k {k}");
+            // A positive pulls the row towards h.
+            let dot = |x: &[f32]| x.iter().zip(&h).map(|(a, b)| a * b).sum::<f32>();
+            assert!(dot(&a.0) > dot(&t0), "k {k}");
+        }
+    }
 
     #[test]
     fn vector_and_portable_steps_agree() {

@@ -7,8 +7,10 @@
 //!
 //! Models: [`Popular`] (optionally time-decayed), [`ItemKnn`] (cosine, Jaccard, asymmetric
 //! cosine; BM25/TF-IDF weighting; shrinkage; top-N neighbours), [`UserKnn`], [`Ials`],
-//! [`Bpr`] and EASE^R, each registered once in [`registry`]. Models whose users and items
-//! share a vector space also implement [`VectorRecall`] (served through an ANN index).
+//! [`Bpr`], EASE^R, and the embedding models item2vec, DeepWalk and node2vec ([`embed`]:
+//! one hand-written skip-gram-with-negative-sampling kernel over sessions or graph walks),
+//! each registered once in [`registry`]. Models whose users and items share a vector space
+//! also implement [`VectorRecall`] (served through an ANN index).
 //!
 //! ```
 //! use funnel_data::{Event, InteractionsBuilder, NoProgress};

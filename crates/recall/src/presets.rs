@@ -51,6 +51,35 @@ const PRESETS: &[(&str, &str, Pairs)] = &[
     // steps of 0.125 around 80 (docs/results.md).
     // Fit ≈ 18-25 min and 13.2 GiB on 2 cores.
     ("ease", "gowalla", &[("reg", "80")]),
+    // Recall@20 0.1561, NDCG@20 0.1333 (published Item2Vec row: 0.1326, ItemCF 0.1570);
+    // fit 366 s. Wide windows over sets reshuffled each epoch: window 20 gave 0.1467,
+    // 100 gave 0.1558 in 602 s; 512 dimensions at window 20 gave no more than 256.
+    (
+        "item2vec",
+        "gowalla",
+        &[("dim", "256"), ("window", "50"), ("epochs", "20")],
+    ),
+    // Recall@20 0.1352, NDCG@20 0.1177 (published Item2Vec row: 0.1326); fit 352 s.
+    // Gowalla has no times: the graph joins each item to the next 10 of a seeded shuffle
+    // of each user's items (10.6·10⁶ edges, 170 MB); a 5-token window over the walks
+    // beat 10 (0.1277); 64 dimensions gave 0.1233 (docs/embeddings.md).
+    (
+        "deepwalk",
+        "gowalla",
+        &[("dim", "256"), ("graph_window", "10"), ("window", "5")],
+    ),
+    // Recall@20 0.1344, NDCG@20 0.1173; fit 435 s. As deepwalk's preset, with walks kept
+    // local (q = 2).
+    (
+        "node2vec",
+        "gowalla",
+        &[
+            ("dim", "256"),
+            ("graph_window", "10"),
+            ("window", "5"),
+            ("q", "2"),
+        ],
+    ),
 ];
 
 /// The parameters of a preset.

@@ -25,7 +25,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rayon::prelude::*;
 
 use super::alias::AliasTable;
-use crate::hogwild::{atomics, floats, load_row, store_row};
+use crate::hogwild::{atomics, floats, load_row, sgns_target, store_row};
 use crate::mf::{axpy, dot, Factors};
 
 /// Token sequences, concatenated: sequence `s` is `tokens[starts[s]..starts[s + 1]]`.
@@ -340,7 +340,7 @@ impl Ctx<'_> {
                             let row = self.in_row(sen[c]);
                             load_row(row, &mut h);
                             neu1e.fill(0.0);
-                            self.targets(centre, &h, &mut t, &mut neu1e, lr, &mut rng);
+                            self.targets(centre, &h, &mut neu1e, lr, &mut rng);
                             axpy(1.0, &neu1e, &mut h);
                             store_row(row, &h);
                         }
@@ -360,7 +360,7 @@ impl Ctx<'_> {
                         }
                         h.iter_mut().for_each(|x| *x /= m as f32);
                         neu1e.fill(0.0);
-                        self.targets(centre, &h, &mut t, &mut neu1e, lr, &mut rng);
+                        self.targets(centre, &h, &mut neu1e, lr, &mut rng);
                         for c in lo..hi {
                             if c != pos {
                                 let row = self.in_row(sen[c]);
@@ -392,15 +392,7 @@ impl Ctx<'_> {
     /// The positive `centre` and `negatives` draws against hidden vector `h`: each output
     /// row is updated, the input's gradient accumulates in `neu1e`.
     #[inline]
-    fn targets(
-        &self,
-        centre: u32,
-        h: &[f32],
-        t: &mut [f32],
-        neu1e: &mut [f32],
-        lr: f32,
-        rng: &mut SmallRng,
-    ) {
+    fn targets(&self, centre: u32, h: &[f32], neu1e: &mut [f32], lr: f32, rng: &mut SmallRng) {
         let k = self.cfg.dim;
         for d in 0..=self.cfg.negatives {
             let (target, label) = if d == 0 {
@@ -413,11 +405,7 @@ impl Ctx<'_> {
                 (x, 0.0)
             };
             let row = &self.output[target as usize * k..(target as usize + 1) * k];
-            load_row(row, t);
-            let g = (label - sigmoid(dot(h, t), self.table)) * lr;
-            axpy(g, t, neu1e);
-            axpy(g, h, t);
-            store_row(row, t);
+            sgns_target(h, row, neu1e, label, lr, |f| sigmoid(f, self.table));
         }
     }
 }
