@@ -70,6 +70,34 @@ enum Cmd {
         split: String,
         out: PathBuf,
     },
+    /// Write the sequences `item2vec` trains on (one per line, external item ids, in
+    /// Funnel's order: by time, or a seeded shuffle of untimed users), for a word2vec peer.
+    Sequences {
+        data: String,
+        #[arg(long, default_value = "auto")]
+        format: String,
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Write the item graph `deepwalk`/`node2vec` build (undirected for untimed data) as a
+    /// weighted edge list `a b w`, for a walk peer.
+    ItemGraph {
+        data: String,
+        #[arg(long, default_value = "auto")]
+        format: String,
+        out: PathBuf,
+    },
+    /// Time node2vec walk generation (10 walks of 40 per node) on the item graph.
+    Walks {
+        data: String,
+        #[arg(long, default_value = "auto")]
+        format: String,
+        #[arg(long, default_value_t = 1.0)]
+        p: f64,
+        #[arg(long, default_value_t = 1.0)]
+        q: f64,
+    },
     /// Time fits of one model (median of --runs) and report the peak RSS of the process.
     Fit {
         data: String,
@@ -97,6 +125,34 @@ fn peak_rss_mb() -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The undirected item graph of `deepwalk`'s defaults, from the train part of `data`.
+fn item_graph(data: String, format: String) -> Result<funnel_recall::embed::graph::ItemGraph> {
+    let l = load(
+        &DataSource {
+            path: data,
+            format,
+            ..Default::default()
+        },
+        ReadOptions::default(),
+    )?;
+    let (c, _) = funnel_recall::embed::corpus::sequences(
+        &l.main,
+        &funnel_recall::embed::corpus::SequenceOptions {
+            session_gap: 0,
+            min_count: 1,
+            max_user_items: 0,
+            seed: 0,
+        },
+    );
+    Ok(funnel_recall::embed::graph::ItemGraph::from_sequences(
+        &c,
+        l.main.n_items(),
+        1,
+        false,
+        1.0,
+    ))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -236,6 +292,75 @@ fn main() -> Result<()> {
             println!(
                 "{}",
                 json!({"train": s.train.nnz(), "test": s.test.nnz(), "users": s.train.n_users(), "items": s.train.n_items()})
+            );
+        }
+        Cmd::Sequences {
+            data,
+            format,
+            out,
+            seed,
+        } => {
+            let l = load(
+                &DataSource {
+                    path: data,
+                    format,
+                    ..Default::default()
+                },
+                ReadOptions::default(),
+            )?;
+            let train = &l.main; // the train part when the source has a test part
+            let (c, stats) = funnel_recall::embed::corpus::sequences(
+                train,
+                &funnel_recall::embed::corpus::SequenceOptions {
+                    session_gap: 0,
+                    min_count: 1,
+                    max_user_items: 0,
+                    seed,
+                },
+            );
+            let mut text = String::new();
+            for s in 0..c.len() {
+                let names: Vec<&str> = c
+                    .seq(s)
+                    .iter()
+                    .map(|&i| train.items().external(i))
+                    .collect();
+                text.push_str(&names.join(" "));
+                text.push('\n');
+            }
+            std::fs::write(&out, text)?;
+            println!("{}", json!({"sequences": stats}));
+        }
+        Cmd::ItemGraph { data, format, out } => {
+            let g = item_graph(data, format)?;
+            let mut text = String::new();
+            for v in 0..g.n_nodes() as u32 {
+                for (&b, &w) in g.neighbours(v).iter().zip(g.weights(v)) {
+                    if v < b {
+                        text.push_str(&format!("{v}\t{b}\t{w}\n"));
+                    }
+                }
+            }
+            std::fs::write(&out, text)?;
+            println!(
+                "{}",
+                json!({"nodes": g.n_nodes(), "edges": g.n_edges() / 2})
+            );
+        }
+        Cmd::Walks { data, format, p, q } => {
+            let g = item_graph(data, format)?;
+            let o = funnel_recall::embed::graph::WalkOptions {
+                walks_per_node: 10,
+                walk_length: 40,
+                p,
+                q,
+                seed: 0,
+            };
+            let (sec, w) = timed(cli.runs, || Ok(funnel_recall::embed::graph::walks(&g, &o)))?;
+            println!(
+                "{}",
+                json!({"bench": "walks", "walk_seconds": sec, "walks": w.len(), "tokens": w.tokens.len(),
+                       "graph_bytes": g.bytes(), "peak_rss_mb": peak_rss_mb()})
             );
         }
         Cmd::Fit { data, model, set } => {

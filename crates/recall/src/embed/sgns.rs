@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use super::alias::AliasTable;
 use crate::hogwild::{atomics, floats, load_row, sgns_target, store_row};
-use crate::mf::{axpy, dot, Factors};
+use crate::mf::{axpy, Factors};
 
 /// Token sequences, concatenated: sequence `s` is `tokens[starts[s]..starts[s + 1]]`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -413,6 +413,7 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mf::dot;
     use funnel_data::NoProgress;
 
     fn cfg() -> SgnsConfig {
