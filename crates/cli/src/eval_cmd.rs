@@ -18,7 +18,7 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Recall model by name: `funnel models` lists them all (popular, itemknn, userknn,
-    /// ials, bpr, ease, item2vec, deepwalk, node2vec).
+    /// ials, bpr, ease, item2vec, deepwalk, node2vec, line).
     #[arg(long)]
     pub model: String,
     /// Model parameter `key=value` (repeatable); overrides the preset.

@@ -7,8 +7,8 @@
 //!
 //! Models: [`Popular`] (optionally time-decayed), [`ItemKnn`] (cosine, Jaccard, asymmetric
 //! cosine; BM25/TF-IDF weighting; shrinkage; top-N neighbours), [`UserKnn`], [`Ials`],
-//! [`Bpr`], EASE^R, and the embedding models item2vec, DeepWalk and node2vec ([`embed`]:
-//! one hand-written skip-gram-with-negative-sampling kernel over sessions or graph walks),
+//! [`Bpr`], EASE^R, and the embedding models item2vec, DeepWalk, node2vec and LINE ([`embed`]:
+//! one hand-written skip-gram-with-negative-sampling kernel over sessions, graph walks or edges),
 //! each registered once in [`registry`]. Models whose users and items share a vector space
 //! also implement [`VectorRecall`] (served through an ANN index).
 //!

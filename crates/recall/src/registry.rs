@@ -142,6 +142,14 @@ pub const MODELS: &[Entry] = &[
         load: |r| boxed(Embedding::load(Kind::Node2Vec, r)),
         vectors: true,
     },
+    Entry {
+        name: "line",
+        aliases: &[],
+        summary: "first- and/or second-order proximity of the item graph's edges (LINE)",
+        build: |p| boxed(Embedding::new(Kind::Line, p)),
+        load: |r| boxed(Embedding::load(Kind::Line, r)),
+        vectors: true,
+    },
 ];
 
 /// The entry `name` (or an alias of it) refers to.

@@ -9,7 +9,7 @@ use funnel_data::{
 use funnel_metrics::evaluate_full_ranking;
 use funnel_recall::{build, Params};
 
-const MODELS: [&str; 3] = ["item2vec", "deepwalk", "node2vec"];
+const MODELS: [&str; 4] = ["item2vec", "deepwalk", "node2vec", "line"];
 
 fn data() -> Split {
     let src = DataSource {
@@ -42,6 +42,13 @@ fn default_embeddings_learn_taste() {
         let r = recall20(&s, name, &[]);
         assert!(r > popular * 1.1, "{name}: {r} vs popular {popular}");
     }
+    // LINE's orders are different models.
+    let first = recall20(&s, "line", &["order=1"]);
+    let both = recall20(&s, "line", &["order=both"]);
+    assert!(
+        first > popular * 1.1 && both > popular * 1.1,
+        "{first} {both} vs {popular}"
+    );
     // node2vec's p and q change the walks, hence the model.
     let a = recall20(&s, "node2vec", &["p=0.25", "q=4"]);
     let b = recall20(&s, "node2vec", &["p=4", "q=0.25"]);
@@ -88,7 +95,7 @@ fn skipped_input_is_counted() {
     let lone = b.build().unwrap().remove(0);
     let mut m = build("item2vec", &Params::default()).unwrap();
     m.fit(&lone, &NoProgress).unwrap();
-    assert_eq!(m.fit_report().unwrap()["sgns"]["untrained_items"], 1);
+    assert_eq!(m.fit_report().unwrap()["untrained_items"], 1);
     assert!(m.recommend(&[0], 5).unwrap()[0].is_empty());
 }
 
@@ -108,6 +115,8 @@ fn out_of_range_parameters_name_the_key() {
         ("node2vec", "p=0", "`p`"),
         ("node2vec", "q=-1", "`q`"),
         ("node2vec", "p=inf", "`p`"),
+        ("line", "order=3", "order"),
+        ("line", "ns_exponent=-1", "`ns_exponent`"),
     ] {
         let e = build(model, &Params::parse(&[kv]).unwrap())
             .err()
@@ -121,6 +130,12 @@ fn out_of_range_parameters_name_the_key() {
         .unwrap()
         .to_string();
     assert!(e.contains("unknown parameter `p`"), "{e}");
+    // LINE samples edges: it has no window.
+    let e = build("line", &Params::parse(&["window=3"]).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("unknown parameter `window`"), "{e}");
 }
 
 #[test]

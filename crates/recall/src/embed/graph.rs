@@ -117,6 +117,11 @@ impl ItemGraph {
         &self.weights[self.indptr[v as usize]..self.indptr[v as usize + 1]]
     }
 
+    /// The target of every edge, in CSR order (node by node).
+    pub fn all_targets(&self) -> &[u32] {
+        &self.indices
+    }
+
     /// Bytes held by the graph and its alias tables.
     pub fn bytes(&self) -> usize {
         self.indptr.len() * 8

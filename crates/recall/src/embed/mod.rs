@@ -1,6 +1,7 @@
 //! Embedding recall from sequences and graphs: `item2vec` (skip-gram over users' sessions),
-//! `deepwalk` (uniform walks over the item graph) and `node2vec` (walks biased by p and q),
-//! all trained by one skip-gram-with-negative-sampling kernel ([`sgns`]).
+//! `deepwalk` (uniform walks over the item graph), `node2vec` (walks biased by p and q),
+//! all trained by one skip-gram-with-negative-sampling kernel ([`sgns`]), and `line`
+//! (the graph's edges sampled directly, first- and/or second-order, [`line`]).
 //!
 //! A user's vector is the (optionally recency-weighted) sum of their recent items' unit
 //! vectors, and items are scored by inner product with their unit vectors — the sum of
@@ -10,6 +11,7 @@
 pub mod alias;
 pub mod corpus;
 pub mod graph;
+pub mod line;
 pub mod sgns;
 
 use std::path::Path;
@@ -34,6 +36,8 @@ pub enum Kind {
     DeepWalk,
     /// p/q-biased second-order walks.
     Node2Vec,
+    /// The graph's edges themselves (first- and/or second-order proximity).
+    Line,
 }
 
 impl Kind {
@@ -42,6 +46,7 @@ impl Kind {
             Kind::Item2Vec => "item2vec",
             Kind::DeepWalk => "deepwalk",
             Kind::Node2Vec => "node2vec",
+            Kind::Line => "line",
         }
     }
 }
@@ -64,6 +69,8 @@ struct GraphOptions {
     directed: Option<bool>,
     min_edge_weight: f32,
     walks: WalkOptions,
+    /// LINE: which proximities (first, second, or both, each in half the dimensions).
+    orders: &'static [line::Order],
 }
 
 /// An item-embedding recaller (see the module doc). Parameters, all models:
@@ -75,7 +82,9 @@ struct GraphOptions {
 /// epoch, true); scoring: `scoring` (`context` | `cosine`), `recent_items` (0 = all),
 /// `recency` (weight factor per step back in time, 1 = none). Graph models add `graph_window` (1), `directed`
 /// (`auto` | `true` | `false`), `min_edge_weight` (1), `walks_per_node` (10),
-/// `walk_length` (40); `node2vec` adds `p` and `q` (1).
+/// `walk_length` (40); `node2vec` adds `p` and `q` (1). `line` reads the graph keys
+/// (`graph_window` 3) but no window, walk or sub-sampling keys, and adds `order` (`1`,
+/// `2`, `both`: each order in half the dimensions); its epochs (100) are |E| edge samples.
 #[derive(Debug, Clone)]
 pub struct Embedding {
     kind: Kind,
@@ -106,19 +115,34 @@ impl Embedding {
     pub fn new(kind: Kind, p: &Params) -> Result<Self> {
         let m = kind.name();
         let graph_model = kind != Kind::Item2Vec;
+        let is_line = kind == Kind::Line;
         let dim: usize = p.get(m, "dim", 64, "a positive integer")?;
-        let window: usize = p.get(m, "window", 10, "a positive integer")?;
-        let window_mode = p.choice(m, "window_mode", "shrink", &["shrink", "fixed", "session"])?;
-        let arch = p.choice(m, "arch", "skipgram", &["skipgram", "cbow"])?;
+        // LINE trains on edges: no window, architecture or sub-sampling.
+        let (window, window_mode, arch, sample): (usize, String, String, f64) = if is_line {
+            (1, "shrink".to_string(), "skipgram".to_string(), 0.0)
+        } else {
+            (
+                p.get(m, "window", 10, "a positive integer")?,
+                p.choice(m, "window_mode", "shrink", &["shrink", "fixed", "session"])?,
+                p.choice(m, "arch", "skipgram", &["skipgram", "cbow"])?,
+                p.get(m, "sample", 0.001, "a number >= 0")?,
+            )
+        };
         let negatives: usize = p.get(m, "negatives", 5, "a positive integer")?;
+        // Uniform negatives for every model, LINE too (its paper draws by degree^0.75):
+        // context scoring needs them to keep popularity (docs/embeddings.md).
         let ns_exponent: f64 = p.get(m, "ns_exponent", 0.0, "a number >= 0")?;
-        let sample: f64 = p.get(m, "sample", 0.001, "a number >= 0")?;
         let lr: f32 = p.get(m, "learning_rate", 0.025, "a number > 0")?;
         let min_lr: f32 = p.get(m, "min_learning_rate", 0.0001, "a number >= 0")?;
         let epochs: usize = p.get(
             m,
             "epochs",
-            if graph_model { 5 } else { 20 },
+            // LINE's epoch is |E| edge samples: each edge is seen about once per epoch.
+            match kind {
+                Kind::Item2Vec => 20,
+                Kind::Line => 100,
+                _ => 5,
+            },
             "a positive integer",
         )?;
         let seed: u64 = p.get(m, "seed", 0, "an integer")?;
@@ -142,20 +166,50 @@ impl Embedding {
             } else {
                 (1.0, 1.0)
             };
-            Some(GraphOptions {
-                window: p.get(m, "graph_window", 1, "a positive integer")?,
-                directed: match directed.as_str() {
-                    "auto" => None,
-                    d => Some(d == "true"),
-                },
-                min_edge_weight: p.get(m, "min_edge_weight", 1.0, "a number >= 1")?,
-                walks: WalkOptions {
+            // LINE sees only direct edges; linking items up to 3 apart gives it the
+            // neighbourhood a walk's window gives DeepWalk (synthetic recall 0.25 → 0.37).
+            let window = p.get(
+                m,
+                "graph_window",
+                if is_line { 3 } else { 1 },
+                "a positive integer",
+            )?;
+            let min_edge_weight = p.get(m, "min_edge_weight", 1.0, "a number >= 1")?;
+            let walks = if is_line {
+                WalkOptions {
+                    walks_per_node: 1,
+                    walk_length: 2,
+                    p: 1.0,
+                    q: 1.0,
+                    seed,
+                }
+            } else {
+                WalkOptions {
                     walks_per_node: p.get(m, "walks_per_node", 10, "a positive integer")?,
                     walk_length: p.get(m, "walk_length", 40, "an integer >= 2")?,
                     p: pp,
                     q: qq,
                     seed,
+                }
+            };
+            let orders: &'static [line::Order] = if is_line {
+                match p.choice(m, "order", "2", &["1", "2", "both"])?.as_str() {
+                    "1" => &[line::Order::First],
+                    "2" => &[line::Order::Second],
+                    _ => &[line::Order::First, line::Order::Second],
+                }
+            } else {
+                &[]
+            };
+            Some(GraphOptions {
+                window,
+                directed: match directed.as_str() {
+                    "auto" => None,
+                    d => Some(d == "true"),
                 },
+                min_edge_weight,
+                walks,
+                orders,
             })
         } else {
             None
@@ -173,6 +227,9 @@ impl Embedding {
         }
         if !(ns_exponent.is_finite() && ns_exponent >= 0.0) {
             return bad("ns_exponent", "a finite number >= 0");
+        }
+        if is_line && dim < 2 && graph.as_ref().is_some_and(|g| g.orders.len() == 2) {
+            return bad("dim", "at least 2 with `order=both` (half for each order)");
         }
         if !(sample.is_finite() && sample >= 0.0) {
             return bad("sample", "a finite number >= 0");
@@ -231,8 +288,20 @@ impl Embedding {
                 json!(g.directed.map_or("auto".to_string(), |d| d.to_string())),
             );
             o.insert("min_edge_weight".into(), json!(g.min_edge_weight));
-            o.insert("walks_per_node".into(), json!(g.walks.walks_per_node));
-            o.insert("walk_length".into(), json!(g.walks.walk_length));
+            if is_line {
+                let order = match g.orders {
+                    [line::Order::First] => "1",
+                    [line::Order::Second] => "2",
+                    _ => "both",
+                };
+                o.insert("order".into(), json!(order));
+                for key in ["window", "window_mode", "arch", "sample"] {
+                    o.remove(key);
+                }
+            } else {
+                o.insert("walks_per_node".into(), json!(g.walks.walks_per_node));
+                o.insert("walk_length".into(), json!(g.walks.walk_length));
+            }
             if kind == Kind::Node2Vec {
                 o.insert("p".into(), json!(g.walks.p));
                 o.insert("q".into(), json!(g.walks.q));
@@ -344,43 +413,94 @@ impl Recaller for Embedding {
         let (sessions, stats): (sgns::Corpus, CorpusStats) = corpus::sequences(train, &self.seq);
         let mut report = json!({"sequences": stats});
         let mut cfg = self.sgns;
-        let corpus = match &self.graph {
-            None => {
-                cfg.shuffle = self.reshuffle && !train.has_times();
-                sessions
-            }
-            Some(g) => {
-                let directed = g.directed.unwrap_or(train.has_times());
-                let graph = ItemGraph::from_sequences(
-                    &sessions,
-                    n_items,
-                    g.window,
-                    directed,
-                    g.min_edge_weight,
-                );
-                let t = std::time::Instant::now();
-                let walks = graph::walks(&graph, &g.walks);
-                report["graph"] = json!({
-                    "nodes": graph.n_nodes(),
-                    "edges": graph.n_edges(),
-                    "directed": directed,
-                    "bytes": graph.bytes(),
-                    "walks": walks.len(),
-                    "walk_tokens": walks.tokens.len(),
-                    "walk_seconds": t.elapsed().as_secs_f64(),
+        let graph = self.graph.as_ref().map(|g| {
+            let directed = g.directed.unwrap_or(train.has_times());
+            let graph = ItemGraph::from_sequences(
+                &sessions,
+                n_items,
+                g.window,
+                directed,
+                g.min_edge_weight,
+            );
+            report["graph"] = json!({
+                "nodes": graph.n_nodes(),
+                "edges": graph.n_edges(),
+                "directed": directed,
+                "bytes": graph.bytes(),
+            });
+            graph
+        });
+        let (mut input, mut output, trained_items) = match (&self.graph, graph) {
+            (Some(g), Some(graph)) if self.kind == Kind::Line => {
+                // Each order in its share of the dimensions, side by side.
+                let parts = g.orders.len();
+                let mut vertex = Factors::zeros(n_items, cfg.dim);
+                let mut context = Factors::zeros(n_items, cfg.dim);
+                let mut offset = 0;
+                let mut seconds = 0.0;
+                for (n, &order) in g.orders.iter().enumerate() {
+                    let width = cfg.dim / parts + usize::from(n < cfg.dim % parts);
+                    let c = SgnsConfig {
+                        dim: width,
+                        seed: cfg.seed + n as u64,
+                        ..cfg
+                    };
+                    let (v, x, secs) = line::train(&graph, order, &c, progress);
+                    seconds += secs;
+                    for i in 0..n_items {
+                        vertex.row_mut(i)[offset..offset + width].copy_from_slice(v.row(i));
+                        context.row_mut(i)[offset..offset + width].copy_from_slice(x.row(i));
+                    }
+                    offset += width;
+                }
+                let samples = cfg.epochs * graph.n_edges();
+                report["line"] = json!({
+                    "edge_samples": samples,
+                    "seconds": seconds,
+                    "samples_per_second": samples as f64 * parts as f64 / seconds.max(1e-9),
                 });
-                walks
+                let trained: Vec<bool> = (0..n_items as u32)
+                    .map(|v| !graph.neighbours(v).is_empty())
+                    .collect();
+                (vertex, context, trained)
+            }
+            (g, graph) => {
+                let corpus = match (g, graph) {
+                    (Some(g), Some(graph)) => {
+                        let t = std::time::Instant::now();
+                        let walks = graph::walks(&graph, &g.walks);
+                        report["graph"]["walks"] = json!(walks.len());
+                        report["graph"]["walk_tokens"] = json!(walks.tokens.len());
+                        report["graph"]["walk_seconds"] = json!(t.elapsed().as_secs_f64());
+                        walks
+                    }
+                    _ => {
+                        cfg.shuffle = self.reshuffle && !train.has_times();
+                        sessions
+                    }
+                };
+                let trained = sgns::train(&corpus, n_items, &cfg, progress);
+                report["sgns"] = json!({
+                    "tokens": trained.words,
+                    "seconds": trained.seconds,
+                    "tokens_per_second": trained.words as f64 / trained.seconds.max(1e-9),
+                });
+                let counts = corpus.counts(n_items);
+                (
+                    trained.input,
+                    trained.output,
+                    counts.iter().map(|&c| c > 0).collect(),
+                )
             }
         };
-        let trained = sgns::train(&corpus, n_items, &cfg, progress);
-        let counts = corpus.counts(n_items);
-        let (mut input, mut output) = (trained.input, trained.output);
         for i in 0..n_items {
-            if counts[i] == 0 {
+            if !trained_items[i] {
                 input.row_mut(i).fill(0.0);
                 output.row_mut(i).fill(0.0);
             }
         }
+        let untrained = trained_items.iter().filter(|&&t| !t).count();
+        report["untrained_items"] = json!(untrained);
         let unit = unit_rows(&input);
         (self.queries, self.items) = match self.scoring {
             Scoring::Context => (input, output),
@@ -393,12 +513,6 @@ impl Recaller for Embedding {
         }
         self.users = users;
         self.fitted = Some(Fitted::from_train(train));
-        report["sgns"] = json!({
-            "tokens": trained.words,
-            "seconds": trained.seconds,
-            "tokens_per_second": trained.words as f64 / trained.seconds.max(1e-9),
-            "untrained_items": counts.iter().filter(|&&c| c == 0).count(),
-        });
         report["seconds"] = json!(t0.elapsed().as_secs_f64());
         self.report = Some(report);
         Ok(())

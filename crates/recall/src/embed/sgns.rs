@@ -139,9 +139,9 @@ pub struct Trained {
 }
 
 const MAX_EXP: f32 = 6.0;
-const SIGMOID_TABLE: usize = 1000;
+pub(crate) const SIGMOID_TABLE: usize = 1000;
 
-fn sigmoid_table() -> &'static [f32; SIGMOID_TABLE] {
+pub(crate) fn sigmoid_table() -> &'static [f32; SIGMOID_TABLE] {
     static T: OnceLock<[f32; SIGMOID_TABLE]> = OnceLock::new();
     T.get_or_init(|| {
         let mut t = [0.0f32; SIGMOID_TABLE];
@@ -155,7 +155,7 @@ fn sigmoid_table() -> &'static [f32; SIGMOID_TABLE] {
 
 /// σ(x) from the table, clipped to 0 and 1 outside [−6, 6].
 #[inline]
-fn sigmoid(x: f32, table: &[f32; SIGMOID_TABLE]) -> f32 {
+pub(crate) fn sigmoid(x: f32, table: &[f32; SIGMOID_TABLE]) -> f32 {
     if x >= MAX_EXP {
         1.0
     } else if x <= -MAX_EXP {
