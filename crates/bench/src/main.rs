@@ -127,24 +127,24 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// The undirected item graph of `deepwalk`'s defaults, from the train part of `data`.
-fn item_graph(data: String, format: String) -> Result<funnel_recall::embed::graph::ItemGraph> {
-    let l = load(
+/// Reads `data` in `format` (the train part, when the source has a test part, is `main`).
+fn load_source(data: String, format: String) -> Result<funnel_data::Loaded> {
+    Ok(load(
         &DataSource {
             path: data,
             format,
             ..Default::default()
         },
         ReadOptions::default(),
-    )?;
+    )?)
+}
+
+/// The undirected item graph of `deepwalk`'s defaults, from the train part of `data`.
+fn item_graph(data: String, format: String) -> Result<funnel_recall::embed::graph::ItemGraph> {
+    let l = load_source(data, format)?;
     let (c, _) = funnel_recall::embed::corpus::sequences(
         &l.main,
-        &funnel_recall::embed::corpus::SequenceOptions {
-            session_gap: 0,
-            min_count: 1,
-            max_user_items: 0,
-            seed: 0,
-        },
+        &funnel_recall::embed::corpus::SequenceOptions::default(),
     );
     Ok(funnel_recall::embed::graph::ItemGraph::from_sequences(
         &c,
@@ -263,14 +263,7 @@ fn main() -> Result<()> {
             split,
             out,
         } => {
-            let l = load(
-                &DataSource {
-                    path: data,
-                    format,
-                    ..Default::default()
-                },
-                ReadOptions::default(),
-            )?;
+            let l = load_source(data, format)?;
             let s = funnel_data::split(&l.main, &funnel_data::SplitSpec::parse(&split)?, 42)?;
             std::fs::create_dir_all(&out)?;
             for (name, m) in [("train.txt", &s.train), ("test.txt", &s.test)] {
@@ -300,22 +293,13 @@ fn main() -> Result<()> {
             out,
             seed,
         } => {
-            let l = load(
-                &DataSource {
-                    path: data,
-                    format,
-                    ..Default::default()
-                },
-                ReadOptions::default(),
-            )?;
+            let l = load_source(data, format)?;
             let train = &l.main; // the train part when the source has a test part
             let (c, stats) = funnel_recall::embed::corpus::sequences(
                 train,
                 &funnel_recall::embed::corpus::SequenceOptions {
-                    session_gap: 0,
-                    min_count: 1,
-                    max_user_items: 0,
                     seed,
+                    ..Default::default()
                 },
             );
             let mut text = String::new();
@@ -364,14 +348,7 @@ fn main() -> Result<()> {
             );
         }
         Cmd::Fit { data, model, set } => {
-            let l = load(
-                &DataSource {
-                    path: data,
-                    format: "auto".into(),
-                    ..Default::default()
-                },
-                ReadOptions::default(),
-            )?;
+            let l = load_source(data, "auto".into())?;
             let rss_data = peak_rss_mb();
             let p = Params::parse(&set).map_err(anyhow::Error::msg)?;
             let (sec, _) = timed(cli.runs, || {

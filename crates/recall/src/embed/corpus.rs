@@ -25,6 +25,18 @@ pub struct SequenceOptions {
     pub seed: u64,
 }
 
+impl Default for SequenceOptions {
+    /// The models' parameter defaults: no sessions, no filter, no cap, seed 0.
+    fn default() -> Self {
+        SequenceOptions {
+            session_gap: 0,
+            min_count: 1,
+            max_user_items: 0,
+            seed: 0,
+        }
+    }
+}
+
 /// What building the sequences kept and skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CorpusStats {

@@ -485,12 +485,8 @@ impl Recaller for Embedding {
                     "seconds": trained.seconds,
                     "tokens_per_second": trained.words as f64 / trained.seconds.max(1e-9),
                 });
-                let counts = corpus.counts(n_items);
-                (
-                    trained.input,
-                    trained.output,
-                    counts.iter().map(|&c| c > 0).collect(),
-                )
+                let seen: Vec<bool> = trained.counts.iter().map(|&c| c > 0).collect();
+                (trained.input, trained.output, seen)
             }
         };
         for i in 0..n_items {

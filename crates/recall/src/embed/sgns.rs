@@ -134,6 +134,8 @@ pub struct Trained {
     pub output: Factors,
     /// Tokens read over all epochs (before sub-sampling).
     pub words: u64,
+    /// Occurrences of each token in the corpus (0: the token was never trained).
+    pub counts: Vec<u64>,
     /// Wall-clock seconds of the training loop.
     pub seconds: f64,
 }
@@ -218,6 +220,7 @@ pub fn train(corpus: &Corpus, vocab: usize, cfg: &SgnsConfig, progress: &dyn Pro
             },
             output: Factors::zeros(vocab, k),
             words: 0,
+            counts,
             seconds: 0.0,
         };
     };
@@ -270,6 +273,7 @@ pub fn train(corpus: &Corpus, vocab: usize, cfg: &SgnsConfig, progress: &dyn Pro
             data: floats(&output),
         },
         words: done.load(Relaxed),
+        counts,
         seconds: t0.elapsed().as_secs_f64(),
     }
 }
