@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use funnel_data::EntityTable;
 use funnel_data::{split, Interactions, Split, SplitSpec};
 use funnel_metrics::{evaluate_full_ranking, TOPK_METRICS};
-use funnel_recall::{build, presets, Params, Recaller};
+use funnel_recall::{build, item_attributes, presets, Params, Recaller};
 use serde_json::json;
 
 use crate::data_args::DataArgs;
@@ -18,7 +19,7 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Recall model by name: `funnel models` lists them all (popular, itemknn, userknn,
-    /// ials, bpr, ease, item2vec, deepwalk, node2vec, line).
+    /// ials, bpr, ease, item2vec, deepwalk, node2vec, line, eges, airbnb).
     #[arg(long)]
     pub model: String,
     /// Model parameter `key=value` (repeatable); overrides the preset.
@@ -81,11 +82,13 @@ pub fn make_split(
     })
 }
 
-/// Fits and evaluates one model; returns the JSON report.
+/// Fits and evaluates one model; returns the JSON report. `items`: the source's item
+/// attributes, for models with side information.
 pub fn fit_and_eval(
     model_name: &str,
     params: &Params,
     s: &Split,
+    items: Option<&EntityTable>,
     ks: &[usize],
     save: Option<&PathBuf>,
 ) -> Result<(serde_json::Value, Box<dyn Recaller>)> {
@@ -93,6 +96,26 @@ pub fn fit_and_eval(
         bail!("--k: expected positive cut-offs, e.g. 10,20");
     }
     let mut model = build(model_name, params)?;
+    if model.uses_item_attributes() {
+        match items {
+            Some(t) => {
+                eprintln!(
+                    "item attributes: {} items, columns {}",
+                    t.ids.len(),
+                    t.columns
+                        .iter()
+                        .map(|(c, _)| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                model.set_item_attributes(item_attributes(s.train.items(), t));
+            }
+            None => eprintln!(
+                "note: {model_name} uses item attributes, and this source has none (RecBole \
+                 data gives them in a .item file beside the .inter)"
+            ),
+        }
+    }
     let bar = Bar::new();
     let t0 = Instant::now();
     model
@@ -167,7 +190,14 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let s = make_split(loaded.main, loaded.test, a.split.as_deref(), a.seed)?;
     print_split(&s);
     let params = model_params(&a.model, a.preset.as_deref(), &a.set)?;
-    let (mut j, _) = fit_and_eval(&a.model, &params, &s, &a.k, a.save.as_ref())?;
+    let (mut j, _) = fit_and_eval(
+        &a.model,
+        &params,
+        &s,
+        loaded.items.as_ref(),
+        &a.k,
+        a.save.as_ref(),
+    )?;
     j["data"] = json!(a.data.data);
     print_table(&j, &a.k);
     if let Some(p) = &a.json {
@@ -194,7 +224,7 @@ pub fn demo(json_out: Option<&PathBuf>) -> Result<()> {
     let ks = [10, 20];
     let mut all = Vec::new();
     for m in ["popular", "itemknn", "userknn"] {
-        let (j, _) = fit_and_eval(m, &Params::default(), &s, &ks, None)?;
+        let (j, _) = fit_and_eval(m, &Params::default(), &s, None, &ks, None)?;
         print_table(&j, &ks);
         println!();
         all.push(j);

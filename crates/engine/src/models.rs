@@ -315,6 +315,45 @@ fn set_phase(p: &Phase, s: &str) {
     *p.lock().expect("phase lock") = s.to_string();
 }
 
+/// The catalogue's attributes in the recall stage's form, by the training data's item
+/// ids: each category as `category`, each token attribute under its name (numbers are no
+/// category and are left out).
+fn recall_attributes(
+    items: &funnel_data::IdMap,
+    data: &TrainingData,
+) -> funnel_recall::ItemAttributes {
+    let by_id: FxHashMap<&str, &crate::catalog::ItemState> =
+        data.items.iter().map(|it| (it.id.as_str(), it)).collect();
+    (0..items.len() as u32)
+        .map(|i| {
+            let Some(it) = by_id.get(items.external(i)) else {
+                return Vec::new();
+            };
+            let mut out: Vec<(String, String)> = it
+                .categories
+                .iter()
+                .map(|c| ("category".to_string(), c.clone()))
+                .collect();
+            for (key, value) in it.attributes.iter() {
+                let Some(name) = key.strip_prefix(funnel_features::record::ITEM_PREFIX) else {
+                    continue;
+                };
+                if key == funnel_features::record::ITEM_CATEGORIES {
+                    continue;
+                }
+                match value {
+                    funnel_features::RawValue::Token(v) => out.push((name.to_string(), v.clone())),
+                    funnel_features::RawValue::Tokens(vs) => {
+                        out.extend(vs.iter().map(|v| (name.to_string(), v.clone())))
+                    }
+                    _ => {}
+                }
+            }
+            out
+        })
+        .collect()
+}
+
 /// Fits recall models and the ranker on `data`; `version` names the result.
 pub fn fit(
     data: &TrainingData,
@@ -385,6 +424,9 @@ pub fn fit(
             set_phase(phase, &format!("fitting channel {} ({})", c.name, c.model));
             let mut m = funnel_recall::build(&c.model, &params_of(&c.params))
                 .map_err(|e| EngineError::Train(format!("channel `{}`: {e}", c.name)))?;
+            if m.uses_item_attributes() {
+                m.set_item_attributes(recall_attributes(s.train.items(), data));
+            }
             m.fit(&s.train, &NoProgress)
                 .map_err(|e| EngineError::Train(format!("channel `{}`: {e}", c.name)))?;
             eval(&c.name, m.as_ref(), &mut metrics);
@@ -674,6 +716,50 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Side-information models see each category as `category` and token attributes
+    /// under their names, in the training data's item order; numbers are left out.
+    #[test]
+    fn recall_attributes_follow_the_training_ids() {
+        use funnel_features::RawValue;
+        let mut a = ItemState::new("a");
+        a.categories = vec!["shoes".into()];
+        a.attributes = Arc::new(vec![
+            ("item.brand".into(), RawValue::Token("acme".into())),
+            (
+                "item.tags".into(),
+                RawValue::Tokens(vec!["red".into(), "new".into()]),
+            ),
+            ("item.price".into(), RawValue::Num(3.0)),
+            (
+                "item.categories".into(),
+                RawValue::Tokens(vec!["shoes".into()]),
+            ),
+        ]);
+        let data = TrainingData {
+            items: vec![ItemState::new("b"), a],
+            users: Vec::new(),
+            user_attributes: Vec::new(),
+            log: Vec::new(),
+        };
+        let ids = funnel_data::IdMap::from_externals(["a", "zz", "b"]);
+        let got = recall_attributes(&ids, &data);
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(x, y)| (x.to_string(), y.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            got[0],
+            pairs(&[
+                ("category", "shoes"),
+                ("brand", "acme"),
+                ("tags", "red"),
+                ("tags", "new")
+            ])
+        );
+        assert!(got[1].is_empty() && got[2].is_empty());
+    }
 
     /// Negatives are drawn only from items the user has given no feedback on (issue 13:
     /// they used to be any live item, seen ones included).

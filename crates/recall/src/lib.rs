@@ -7,7 +7,8 @@
 //!
 //! Models: [`Popular`] (optionally time-decayed), [`ItemKnn`] (cosine, Jaccard, asymmetric
 //! cosine; BM25/TF-IDF weighting; shrinkage; top-N neighbours), [`UserKnn`], [`Ials`],
-//! [`Bpr`], EASE^R, and the embedding models item2vec, DeepWalk, node2vec and LINE ([`embed`]:
+//! [`Bpr`], EASE^R, and the embedding models item2vec, DeepWalk, node2vec, LINE, EGES and
+//! airbnb ([`embed`]:
 //! one hand-written skip-gram-with-negative-sampling kernel over sessions, graph walks or edges),
 //! each registered once in [`registry`]. Models whose users and items share a vector space
 //! also implement [`VectorRecall`] (served through an ANN index).
@@ -146,6 +147,36 @@ impl Fitted {
     }
 }
 
+/// Item attributes by item id (the training data's dense ids): `(column, value)` pairs,
+/// one per value of a multi-valued column.
+pub type ItemAttributes = Vec<Vec<(String, String)>>;
+
+/// The attributes of `items` read from an entity table: categorical columns as they are,
+/// each token of a multi-valued column; numeric and text columns are left out (a number
+/// is no category; bucket it into a token column to use it). Items the table lacks get
+/// none.
+pub fn item_attributes(items: &IdMap, table: &funnel_data::EntityTable) -> ItemAttributes {
+    use funnel_data::AttrValue;
+    (0..items.len() as u32)
+        .map(|i| {
+            let Some(row) = table.get(items.external(i)) else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for ((name, _), value) in table.columns.iter().zip(row) {
+                match value {
+                    AttrValue::Categorical(v) => out.push((name.clone(), v.clone())),
+                    AttrValue::Multi(vs) => {
+                        out.extend(vs.iter().map(|v| (name.clone(), v.clone())))
+                    }
+                    AttrValue::Numeric(_) | AttrValue::Text(_) | AttrValue::Missing => {}
+                }
+            }
+            out
+        })
+        .collect()
+}
+
 /// A model whose users and items live in one vector space, so that recall can run as a
 /// nearest-neighbour search over item vectors for a user vector built from any history
 /// (a user seen in training, a session, a user whose history moved since the fit).
@@ -193,6 +224,16 @@ pub trait Recaller: Send + Sync {
     fn vectors(&self) -> Option<&dyn VectorRecall> {
         None
     }
+
+    /// Whether the model learns from item attributes (given by
+    /// [`Recaller::set_item_attributes`] before `fit`).
+    fn uses_item_attributes(&self) -> bool {
+        false
+    }
+
+    /// The attributes of the items of the next `fit`, by the training data's item ids.
+    /// Models without side information ignore them.
+    fn set_item_attributes(&mut self, _attributes: ItemAttributes) {}
 
     /// Top-`k` items for each user, best first, excluding the user's training items.
     /// Users are scored in parallel.

@@ -150,6 +150,22 @@ pub const MODELS: &[Entry] = &[
         load: |r| boxed(Embedding::load(Kind::Line, r)),
         vectors: true,
     },
+    Entry {
+        name: "eges",
+        aliases: &[],
+        summary: "item2vec with side information mixed in by learned weights; cold-start vectors from attributes (EGES)",
+        build: |p| boxed(Embedding::new(Kind::Eges, p)),
+        load: |r| boxed(Embedding::load(Kind::Eges, r)),
+        vectors: true,
+    },
+    Entry {
+        name: "airbnb",
+        aliases: &[],
+        summary: "session embeddings with the conversion as global context and same-market negatives (Airbnb, KDD 2018)",
+        build: |p| boxed(Embedding::new(Kind::Airbnb, p)),
+        load: |r| boxed(Embedding::load(Kind::Airbnb, r)),
+        vectors: true,
+    },
 ];
 
 /// The entry `name` (or an alias of it) refers to.

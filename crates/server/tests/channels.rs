@@ -155,6 +155,20 @@ model = "deepwalk"
 kind = "vectors"
 quota = 50
 params = { dim = "16" }
+
+[[recall.channel]]
+name = "side"
+model = "eges"
+kind = "vectors"
+quota = 50
+params = { dim = "16", epochs = "30" }
+
+[[recall.channel]]
+name = "book"
+model = "airbnb"
+kind = "item_to_item"
+quota = 50
+params = { dim = "16", epochs = "30" }
 "#,
     )
     .unwrap();
@@ -165,7 +179,8 @@ params = { dim = "16" }
     fill(&c);
     assert_eq!(c.post_empty("/api/admin/train").status(), 202);
     c.wait_version(1);
-    for name in ["i2i", "emb"] {
+    // eges learns from the catalogue's categories, airbnb's markets are those categories.
+    for name in ["i2i", "emb", "side", "book"] {
         let list = c
             .get(&format!("/api/recommend/u3?n=5&channels={name}"))
             .ok();

@@ -58,6 +58,16 @@ pub struct CorpusStats {
 
 /// The sequences of `train`.
 pub fn sequences(train: &Interactions, o: &SequenceOptions) -> (Corpus, CorpusStats) {
+    let (corpus, _, stats) = sequences_with_values(train, o);
+    (corpus, stats)
+}
+
+/// [`sequences`], and the value of each token's interaction (1 when the data has none),
+/// parallel to `corpus.tokens`.
+pub fn sequences_with_values(
+    train: &Interactions,
+    o: &SequenceOptions,
+) -> (Corpus, Vec<f32>, CorpusStats) {
     let counts = train.item_counts();
     let mut stats = CorpusStats {
         timed: train.has_times(),
@@ -65,7 +75,8 @@ pub fn sequences(train: &Interactions, o: &SequenceOptions) -> (Corpus, CorpusSt
         ..Default::default()
     };
     let mut corpus = Corpus::new();
-    let mut order: Vec<(u32, u32)> = Vec::new();
+    let mut values = Vec::new();
+    let mut order: Vec<(u32, u32, f32)> = Vec::new();
     for u in 0..train.n_users() as u32 {
         let row = train.user_row(u);
         order.clear();
@@ -75,11 +86,11 @@ pub fn sequences(train: &Interactions, o: &SequenceOptions) -> (Corpus, CorpusSt
                 continue;
             }
             let t = row.times.map_or(0, |t| t[n]);
-            order.push((t, i));
+            order.push((t, i, row.values.map_or(1.0, |v| v[n])));
         }
         if row.times.is_some() {
             // Stable: items at the same second keep their id order.
-            order.sort_by_key(|&(t, _)| t);
+            order.sort_by_key(|&(t, _, _)| t);
         } else {
             let mut rng =
                 SmallRng::seed_from_u64(o.seed ^ (u as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -98,8 +109,9 @@ pub fn sequences(train: &Interactions, o: &SequenceOptions) -> (Corpus, CorpusSt
             if ends {
                 let s = &order[start..n];
                 if s.len() >= 2 {
-                    let seq: Vec<u32> = s.iter().map(|&(_, i)| i).collect();
+                    let seq: Vec<u32> = s.iter().map(|&(_, i, _)| i).collect();
                     corpus.push(&seq);
+                    values.extend(s.iter().map(|&(_, _, v)| v));
                 } else if !s.is_empty() {
                     stats.skipped_sequences += 1;
                 }
@@ -112,7 +124,7 @@ pub fn sequences(train: &Interactions, o: &SequenceOptions) -> (Corpus, CorpusSt
     }
     stats.sequences = corpus.len();
     stats.tokens = corpus.tokens.len();
-    (corpus, stats)
+    (corpus, values, stats)
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! Embedding recall from sequences and graphs: `item2vec` (skip-gram over users' sessions),
 //! `deepwalk` (uniform walks over the item graph), `node2vec` (walks biased by p and q),
 //! all trained by one skip-gram-with-negative-sampling kernel ([`sgns`]), and `line`
-//! (the graph's edges sampled directly, first- and/or second-order, [`line`]).
+//! (the graph's edges sampled directly, first- and/or second-order, [`line`]), `eges`
+//! (item2vec whose input vectors mix the item's row with its attributes' rows by learned
+//! weights, [`side`]: items with attributes only get vectors) and `airbnb` (Airbnb's
+//! listing embeddings: sessions, the session's conversion as a global context of every
+//! item in it, extra negatives from the item's market).
 //!
 //! A user's vector is the (optionally recency-weighted) sum of their recent items' unit
 //! vectors, and items are scored by inner product with their unit vectors — the sum of
@@ -13,6 +17,7 @@ pub mod corpus;
 pub mod graph;
 pub mod line;
 pub mod sgns;
+pub mod side;
 
 use std::path::Path;
 
@@ -21,11 +26,13 @@ use serde_json::{json, Value};
 
 use crate::mf::{self, axpy, dot, Factors};
 use crate::{
-    Fitted, ModelReader, Params, RecallError, Recaller, Result, Score, Scores, VectorRecall,
+    Fitted, ItemAttributes, ModelReader, Params, RecallError, Recaller, Result, Score, Scores,
+    VectorRecall,
 };
 use corpus::{CorpusStats, SequenceOptions};
 use graph::{ItemGraph, WalkOptions};
-use sgns::{Arch, SgnsConfig, Window};
+use sgns::{Arch, Extras, SgnsConfig, Table, Window, NO_TOKEN};
+use side::{ColdStart, SideInfo, SideInputs};
 
 /// Which corpus the vectors are trained on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +45,10 @@ pub enum Kind {
     Node2Vec,
     /// The graph's edges themselves (first- and/or second-order proximity).
     Line,
+    /// Sessions (or walks), input vectors mixed from the item's and its attributes' rows.
+    Eges,
+    /// Sessions with the conversion as a global context and market negatives.
+    Airbnb,
 }
 
 impl Kind {
@@ -47,6 +58,8 @@ impl Kind {
             Kind::DeepWalk => "deepwalk",
             Kind::Node2Vec => "node2vec",
             Kind::Line => "line",
+            Kind::Eges => "eges",
+            Kind::Airbnb => "airbnb",
         }
     }
 }
@@ -85,6 +98,11 @@ struct GraphOptions {
 /// `walk_length` (40); `node2vec` adds `p` and `q` (1). `line` reads the graph keys
 /// (`graph_window` 3) but no window, walk or sub-sampling keys, and adds `order` (`1`,
 /// `2`, `both`: each order in half the dimensions); its epochs (100) are |E| edge samples.
+/// `eges` adds `side_columns` (comma-separated attribute columns, empty = all) and
+/// `corpus` (`sessions` | `walks`: the graph keys then apply); `airbnb` adds `conversion`
+/// (`last`: a session's last item is its conversion; a number: its last item with at
+/// least that value, sessions without one have none), `market` (`auto`: the attribute
+/// column with the fewest distinct values; a column; `none`) and `market_negatives` (2).
 #[derive(Debug, Clone)]
 pub struct Embedding {
     kind: Kind,
@@ -96,6 +114,17 @@ pub struct Embedding {
     /// item2vec: shuffle untimed sequences anew each epoch.
     reshuffle: bool,
     scoring: Scoring,
+    /// eges: the attribute columns used (empty: all).
+    side_columns: Vec<String>,
+    /// airbnb: the minimum value of a conversion (`None`: a session's last item).
+    conversion: Option<f32>,
+    /// airbnb: the market column (`auto`, a name or `none`).
+    market: String,
+    market_negatives: usize,
+    /// Given before `fit` (eges, airbnb).
+    attributes: Option<ItemAttributes>,
+    /// eges: the vectors of attribute tokens, for items the training never saw.
+    cold: Option<ColdStart>,
     params: Value,
     fitted: Option<Fitted>,
     /// What each item adds to a user's vector (zero for items never trained).
@@ -114,7 +143,16 @@ impl Embedding {
     /// Reads parameters for `kind`.
     pub fn new(kind: Kind, p: &Params) -> Result<Self> {
         let m = kind.name();
-        let graph_model = kind != Kind::Item2Vec;
+        let eges_corpus = if kind == Kind::Eges {
+            p.choice(m, "corpus", "sessions", &["sessions", "walks"])?
+        } else {
+            String::new()
+        };
+        let graph_model = match kind {
+            Kind::Item2Vec | Kind::Airbnb => false,
+            Kind::Eges => eges_corpus == "walks",
+            Kind::DeepWalk | Kind::Node2Vec | Kind::Line => true,
+        };
         let is_line = kind == Kind::Line;
         let dim: usize = p.get(m, "dim", 64, "a positive integer")?;
         // LINE trains on edges: no window, architecture or sub-sampling.
@@ -139,14 +177,17 @@ impl Embedding {
             "epochs",
             // LINE's epoch is |E| edge samples: each edge is seen about once per epoch.
             match kind {
-                Kind::Item2Vec => 20,
                 Kind::Line => 100,
-                _ => 5,
+                _ if graph_model => 5,
+                _ => 20,
             },
             "a positive integer",
         )?;
         let seed: u64 = p.get(m, "seed", 0, "an integer")?;
         let seq = SequenceOptions {
+            // Airbnb cut click logs at 30 minutes of inactivity (`session_gap=1800`); as a
+            // default that splits logs of sparser feedback (ratings, purchases) into lone
+            // items with nothing to learn from (synthetic Recall@20 0.24 → 0.12).
             session_gap: p.get(m, "session_gap", 0, "seconds, 0 for none")?,
             min_count: p.get(m, "min_count", 1, "a positive integer")?,
             max_user_items: p.get(m, "max_user_items", 0, "a count, 0 for no cap")?,
@@ -156,6 +197,42 @@ impl Embedding {
         let recency: f32 = p.get(m, "recency", 1.0, "a number in (0, 1]")?;
         let scoring = p.choice(m, "scoring", "context", &["context", "cosine"])?;
         let reshuffle = !graph_model && p.get(m, "reshuffle", true, "true or false")?;
+        let side_columns: Vec<String> = if kind == Kind::Eges {
+            p.get(
+                m,
+                "side_columns",
+                String::new(),
+                "comma-separated column names",
+            )?
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect()
+        } else {
+            Vec::new()
+        };
+        let (conversion, market, market_negatives) = if kind == Kind::Airbnb {
+            let c: String = p.get(m, "conversion", "last".to_string(), "`last` or a number")?;
+            let conversion =
+                match c.as_str() {
+                    "last" => None,
+                    v => Some(v.parse::<f32>().ok().filter(|x| x.is_finite()).ok_or_else(
+                        || param_error(m, format!("`conversion={v}`: expected `last` or a number")),
+                    )?),
+                };
+            (
+                conversion,
+                p.get(
+                    m,
+                    "market",
+                    "auto".to_string(),
+                    "`auto`, `none` or a column",
+                )?,
+                p.get(m, "market_negatives", 2, "a count")?,
+            )
+        } else {
+            (None, "none".to_string(), 0)
+        };
         let graph = if graph_model {
             let directed = p.choice(m, "directed", "auto", &["auto", "true", "false"])?;
             let (pp, qq) = if kind == Kind::Node2Vec {
@@ -280,6 +357,15 @@ impl Embedding {
         if !graph_model {
             params["reshuffle"] = json!(reshuffle);
         }
+        if kind == Kind::Eges {
+            params["side_columns"] = json!(side_columns.join(","));
+            params["corpus"] = json!(eges_corpus);
+        }
+        if kind == Kind::Airbnb {
+            params["conversion"] = conversion.map_or(json!("last"), |c| json!(c.to_string()));
+            params["market"] = json!(market);
+            params["market_negatives"] = json!(market_negatives);
+        }
         if let Some(g) = &graph {
             let o = params.as_object_mut().expect("an object");
             o.insert("graph_window".into(), json!(g.window));
@@ -340,6 +426,12 @@ impl Embedding {
             } else {
                 Scoring::Context
             },
+            side_columns,
+            conversion,
+            market,
+            market_negatives,
+            attributes: None,
+            cold: None,
             params,
             fitted: None,
             queries: Factors::zeros(0, dim),
@@ -364,6 +456,39 @@ impl Embedding {
             return Err(RecallError::ModelFile {
                 path: String::new(),
                 message: "item_queries does not match item_factors".into(),
+            });
+        }
+        if r.has("token_inputs") {
+            let strings = |key: &str| -> Vec<String> {
+                r.header(key)
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let side = SideInfo::from_names(strings("side_fields"), strings("side_tokens"));
+            let rows = |name: &str| -> Result<Factors> {
+                let data = r.f32s(name)?;
+                if data.len() != side.tokens.len() * m.sgns.dim {
+                    return Err(RecallError::ModelFile {
+                        path: r.path().to_string(),
+                        message: format!("{name} does not match side_tokens"),
+                    });
+                }
+                Ok(Factors {
+                    n: side.tokens.len(),
+                    k: m.sgns.dim,
+                    data,
+                })
+            };
+            m.cold = Some(ColdStart {
+                token_inputs: rows("token_inputs")?,
+                token_outputs: rows("token_outputs")?,
+                field_weights: r.f32s("field_weights")?,
+                side,
             });
         }
         m.fitted = Some(f);
@@ -402,6 +527,255 @@ impl Embedding {
     }
 }
 
+/// Input and output vectors, and whether each item has them.
+type Vectors = (Factors, Factors, Vec<bool>);
+
+impl Embedding {
+    /// EGES: SGNS with [`SideInputs`]; items with attributes but no training get their
+    /// cold-start vectors.
+    fn fit_eges(
+        &mut self,
+        corpus: &sgns::Corpus,
+        n_items: usize,
+        cfg: &SgnsConfig,
+        attributes: Option<&ItemAttributes>,
+        report: &mut Value,
+        progress: &dyn Progress,
+    ) -> Result<(sgns::Trained, Vectors)> {
+        let empty = ItemAttributes::new();
+        let side = SideInfo::new(n_items, attributes.unwrap_or(&empty), &self.side_columns)
+            .map_err(|e| param_error("eges", format!("`side_columns`: {e}")))?;
+        let inputs = SideInputs::new(&side, n_items, cfg.dim, cfg.seed);
+        let trained =
+            sgns::train_inputs(corpus, n_items, cfg, &inputs, Extras::default(), progress);
+        let (item_rows, token_rows, weights) = inputs.into_parts();
+        let (k, nf) = (cfg.dim, side.fields.len());
+        let seen: Vec<bool> = trained.counts.iter().map(|&c| c > 0).collect();
+        // H_v = α_v0 · item row + Σ_f α_vf · mean of the field's token rows.
+        let mut input = Factors::zeros(n_items, k);
+        for v in 0..n_items {
+            let w = weights.row(v);
+            let h = input.row_mut(v);
+            axpy(w[0], item_rows.row(v), h);
+            for f in 0..nf {
+                let ids = side.item_field(v, f);
+                for &t in ids {
+                    axpy(w[1 + f] / ids.len() as f32, token_rows.row(t as usize), h);
+                }
+            }
+        }
+        // Cold start: each token's mean output over the trained items carrying it, and
+        // each field's weight averaged over the trained items that have the field.
+        let mut token_outputs = Factors::zeros(side.tokens.len(), k);
+        let mut carriers = vec![0u32; side.tokens.len()];
+        let (mut field_weights, mut field_items) = (vec![0.0f32; nf], vec![0u32; nf]);
+        for v in (0..n_items).filter(|&v| seen[v]) {
+            for f in 0..nf {
+                let ids = side.item_field(v, f);
+                if !ids.is_empty() {
+                    field_weights[f] += weights.row(v)[1 + f];
+                    field_items[f] += 1;
+                }
+                for &t in ids {
+                    axpy(
+                        1.0,
+                        trained.output.row(v),
+                        token_outputs.row_mut(t as usize),
+                    );
+                    carriers[t as usize] += 1;
+                }
+            }
+        }
+        for (t, &c) in carriers.iter().enumerate() {
+            if c > 0 {
+                token_outputs
+                    .row_mut(t)
+                    .iter_mut()
+                    .for_each(|x| *x /= c as f32);
+            }
+        }
+        for (w, &n) in field_weights.iter_mut().zip(&field_items) {
+            *w /= n.max(1) as f32;
+        }
+        let cold = ColdStart {
+            side: SideInfo::from_names(side.fields.clone(), side.tokens.clone()),
+            token_inputs: token_rows,
+            token_outputs,
+            field_weights,
+        };
+        let mut output = trained.output.clone();
+        let mut has = seen.clone();
+        let mut cold_items = 0usize;
+        for v in (0..n_items).filter(|&v| !seen[v]) {
+            let per_field: Vec<Vec<u32>> =
+                (0..nf).map(|f| side.item_field(v, f).to_vec()).collect();
+            if let Some((q, o)) = cold.vectors(&per_field) {
+                input.row_mut(v).copy_from_slice(&q);
+                output.row_mut(v).copy_from_slice(&o);
+                has[v] = true;
+                cold_items += 1;
+            }
+        }
+        report["side_info"] = json!({
+            "fields": side.fields,
+            "tokens": side.tokens.len(),
+            "items_with_attributes": (0..n_items)
+                .filter(|&v| (0..nf).any(|f| !side.item_field(v, f).is_empty()))
+                .count(),
+            "field_weights": side.fields.iter().zip(&cold.field_weights)
+                .map(|(f, w)| (f.clone(), json!(w))).collect::<serde_json::Map<_, _>>(),
+            "item_weight": (0..n_items).filter(|&v| seen[v]).map(|v| weights.row(v)[0] as f64)
+                .sum::<f64>() / seen.iter().filter(|&&s| s).count().max(1) as f64,
+            "cold_items": cold_items,
+        });
+        if nf == 0 {
+            let note = "eges: no item attributes were given (or none of `side_columns`): \
+                        trained on item ids only, as item2vec";
+            eprintln!("warning: {note}");
+            report["side_info"]["warning"] = json!(note);
+        }
+        self.cold = Some(cold);
+        Ok((trained, (input, output, has)))
+    }
+
+    /// Airbnb: plain SGNS with each session's conversion as a global context and extra
+    /// negatives from the positive's market.
+    #[allow(clippy::too_many_arguments)]
+    fn fit_airbnb(
+        &self,
+        corpus: &sgns::Corpus,
+        values: &[f32],
+        n_items: usize,
+        cfg: &SgnsConfig,
+        attributes: Option<&ItemAttributes>,
+        report: &mut Value,
+        progress: &dyn Progress,
+    ) -> Result<sgns::Trained> {
+        let globals: Vec<u32> = (0..corpus.len())
+            .map(|s| {
+                let (lo, hi) = (corpus.starts[s], corpus.starts[s + 1]);
+                match self.conversion {
+                    None => corpus.tokens[hi - 1],
+                    Some(min) => (lo..hi)
+                        .rev()
+                        .find(|&n| values[n] >= min)
+                        .map_or(NO_TOKEN, |n| corpus.tokens[n]),
+                }
+            })
+            .collect();
+        let converted = globals.iter().filter(|&&g| g != NO_TOKEN).count();
+        let (market, market_of) = markets(attributes, n_items, &self.market);
+        if let (Some(m), true) = (&market, market_of.iter().all(|&x| x == NO_TOKEN)) {
+            let mut have: Vec<&str> = attributes
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|(c, _)| c.as_str())
+                .collect();
+            have.sort_unstable();
+            have.dedup();
+            return Err(param_error(
+                "airbnb",
+                format!(
+                    "`market={m}`: no item has this attribute column; the items have: {}",
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        have.join(", ")
+                    }
+                ),
+            ));
+        }
+        let n_markets = market_of
+            .iter()
+            .filter(|&&m| m != NO_TOKEN)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        report["airbnb"] = json!({
+            "sessions_with_conversion": converted,
+            "market": market,
+            "markets": n_markets,
+            "market_negatives": if market.is_some() { self.market_negatives } else { 0 },
+        });
+        if market.is_none() && self.market != "none" {
+            let note = format!(
+                "airbnb: no market column (`market={}`) among the item attributes: negatives \
+                 come from the whole catalogue only",
+                self.market
+            );
+            eprintln!("warning: {note}");
+            report["airbnb"]["warning"] = json!(note);
+        }
+        let input = Table::word2vec_init(n_items, cfg.dim, cfg.seed);
+        let extras = Extras {
+            globals: Some(&globals),
+            market_of: market.as_ref().map(|_| market_of.as_slice()),
+            market_negatives: self.market_negatives,
+        };
+        let t = sgns::train_inputs(corpus, n_items, cfg, &input, extras, progress);
+        Ok(sgns::Trained {
+            input: input.factors(),
+            ..t
+        })
+    }
+
+    /// The (input, output) vectors `eges` gives an item with these attributes and no
+    /// training, or `None` for other models and items with no known attribute.
+    pub fn cold_vectors(&self, attributes: &[(String, String)]) -> Option<(Vec<f32>, Vec<f32>)> {
+        let cold = self.cold.as_ref()?;
+        cold.vectors(&cold.side.lookup(attributes))
+    }
+}
+
+/// The market column (by `choice`: `auto`, `none` or a name) and each item's market
+/// (its first value of the column), `NO_TOKEN` where it has none.
+fn markets(
+    attributes: Option<&ItemAttributes>,
+    n_items: usize,
+    choice: &str,
+) -> (Option<String>, Vec<u32>) {
+    let none = (None, vec![NO_TOKEN; n_items]);
+    let Some(attrs) = attributes else {
+        return none;
+    };
+    let column = match choice {
+        "none" => return none,
+        "auto" => {
+            // The coarsest column that still splits the catalogue.
+            let mut distinct: std::collections::BTreeMap<&str, std::collections::HashSet<&str>> =
+                Default::default();
+            for (c, v) in attrs.iter().flatten() {
+                distinct.entry(c).or_default().insert(v);
+            }
+            match distinct
+                .iter()
+                .filter(|(_, v)| v.len() >= 2)
+                .min_by_key(|(_, v)| v.len())
+            {
+                Some((c, _)) => c.to_string(),
+                None => return none,
+            }
+        }
+        c => c.to_string(),
+    };
+    let mut ids: std::collections::HashMap<&str, u32> = Default::default();
+    let mut of = vec![NO_TOKEN; n_items];
+    for (v, a) in attrs.iter().enumerate().take(n_items) {
+        if let Some((_, value)) = a.iter().find(|(c, _)| *c == column) {
+            let next = ids.len() as u32;
+            of[v] = *ids.entry(value.as_str()).or_insert(next);
+        }
+    }
+    if ids.is_empty() {
+        return if choice == "auto" {
+            none
+        } else {
+            (Some(column), of)
+        };
+    }
+    (Some(column), of)
+}
+
 impl Recaller for Embedding {
     fn name(&self) -> &'static str {
         self.kind.name()
@@ -410,8 +784,10 @@ impl Recaller for Embedding {
     fn fit(&mut self, train: &Interactions, progress: &dyn Progress) -> Result<()> {
         let t0 = std::time::Instant::now();
         let n_items = train.n_items();
-        let (sessions, stats): (sgns::Corpus, CorpusStats) = corpus::sequences(train, &self.seq);
+        let (sessions, values, stats): (sgns::Corpus, Vec<f32>, CorpusStats) =
+            corpus::sequences_with_values(train, &self.seq);
         let mut report = json!({"sequences": stats});
+        let attributes = self.attributes.take();
         let mut cfg = self.sgns;
         let graph = self.graph.as_ref().map(|g| {
             let directed = g.directed.unwrap_or(train.has_times());
@@ -479,14 +855,44 @@ impl Recaller for Embedding {
                         sessions
                     }
                 };
-                let trained = sgns::train(&corpus, n_items, &cfg, progress);
+                let (trained, vectors) = match self.kind {
+                    Kind::Eges => {
+                        let (t, v) = self.fit_eges(
+                            &corpus,
+                            n_items,
+                            &cfg,
+                            attributes.as_ref(),
+                            &mut report,
+                            progress,
+                        )?;
+                        (t, Some(v))
+                    }
+                    Kind::Airbnb => {
+                        let t = self.fit_airbnb(
+                            &corpus,
+                            &values,
+                            n_items,
+                            &cfg,
+                            attributes.as_ref(),
+                            &mut report,
+                            progress,
+                        )?;
+                        (t, None)
+                    }
+                    _ => (sgns::train(&corpus, n_items, &cfg, progress), None),
+                };
                 report["sgns"] = json!({
                     "tokens": trained.words,
                     "seconds": trained.seconds,
                     "tokens_per_second": trained.words as f64 / trained.seconds.max(1e-9),
                 });
-                let seen: Vec<bool> = trained.counts.iter().map(|&c| c > 0).collect();
-                (trained.input, trained.output, seen)
+                match vectors {
+                    Some(v) => v,
+                    None => {
+                        let seen: Vec<bool> = trained.counts.iter().map(|&c| c > 0).collect();
+                        (trained.input, trained.output, seen)
+                    }
+                }
             }
         };
         for i in 0..n_items {
@@ -558,6 +964,21 @@ impl Recaller for Embedding {
         ] {
             w.f32s(name, vec![x.n, x.k], &x.data);
         }
+        if let Some(c) = &self.cold {
+            w.header("side_fields", json!(c.side.fields));
+            w.header("side_tokens", json!(c.side.tokens));
+            for (name, x) in [
+                ("token_inputs", &c.token_inputs),
+                ("token_outputs", &c.token_outputs),
+            ] {
+                w.f32s(name, vec![x.n, x.k], &x.data);
+            }
+            w.f32s(
+                "field_weights",
+                vec![c.field_weights.len()],
+                &c.field_weights,
+            );
+        }
         Ok(w.write(path)?)
     }
 
@@ -567,6 +988,14 @@ impl Recaller for Embedding {
 
     fn fit_report(&self) -> Option<Value> {
         self.report.clone()
+    }
+
+    fn uses_item_attributes(&self) -> bool {
+        matches!(self.kind, Kind::Eges | Kind::Airbnb)
+    }
+
+    fn set_item_attributes(&mut self, attributes: ItemAttributes) {
+        self.attributes = Some(attributes);
     }
 }
 

@@ -190,19 +190,158 @@ pub fn keep_thresholds(counts: &[u64], sample: f64) -> Vec<u32> {
         .collect()
 }
 
+/// Where a token's input ("hidden") vector comes from and where its gradient goes: one
+/// row per token ([`Table`], word2vec's), or a combination of shared rows (EGES: the item's
+/// own row and its attributes' rows, mixed by learned weights).
+pub trait Inputs: Sync {
+    /// Per-thread buffers, carried from a `load` to the `update` that follows it.
+    type Scratch: Default;
+    /// Writes token `w`'s input vector into `h`.
+    fn load(&self, w: u32, h: &mut [f32], scratch: &mut Self::Scratch);
+    /// Applies `neu1e`, the learning-rate-scaled ascent direction of the input vector, to
+    /// token `w`. Called right after [`Inputs::load`] of the same `w` with the same `h`
+    /// and scratch; `h` may be overwritten.
+    fn update(&self, w: u32, h: &mut [f32], neu1e: &[f32], scratch: &mut Self::Scratch);
+}
+
+/// One shared row per token, updated in place (Hogwild).
+pub struct Table {
+    cells: Vec<AtomicU32>,
+    k: usize,
+}
+
+impl Table {
+    /// `n` rows of `k`, initialised as word2vec does: uniform in ±0.5/k, from `seed`.
+    pub fn word2vec_init(n: usize, k: usize, seed: u64) -> Table {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let init: Vec<f32> = (0..n * k)
+            .map(|_| (rng.random::<f32>() - 0.5) / k.max(1) as f32)
+            .collect();
+        Table {
+            cells: atomics(&init),
+            k,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn row(&self, w: u32) -> &[AtomicU32] {
+        &self.cells[w as usize * self.k..(w as usize + 1) * self.k]
+    }
+
+    /// The rows as plain floats.
+    pub fn factors(&self) -> Factors {
+        Factors {
+            n: self.cells.len() / self.k.max(1),
+            k: self.k,
+            data: floats(&self.cells),
+        }
+    }
+}
+
+impl Inputs for Table {
+    type Scratch = ();
+
+    #[inline]
+    fn load(&self, w: u32, h: &mut [f32], _: &mut ()) {
+        load_row(self.row(w), h);
+    }
+
+    #[inline]
+    fn update(&self, w: u32, h: &mut [f32], neu1e: &[f32], _: &mut ()) {
+        axpy(1.0, neu1e, h);
+        store_row(self.row(w), h);
+    }
+}
+
+/// What a sequence model adds to plain SGNS (Airbnb's listing embeddings, KDD 2018).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// Per sequence, a token every position of it also predicts (the session's booked
+    /// listing: a global context), or [`NO_TOKEN`].
+    pub globals: Option<&'a [u32]>,
+    /// Per token its market (category), or [`NO_TOKEN`]; with `market_negatives` > 0
+    /// that many extra negatives per positive are drawn from the positive's market.
+    pub market_of: Option<&'a [u32]>,
+    /// Extra negatives per positive from its market.
+    pub market_negatives: usize,
+}
+
+/// "No token here" in [`Extras`].
+pub const NO_TOKEN: u32 = u32::MAX;
+
+/// Per-market negative tables.
+struct Markets<'a> {
+    of: &'a [u32],
+    members: Vec<Vec<u32>>,
+    tables: Vec<Option<AliasTable>>,
+    negatives: usize,
+}
+
+impl<'a> Markets<'a> {
+    fn new(of: &'a [u32], counts: &[u64], power: f64, negatives: usize) -> Self {
+        let n_markets = of
+            .iter()
+            .filter(|&&m| m != NO_TOKEN)
+            .map(|&m| m as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut members = vec![Vec::new(); n_markets];
+        for (t, &m) in of.iter().enumerate() {
+            if m != NO_TOKEN && counts.get(t).is_some_and(|&c| c > 0) {
+                members[m as usize].push(t as u32);
+            }
+        }
+        let tables = members
+            .iter()
+            .map(|ms| {
+                AliasTable::new(
+                    &ms.iter()
+                        .map(|&t| (counts[t as usize] as f64).powf(power))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        Markets {
+            of,
+            members,
+            tables,
+            negatives,
+        }
+    }
+
+    #[inline]
+    fn sample(&self, positive: u32, rng: &mut SmallRng) -> Option<u32> {
+        let m = *self.of.get(positive as usize)?;
+        let table = self.tables.get(m as usize)?.as_ref()?;
+        Some(self.members[m as usize][table.sample(rng) as usize])
+    }
+}
+
 /// Learns vectors for tokens `0..vocab` from `corpus`. Tokens that never occur keep their
 /// random initial vectors (callers zero them). Threads: rayon's pool.
 pub fn train(corpus: &Corpus, vocab: usize, cfg: &SgnsConfig, progress: &dyn Progress) -> Trained {
+    let input = Table::word2vec_init(vocab, cfg.dim, cfg.seed);
+    let t = train_inputs(corpus, vocab, cfg, &input, Extras::default(), progress);
+    Trained {
+        input: input.factors(),
+        ..t
+    }
+}
+
+/// [`train`] with any [`Inputs`] and [`Extras`]; the returned `input` is empty (the
+/// caller owns the inputs).
+pub fn train_inputs<I: Inputs>(
+    corpus: &Corpus,
+    vocab: usize,
+    cfg: &SgnsConfig,
+    inputs: &I,
+    extras: Extras<'_>,
+    progress: &dyn Progress,
+) -> Trained {
     let t0 = std::time::Instant::now();
     let counts = corpus.counts(vocab);
     let total: u64 = counts.iter().sum();
     let k = cfg.dim;
-    // word2vec's initialisation: inputs uniform in ±0.5/dim, outputs zero.
-    let mut rng = SmallRng::seed_from_u64(cfg.seed);
-    let init: Vec<f32> = (0..vocab * k)
-        .map(|_| (rng.random::<f32>() - 0.5) / k as f32)
-        .collect();
-    let input = atomics(&init);
     let output = atomics(&vec![0.0f32; vocab * k]);
     let noise = AliasTable::new(
         &counts
@@ -211,19 +350,20 @@ pub fn train(corpus: &Corpus, vocab: usize, cfg: &SgnsConfig, progress: &dyn Pro
             .collect::<Vec<_>>(),
     );
     let keep = keep_thresholds(&counts, cfg.sample);
+    let empty = Factors::zeros(0, k);
     let (Some(noise), true) = (noise, total > 0 && k > 0) else {
         return Trained {
-            input: Factors {
-                n: vocab,
-                k,
-                data: floats(&input),
-            },
+            input: empty,
             output: Factors::zeros(vocab, k),
             words: 0,
             counts,
             seconds: 0.0,
         };
     };
+    let markets = extras
+        .market_of
+        .filter(|_| extras.market_negatives > 0)
+        .map(|of| Markets::new(of, &counts, cfg.ns_exponent, extras.market_negatives));
 
     // Contiguous slices of sequences of about equal token counts, one per thread.
     let threads = rayon::current_num_threads().max(1);
@@ -244,9 +384,11 @@ pub fn train(corpus: &Corpus, vocab: usize, cfg: &SgnsConfig, progress: &dyn Pro
     let ctx = Ctx {
         corpus,
         cfg,
-        input: &input,
+        inputs,
         output: &output,
         noise: &noise,
+        markets: markets.as_ref(),
+        globals: extras.globals,
         keep: &keep,
         done: &done,
         planned,
@@ -262,11 +404,7 @@ pub fn train(corpus: &Corpus, vocab: usize, cfg: &SgnsConfig, progress: &dyn Pro
     }
     progress.finish();
     Trained {
-        input: Factors {
-            n: vocab,
-            k,
-            data: floats(&input),
-        },
+        input: empty,
         output: Factors {
             n: vocab,
             k,
@@ -279,12 +417,14 @@ pub fn train(corpus: &Corpus, vocab: usize, cfg: &SgnsConfig, progress: &dyn Pro
 }
 
 /// What every thread shares.
-struct Ctx<'a> {
+struct Ctx<'a, I> {
     corpus: &'a Corpus,
     cfg: &'a SgnsConfig,
-    input: &'a [AtomicU32],
+    inputs: &'a I,
     output: &'a [AtomicU32],
     noise: &'a AliasTable,
+    markets: Option<&'a Markets<'a>>,
+    globals: Option<&'a [u32]>,
     keep: &'a [u32],
     done: &'a AtomicU64,
     planned: u64,
@@ -295,7 +435,7 @@ struct Ctx<'a> {
 /// Tokens a thread reads between updates of the shared learning-rate clock.
 const CLOCK_STEP: u64 = 10_000;
 
-impl Ctx<'_> {
+impl<I: Inputs> Ctx<'_, I> {
     /// One thread's pass over sequences `range`.
     fn run(&self, range: std::ops::Range<usize>, seed: u64) {
         let cfg = self.cfg;
@@ -305,6 +445,8 @@ impl Ctx<'_> {
         let (mut h, mut t, mut neu1e) = (vec![0.0f32; k], vec![0.0f32; k], vec![0.0f32; k]);
         let mut local = 0u64;
         let mut lr = self.lr_now();
+        let inputs = self.inputs;
+        let mut scratch = I::Scratch::default();
         for s in range {
             let seq = self.corpus.seq(s);
             local += seq.len() as u64;
@@ -319,7 +461,10 @@ impl Ctx<'_> {
                 self.keep[w as usize] == u32::MAX || rng.next_u32() < self.keep[w as usize]
             }));
             let n = sen.len();
-            if n < 2 {
+            let global = self
+                .globals
+                .map_or(NO_TOKEN, |g| g.get(s).copied().unwrap_or(NO_TOKEN));
+            if n < 2 && global == NO_TOKEN {
                 continue;
             }
             if cfg.shuffle {
@@ -341,12 +486,17 @@ impl Ctx<'_> {
                             if c == pos {
                                 continue;
                             }
-                            let row = self.in_row(sen[c]);
-                            load_row(row, &mut h);
+                            inputs.load(sen[c], &mut h, &mut scratch);
                             neu1e.fill(0.0);
                             self.targets(centre, &h, &mut neu1e, lr, &mut rng);
-                            axpy(1.0, &neu1e, &mut h);
-                            store_row(row, &h);
+                            inputs.update(sen[c], &mut h, &neu1e, &mut scratch);
+                        }
+                        // The global context: the centre predicts the session's booking.
+                        if global != NO_TOKEN && global != centre {
+                            inputs.load(centre, &mut h, &mut scratch);
+                            neu1e.fill(0.0);
+                            self.targets(global, &h, &mut neu1e, lr, &mut rng);
+                            inputs.update(centre, &mut h, &neu1e, &mut scratch);
                         }
                     }
                     Arch::Cbow => {
@@ -354,7 +504,7 @@ impl Ctx<'_> {
                         let mut m = 0usize;
                         for c in lo..hi {
                             if c != pos {
-                                load_row(self.in_row(sen[c]), &mut t);
+                                inputs.load(sen[c], &mut t, &mut scratch);
                                 axpy(1.0, &t, &mut h);
                                 m += 1;
                             }
@@ -365,12 +515,13 @@ impl Ctx<'_> {
                         h.iter_mut().for_each(|x| *x /= m as f32);
                         neu1e.fill(0.0);
                         self.targets(centre, &h, &mut neu1e, lr, &mut rng);
+                        if global != NO_TOKEN && global != centre {
+                            self.targets(global, &h, &mut neu1e, lr, &mut rng);
+                        }
                         for c in lo..hi {
                             if c != pos {
-                                let row = self.in_row(sen[c]);
-                                load_row(row, &mut t);
-                                axpy(1.0, &neu1e, &mut t);
-                                store_row(row, &t);
+                                inputs.load(sen[c], &mut t, &mut scratch);
+                                inputs.update(sen[c], &mut t, &neu1e, &mut scratch);
                             }
                         }
                     }
@@ -387,22 +538,25 @@ impl Ctx<'_> {
         (self.cfg.lr * (1.0 - f)).max(self.cfg.min_lr)
     }
 
-    #[inline]
-    fn in_row(&self, w: u32) -> &[AtomicU32] {
-        let k = self.cfg.dim;
-        &self.input[w as usize * k..(w as usize + 1) * k]
-    }
-
-    /// The positive `centre` and `negatives` draws against hidden vector `h`: each output
-    /// row is updated, the input's gradient accumulates in `neu1e`.
+    /// The positive `centre`, `negatives` draws from the noise distribution and, with
+    /// markets, draws from `centre`'s market, against hidden vector `h`: each output row
+    /// is updated, the input's gradient accumulates in `neu1e`.
     #[inline]
     fn targets(&self, centre: u32, h: &[f32], neu1e: &mut [f32], lr: f32, rng: &mut SmallRng) {
         let k = self.cfg.dim;
-        for d in 0..=self.cfg.negatives {
+        let market = self.markets.map_or(0, |m| m.negatives);
+        for d in 0..=self.cfg.negatives + market {
             let (target, label) = if d == 0 {
                 (centre, 1.0)
             } else {
-                let x = self.noise.sample(rng);
+                let x = if d <= self.cfg.negatives {
+                    self.noise.sample(rng)
+                } else {
+                    match self.markets.and_then(|m| m.sample(centre, rng)) {
+                        Some(x) => x,
+                        None => continue,
+                    }
+                };
                 if x == centre {
                     continue;
                 }
