@@ -418,7 +418,6 @@ fn airbnb_market_negatives_separate_listings_within_a_market() {
         let set = [
             "sample=0",
             "seed=3",
-            "market=city",
             market_negatives,
             "epochs=5",
         ];
@@ -443,7 +442,10 @@ fn airbnb_market_negatives_separate_listings_within_a_market() {
         (same as f64 / total as f64, report)
     };
     let (with, report) = style_share("market_negatives=3");
+    // `market=auto` found the city column, and sessions keep to one city.
     assert_eq!(report["airbnb"]["markets"], 16, "{report}");
+    assert_eq!(report["airbnb"]["market"], "city", "{report}");
+    assert_eq!(report["airbnb"]["market_purity"], 1.0, "{report}");
     let (without, _) = style_share("market_negatives=0");
     eprintln!("same style in the market's top 9: with {with}, without {without}");
     assert!(
@@ -456,4 +458,31 @@ fn airbnb_market_negatives_separate_listings_within_a_market() {
     m.set_item_attributes(attrs);
     let e = m.fit(&train, &NoProgress).unwrap_err().to_string();
     assert!(e.contains("market=region") && e.contains("city"), "{e}");
+}
+
+#[test]
+fn airbnb_leaves_out_a_found_market_that_sessions_do_not_keep_to() {
+    // Sessions alternate between the two kinds: `auto` finds the column and does not use
+    // it; naming it uses it.
+    let list: Vec<(Vec<String>, Vec<f32>)> = (0..200)
+        .map(|s| ((0..6).map(|j| format!("i{}", (s + j) % 20)).collect(), vec![1.0; 6]))
+        .collect();
+    let train = sessions(&list);
+    let attrs: Vec<Vec<(String, String)>> = (0..train.n_items() as u32)
+        .map(|i| {
+            let n: usize = train.items().external(i)[1..].parse().unwrap();
+            vec![("kind".to_string(), format!("k{}", n % 2))]
+        })
+        .collect();
+    for (market, used) in [("auto", false), ("kind", true)] {
+        let mut p = Params::parse(&["epochs=2", "dim=8"]).unwrap();
+        p.set_default("market", market);
+        let mut m = build("airbnb", &p).unwrap();
+        m.set_item_attributes(attrs.clone());
+        m.fit(&train, &NoProgress).unwrap();
+        let r = &m.fit_report().unwrap()["airbnb"];
+        assert_eq!(r["market_purity"], 0.0, "{r}");
+        assert_eq!(r["market"].is_string(), used, "{market}: {r}");
+        assert_eq!(r["market_not_used"].is_string(), !used, "{market}: {r}");
+    }
 }

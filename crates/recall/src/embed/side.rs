@@ -9,7 +9,7 @@
 //! near the items that share its attributes.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::hogwild::{atomics, floats, load_row, store_row};
 use crate::mf::{axpy, dot, Factors};
@@ -181,6 +181,7 @@ pub struct SideInputs<'a> {
 #[derive(Default)]
 pub struct SideScratch {
     parts: Vec<f32>,
+    logits: Vec<f32>,
     alpha: Vec<f32>,
     present: Vec<bool>,
     row: Vec<f32>,
@@ -267,8 +268,13 @@ impl Inputs for SideInputs<'_> {
                 &mut s.row,
             );
         }
-        let logits: Vec<f32> = floats(&self.logits[v * p..(v + 1) * p]);
-        softmax(&logits, &s.present, &mut s.alpha);
+        s.logits.clear();
+        s.logits.extend(
+            self.logits[v * p..(v + 1) * p]
+                .iter()
+                .map(|c| f32::from_bits(c.load(Relaxed))),
+        );
+        softmax(&s.logits, &s.present, &mut s.alpha);
         h.fill(0.0);
         for j in 0..p {
             if s.present[j] {
@@ -289,8 +295,8 @@ impl Inputs for SideInputs<'_> {
             let x = &s.parts[j * k..(j + 1) * k];
             let cell = &self.logits[v * p + j];
             let g = s.alpha[j] * (dot(x, neu1e) - hd);
-            let old = f32::from_bits(cell.load(std::sync::atomic::Ordering::Relaxed));
-            cell.store((old + g).to_bits(), std::sync::atomic::Ordering::Relaxed);
+            let old = f32::from_bits(cell.load(Relaxed));
+            cell.store((old + g).to_bits(), Relaxed);
         }
         // dH/dx_j = α_j: the item row and each token of a field (its 1/n share of the mean).
         let x0 = &mut s.parts[..k];
