@@ -57,7 +57,7 @@ pub struct TrainArgs {
     /// Format of the sample files: libsvm or libffm.
     #[arg(long, default_value = "libffm")]
     pub format: String,
-    /// lr (FTRL-Proximal), fm or ffm.
+    /// lr (FTRL-Proximal), fm, ffm, gbdt or lambdamart (`funnel models` lists them).
     #[arg(long)]
     pub model: String,
     /// Model parameters as key=value (repeatable), e.g. --set factors=8.
@@ -136,7 +136,12 @@ fn text_format(name: &str) -> Result<TextFormat> {
 
 fn read_file(path: &Path, format: TextFormat) -> Result<SampleSet> {
     let t = Instant::now();
-    let (s, report) = funnel_features::read(path, format)?;
+    let (mut s, report) = funnel_features::read(path, format)?;
+    let sidecar = funnel_features::query_sidecar(path);
+    if sidecar.is_file() {
+        let q = funnel_features::apply_query_sizes(&mut s, &sidecar)?;
+        eprintln!("{}: {q} queries", sidecar.display());
+    }
     eprintln!(
         "read {}: {} samples, {} features, {} fields in {:.2} s{}",
         path.display(),
@@ -323,7 +328,33 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
             "ece_before": before.ece, "ece_after": after.ece,
         });
     }
-    if let (true, Some(t)) = (evaluate_test, &test) {
+    let ranking = !model.ranker.predicts_probabilities();
+    if let (true, Some(t), true) = (evaluate_test, &test, ranking) {
+        // Scores order documents within queries; they are no probabilities.
+        let scores: Vec<f64> = model.predict(t).iter().map(|&x| x as f64).collect();
+        let queries = funnel_rank::gbdt::queries(t)?;
+        let m = funnel_metrics::query_metrics(&scores, &t.labels, &queries, &[1, 3, 5, 10]);
+        let mut metrics = serde_json::Map::new();
+        for k in [1, 3, 5, 10] {
+            metrics.insert(format!("ndcg@{k}"), json!(m.metrics[&format!("ndcg@{k}")]));
+        }
+        metrics.insert("map@10".into(), json!(m.metrics["map@10"]));
+        out["metrics"] = json!(metrics);
+        out["test_samples"] = json!(t.len());
+        out["test_queries"] = json!(m.queries);
+        out["skipped_queries"] = json!(m.skipped_queries);
+        println!(
+            "{:<10} NDCG@1 {:.4}  @3 {:.4}  @5 {:.4}  @10 {:.4}  MAP@10 {:.4}  ({} queries; {} without a relevant document skipped)",
+            a.model,
+            m.metrics["ndcg@1"],
+            m.metrics["ndcg@3"],
+            m.metrics["ndcg@5"],
+            m.metrics["ndcg@10"],
+            m.metrics["map@10"],
+            m.queries,
+            m.skipped_queries
+        );
+    } else if let (true, Some(t)) = (evaluate_test, &test) {
         let m = evaluate(&model.predict(t), t)?;
         out["metrics"] = metrics_json(&m);
         out["test_samples"] = json!(t.len());

@@ -491,7 +491,11 @@ impl Engine {
         let c = self.catalog();
         let mut queue = self.online_queue.lock().expect("queue lock");
         if self.config.rank.online {
-            if let Some(r) = &set.ranker {
+            if let Some(r) = set
+                .ranker
+                .as_ref()
+                .filter(|r| r.model.read().expect("ranker lock").ranker.learns_online())
+            {
                 let tail = c.log_since(since);
                 let samples = pipeline::online_samples(&c, tail, &self.config.rank, r);
                 if !samples.is_empty() {

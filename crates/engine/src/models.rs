@@ -596,8 +596,11 @@ fn fit_ranker(
             }
             metrics.insert("ranker.logloss".into(), m.logloss);
         }
-        // The held-out newest samples are learnt too before the model goes live.
-        model.ranker.partial_fit(&test).map_err(|e| train_err(&e))?;
+        // The held-out newest samples are learnt too before the model goes live (by
+        // models that learn online; trees keep what the fit made).
+        if model.ranker.learns_online() {
+            model.ranker.partial_fit(&test).map_err(|e| train_err(&e))?;
+        }
     }
     tracing::info!(
         "ranker fitted on {} samples; features: {}",

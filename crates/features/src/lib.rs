@@ -76,6 +76,6 @@ pub use spec::{
     SplitRule, Transform,
 };
 pub use text::{
-    parse_bytes, read, read_libffm, read_libsvm, stream, write_libffm, write_libsvm, write_text,
-    TextFormat, TextReport,
+    apply_query_sizes, parse_bytes, query_sidecar, read, read_libffm, read_libsvm, stream,
+    write_libffm, write_libsvm, write_text, TextFormat, TextReport,
 };

@@ -69,6 +69,69 @@ pub fn read(path: &Path, format: TextFormat) -> Result<(SampleSet, TextReport), 
     parse_bytes(&bytes, path, format)
 }
 
+/// The sidecar of a sample file that LightGBM reads its queries from: `FILE.query`, one
+/// group size per line, in file order.
+pub fn query_sidecar(path: &Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".query");
+    p.into()
+}
+
+/// Sets `samples`' groups from the sizes in `sidecar` (see [`query_sidecar`]): query `q`
+/// is the next `size` samples. A size that is not a positive integer is refused naming
+/// its line; sizes that do not add up to the samples, naming where they part.
+pub fn apply_query_sizes(samples: &mut SampleSet, sidecar: &Path) -> Result<usize, DataError> {
+    let text = std::fs::read_to_string(sidecar).map_err(|e| DataError::Io {
+        path: sidecar.to_path_buf(),
+        source: e,
+    })?;
+    let n = samples.len();
+    let mut groups = Vec::with_capacity(n);
+    let mut queries = 0u32;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let at = Location {
+            path: sidecar.to_path_buf(),
+            line: i as u64 + 1,
+            column: None,
+        };
+        let size: usize = match t.parse() {
+            Ok(s) if s > 0 => s,
+            _ => {
+                return Err(DataError::Parse {
+                    at,
+                    kind: BadLine::NotANumber,
+                    message: format!("`{t}`: expected a group size, a positive integer"),
+                })
+            }
+        };
+        if groups.len() + size > n {
+            return Err(DataError::Parse {
+                at,
+                kind: BadLine::ColumnCount,
+                message: format!(
+                    "group sizes reach {} here, but the sample file has {n} samples",
+                    groups.len() + size
+                ),
+            });
+        }
+        groups.extend(std::iter::repeat_n(queries, size));
+        queries += 1;
+    }
+    if groups.len() != n {
+        return Err(DataError::Invalid(format!(
+            "{}: group sizes add up to {}, but the sample file has {n} samples",
+            sidecar.display(),
+            groups.len()
+        )));
+    }
+    samples.groups = groups;
+    Ok(queries as usize)
+}
+
 /// Parses file contents already in memory (`path` only names it in errors).
 pub fn parse_bytes(
     bytes: &[u8],
@@ -486,6 +549,35 @@ pub fn write_libffm(path: &Path, samples: &SampleSet) -> Result<(), DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `.query` sidecar groups consecutive samples; sizes that are not positive
+    /// integers, or that do not add up to the samples, are refused naming the file and line.
+    #[test]
+    fn query_sizes_group_samples_or_are_refused_where_they_go_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("rank.train");
+        std::fs::write(&data, "1 1:1\n0 1:2\n2 2:1\n0 1:1\n1 2:3\n").unwrap();
+        let sidecar = query_sidecar(&data);
+        assert_eq!(sidecar, dir.path().join("rank.train.query"));
+        let (mut s, _) = read(&data, TextFormat::Libsvm).unwrap();
+        std::fs::write(&sidecar, "2\n\n3\n").unwrap();
+        assert_eq!(apply_query_sizes(&mut s, &sidecar).unwrap(), 2);
+        assert_eq!(s.groups, [0, 0, 1, 1, 1]);
+        assert_eq!(s.labels[2], 2.0);
+        for (text, want) in [
+            ("2\nx\n", "rank.train.query:2"),
+            ("2\n0\n3\n", "rank.train.query:2"),
+            ("2\n2\n2\n", "rank.train.query:3"),
+            ("2\n2\n", "add up to 4"),
+        ] {
+            std::fs::write(&sidecar, text).unwrap();
+            let e = apply_query_sizes(&mut s, &sidecar).unwrap_err().to_string();
+            assert!(
+                e.contains(want) && e.contains("rank.train.query"),
+                "{text:?}: {e}"
+            );
+        }
+    }
 
     fn parse(text: &str, f: TextFormat) -> Result<(SampleSet, TextReport), DataError> {
         parse_bytes(text.as_bytes(), Path::new("t.txt"), f)

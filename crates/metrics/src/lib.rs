@@ -20,11 +20,13 @@
 
 pub mod eval;
 pub mod pointwise;
+pub mod query;
 pub mod sort;
 pub mod topk;
 
 pub use eval::{evaluate_full_ranking, RankingReport};
 pub use pointwise::{auc, ece, gauc, logloss, Gauc};
+pub use query::{query_metrics, QueryMetrics};
 pub use topk::{TopKAccumulator, TOPK_METRICS};
 
 /// Errors of `funnel-metrics`.

@@ -31,6 +31,7 @@ mod error;
 pub mod ffm;
 pub mod fm;
 pub mod ftrl;
+pub mod gbdt;
 mod online;
 pub mod optim;
 pub mod registry;
@@ -49,6 +50,7 @@ pub use ffm::Ffm;
 pub use fm::Fm;
 pub use ftrl::FtrlLr;
 pub use funnel_model::{ModelReader, ModelWriter, Params};
+pub use gbdt::Gbdt;
 pub use online::{sigmoid, EpochOptions, FitReport};
 pub use optim::Optimizer;
 
@@ -77,6 +79,16 @@ pub trait Ranker: Send + Sync {
     fn write(&self, w: &mut ModelWriter);
     /// Feature rows held.
     fn n_features(&self) -> u32;
+    /// Whether `partial_fit` learns (false for batch models such as trees, which are
+    /// refitted instead and refuse `partial_fit` with a reason).
+    fn learns_online(&self) -> bool {
+        true
+    }
+    /// Whether `predict` gives click probabilities (false for ranking and regression
+    /// objectives, whose scores only order).
+    fn predicts_probabilities(&self) -> bool {
+        true
+    }
 }
 
 /// A ranker with its epoch-loop settings.

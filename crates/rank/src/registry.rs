@@ -9,7 +9,7 @@
 use funnel_model::{ModelReader, ParamDoc, Params};
 
 use crate::online::{EpochOptions, Online};
-use crate::{Ffm, Fm, FtrlLr, Ranker, Result};
+use crate::{Ffm, Fm, FtrlLr, Gbdt, Ranker, Result};
 
 /// One registered ranker.
 pub struct Entry {
@@ -76,6 +76,18 @@ pub const MODELS: &[Entry] = &[
         summary: "field-aware factorisation machine",
         build: |p| with_loop("ffm", Ffm::from_params(p), p, factorised()),
         load: |r, e| Ok(crate::boxed(Ffm::load(r)?, e)),
+    },
+    Entry {
+        name: "gbdt",
+        summary: "gradient-boosted trees on binned features, leaf-wise (binary log-loss; objective=regression)",
+        build: |p| Ok(Box::new(Gbdt::from_params("gbdt", "binary", p)?)),
+        load: |r, _| Ok(Box::new(Gbdt::load("gbdt", "binary", r)?)),
+    },
+    Entry {
+        name: "lambdamart",
+        summary: "gradient-boosted trees on LambdaRank's ΔNDCG-weighted pairs (learning to rank per query)",
+        build: |p| Ok(Box::new(Gbdt::from_params("lambdamart", "lambdarank", p)?)),
+        load: |r, _| Ok(Box::new(Gbdt::load("lambdamart", "lambdarank", r)?)),
     },
 ];
 

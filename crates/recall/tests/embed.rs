@@ -415,12 +415,7 @@ fn airbnb_market_negatives_separate_listings_within_a_market() {
         })
         .collect();
     let style_share = |market_negatives: &str| {
-        let set = [
-            "sample=0",
-            "seed=3",
-            market_negatives,
-            "epochs=5",
-        ];
+        let set = ["sample=0", "seed=3", market_negatives, "epochs=5"];
         let mut m = build("airbnb", &Params::parse(&set).unwrap()).unwrap();
         m.set_item_attributes(attrs.clone());
         m.fit(&train, &NoProgress).unwrap();
@@ -465,7 +460,12 @@ fn airbnb_leaves_out_a_found_market_that_sessions_do_not_keep_to() {
     // Sessions alternate between the two kinds: `auto` finds the column and does not use
     // it; naming it uses it.
     let list: Vec<(Vec<String>, Vec<f32>)> = (0..200)
-        .map(|s| ((0..6).map(|j| format!("i{}", (s + j) % 20)).collect(), vec![1.0; 6]))
+        .map(|s| {
+            (
+                (0..6).map(|j| format!("i{}", (s + j) % 20)).collect(),
+                vec![1.0; 6],
+            )
+        })
         .collect();
     let train = sessions(&list);
     let attrs: Vec<Vec<(String, String)>> = (0..train.n_items() as u32)

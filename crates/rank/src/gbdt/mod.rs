@@ -1,0 +1,603 @@
+//! Gradient-boosted decision trees, Funnel's own (no C++ build step): histogram trees
+//! on quantile-binned features, grown leaf-wise, with shrinkage, L1/L2 on leaf values,
+//! row and feature sub-sampling and early stopping on a validation set. Registered as
+//! `gbdt` (binary log-loss by default; `objective=regression`) and `lambdamart`
+//! (`objective=lambdarank`).
+//!
+//! Samples are read dense: a feature a sample lacks is 0, as libsvm means it and as
+//! LightGBM reads it. Trees are for numeric and low-cardinality features; hashed
+//! one-hot features in the millions belong to `lr`, `fm` and `ffm`, and more than
+//! [`MAX_FEATURES`] features are refused.
+
+pub mod bins;
+pub mod objective;
+pub mod tree;
+
+use std::ops::Range;
+use std::time::Instant;
+
+use funnel_features::SampleSet;
+use funnel_model::{ModelReader, ModelWriter, Params};
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use crate::error::{RankError, Result};
+use crate::online::{sigmoid, FitReport};
+use crate::Ranker;
+use bins::Bins;
+use objective::Objective;
+use tree::{Grower, Tree, TreeParams};
+
+/// The widest samples a GBDT takes (dense rows of this many features).
+pub const MAX_FEATURES: u32 = 100_000;
+
+/// A boosted ensemble and how it trains.
+#[derive(Debug, Clone)]
+pub struct Gbdt {
+    name: &'static str,
+    objective: Objective,
+    num_trees: usize,
+    tree: TreeParams,
+    max_bin: usize,
+    feature_fraction: f64,
+    bagging_fraction: f64,
+    bagging_freq: usize,
+    early_stopping_rounds: usize,
+    /// Cut-off of the NDCG that early stopping watches (ranking).
+    eval_at: usize,
+    seed: u64,
+    init_score: f64,
+    n_features: u32,
+    trees: Vec<Tree>,
+}
+
+impl Gbdt {
+    /// A model called `name` from `--set` parameters; `default_objective` is `binary`
+    /// for `gbdt`, `lambdarank` for `lambdamart`.
+    pub fn from_params(name: &'static str, default_objective: &str, p: &Params) -> Result<Self> {
+        let m = name;
+        let objective = match p
+            .choice(
+                m,
+                "objective",
+                default_objective,
+                &["binary", "regression", "lambdarank"],
+            )?
+            .as_str()
+        {
+            "binary" => Objective::Binary,
+            "regression" => Objective::Regression,
+            _ => Objective::LambdaRank {
+                truncation: p.get(m, "truncation", 30, "a positive integer")?,
+                sigma: p.get(m, "sigma", 1.0, "a number > 0")?,
+                norm: p.get(m, "norm", true, "true or false")?,
+            },
+        };
+        let tree = TreeParams {
+            num_leaves: p.get(m, "num_leaves", 31, "an integer >= 2")?,
+            max_depth: p.get(m, "max_depth", 0, "a depth, 0 for no limit")?,
+            min_data_in_leaf: p.get(m, "min_data_in_leaf", 20, "a positive integer")?,
+            min_sum_hessian: p.get(m, "min_sum_hessian", 1e-3, "a number >= 0")?,
+            lambda_l1: p.get(m, "lambda_l1", 0.0, "a number >= 0")?,
+            lambda_l2: p.get(m, "lambda_l2", 0.0, "a number >= 0")?,
+            learning_rate: p.get(m, "learning_rate", 0.1, "a number > 0")?,
+            min_gain_to_split: p.get(m, "min_gain_to_split", 0.0, "a number >= 0")?,
+        };
+        let g = Gbdt {
+            name,
+            objective,
+            num_trees: p.get(m, "num_trees", 100, "a positive integer")?,
+            tree,
+            max_bin: p.get(m, "max_bin", 255, "an integer from 2 to 256")?,
+            feature_fraction: p.get(m, "feature_fraction", 1.0, "a number in (0, 1]")?,
+            bagging_fraction: p.get(m, "bagging_fraction", 1.0, "a number in (0, 1]")?,
+            bagging_freq: p.get(m, "bagging_freq", 0, "trees between re-draws, 0 for none")?,
+            early_stopping_rounds: p.get(
+                m,
+                "early_stopping_rounds",
+                20,
+                "trees without improvement, 0 for none",
+            )?,
+            eval_at: p.get(m, "eval_at", 10, "a positive integer")?,
+            seed: p.get(m, "seed", 0, "an integer")?,
+            init_score: 0.0,
+            n_features: 0,
+            trees: Vec::new(),
+        };
+        let bad = |key: &str, want: &str| {
+            Err(RankError::Model(funnel_model::ModelError::Param {
+                model: m,
+                message: format!("`{key}` must be {want}"),
+            }))
+        };
+        if g.tree.num_leaves < 2 {
+            return bad("num_leaves", "at least 2");
+        }
+        if g.num_trees == 0 {
+            return bad("num_trees", "at least 1");
+        }
+        if !(2..=256).contains(&g.max_bin) {
+            return bad("max_bin", "from 2 to 256 (bins are bytes)");
+        }
+        if g.tree.min_data_in_leaf == 0 {
+            return bad("min_data_in_leaf", "at least 1");
+        }
+        if !(g.tree.learning_rate.is_finite() && g.tree.learning_rate > 0.0) {
+            return bad("learning_rate", "a finite number > 0");
+        }
+        for (key, v) in [
+            ("lambda_l1", g.tree.lambda_l1),
+            ("lambda_l2", g.tree.lambda_l2),
+            ("min_sum_hessian", g.tree.min_sum_hessian),
+            ("min_gain_to_split", g.tree.min_gain_to_split),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(key, "a finite number >= 0");
+            }
+        }
+        for (key, v) in [
+            ("feature_fraction", g.feature_fraction),
+            ("bagging_fraction", g.bagging_fraction),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return bad(key, "in (0, 1]");
+            }
+        }
+        if let Objective::LambdaRank {
+            truncation, sigma, ..
+        } = g.objective
+        {
+            if truncation == 0 {
+                return bad("truncation", "at least 1");
+            }
+            if !(sigma.is_finite() && sigma > 0.0) {
+                return bad("sigma", "a finite number > 0");
+            }
+        }
+        Ok(g)
+    }
+
+    /// The objective.
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    /// The trees.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+
+    /// Raw scores (before the binary objective's sigmoid) of a set.
+    pub fn raw_scores(&self, s: &SampleSet) -> Vec<f64> {
+        let nf = self.n_features as usize;
+        (0..s.len())
+            .into_par_iter()
+            .with_min_len(256)
+            .map_init(
+                || vec![0.0f32; nf],
+                |x, i| {
+                    let r = s.row(i);
+                    for (&j, &v) in r.indices.iter().zip(r.values) {
+                        if (j as usize) < nf {
+                            x[j as usize] = v;
+                        }
+                    }
+                    let score = self.init_score
+                        + self.trees.iter().map(|t| t.predict(x) as f64).sum::<f64>();
+                    for &j in r.indices {
+                        if (j as usize) < nf {
+                            x[j as usize] = 0.0;
+                        }
+                    }
+                    score
+                },
+            )
+            .collect()
+    }
+
+    fn finish(&self, raw: f64) -> f32 {
+        match self.objective {
+            Objective::Binary => sigmoid(raw as f32),
+            _ => raw as f32,
+        }
+    }
+
+    /// The validation figure early stopping watches: lower is better.
+    fn validation_loss(&self, scores: &[f64], s: &SampleSet, queries: &[Range<usize>]) -> f64 {
+        match self.objective {
+            Objective::Binary => {
+                let n = scores.len().max(1) as f64;
+                scores
+                    .iter()
+                    .zip(&s.labels)
+                    .map(|(&z, &y)| {
+                        let p = (1.0 / (1.0 + (-z).exp())).clamp(1e-15, 1.0 - 1e-15);
+                        if y > 0.0 {
+                            -p.ln()
+                        } else {
+                            -(1.0 - p).ln()
+                        }
+                    })
+                    .sum::<f64>()
+                    / n
+            }
+            Objective::Regression => {
+                scores
+                    .iter()
+                    .zip(&s.labels)
+                    .map(|(&z, &y)| (z - y as f64).powi(2))
+                    .sum::<f64>()
+                    / scores.len().max(1) as f64
+            }
+            Objective::LambdaRank { .. } => {
+                let k = self.eval_at;
+                let m = funnel_metrics::query_metrics(scores, &s.labels, queries, &[k]);
+                -m.metrics.get(&format!("ndcg@{k}")).copied().unwrap_or(0.0)
+            }
+        }
+    }
+}
+
+/// Stored parameters as `--set` pairs.
+fn params_from_json(v: &Value) -> Params {
+    let mut p = Params::default();
+    for (k, v) in v.as_object().into_iter().flatten() {
+        p.set_default(k, &v.as_str().map_or_else(|| v.to_string(), str::to_string));
+    }
+    p
+}
+
+/// Dense row-major features of a set, `nf` wide (absent = 0).
+fn dense(s: &SampleSet, nf: usize) -> Vec<f32> {
+    let mut x = vec![0.0f32; s.len() * nf];
+    x.par_chunks_mut(nf.max(1))
+        .enumerate()
+        .for_each(|(i, row)| {
+            let r = s.row(i);
+            for (&j, &v) in r.indices.iter().zip(r.values) {
+                if (j as usize) < nf {
+                    row[j as usize] = v;
+                }
+            }
+        });
+    x
+}
+
+/// Contiguous runs of equal groups: the queries of a ranking set. Every row is in one
+/// query; a set without groups is one query.
+pub fn queries(s: &SampleSet) -> Result<Vec<Range<usize>>> {
+    if s.groups.is_empty() {
+        return Ok(std::iter::once(0..s.len()).collect());
+    }
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, &g) in s.groups.iter().enumerate() {
+        match out.last_mut() {
+            Some(q) if s.groups[q.start] == g => q.end = i + 1,
+            _ => {
+                if !seen.insert(g) {
+                    return Err(RankError::Samples(format!(
+                        "sample {}: query {g} appears again after other queries; a query's \
+                         documents must be consecutive",
+                        i + 1
+                    )));
+                }
+                out.push(i..i + 1);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Ranker for Gbdt {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn fit(&mut self, train: &SampleSet, valid: Option<&SampleSet>) -> Result<FitReport> {
+        let t0 = Instant::now();
+        if train.is_empty() {
+            return Err(RankError::Samples("no training samples".into()));
+        }
+        if train.n_features > MAX_FEATURES {
+            return Err(RankError::Samples(format!(
+                "{} features: trees read samples dense and take at most {MAX_FEATURES}; \
+                 for hashed sparse features use lr, fm or ffm",
+                train.n_features
+            )));
+        }
+        for (set, what) in
+            std::iter::once((train, "training")).chain(valid.map(|v| (v, "validation")))
+        {
+            if let Some((i, msg)) = self.objective.check_labels(&set.labels) {
+                return Err(RankError::Samples(format!(
+                    "{what} sample {}: {msg}",
+                    i + 1
+                )));
+            }
+        }
+        let train_q = if self.objective.is_ranking() {
+            queries(train)?
+        } else {
+            Vec::new()
+        };
+        let valid_q = match (valid, self.objective.is_ranking()) {
+            (Some(v), true) => queries(v)?,
+            _ => Vec::new(),
+        };
+        let nf = train.n_features as usize;
+        self.n_features = train.n_features;
+        let n = train.len();
+        let x = dense(train, nf);
+        let bins = Bins::fit(&x, nf, self.max_bin);
+        let binned = bins.apply(&x, nf);
+        drop(x);
+        let grower = Grower::new(&binned, n, &bins, self.tree);
+        self.init_score = self.objective.init_score(&train.labels);
+        self.trees.clear();
+        let mut scores = vec![self.init_score; n];
+        let (mut g, mut h) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let mut rng = SmallRng::seed_from_u64(self.seed);
+        let all_features: Vec<usize> = (0..nf).filter(|&f| bins.n_bins(f) > 1).collect();
+        let mut bag: Vec<u32> = (0..n as u32).collect();
+        let vx = valid.map(|v| dense(v, nf));
+        let mut valid_scores = valid.map(|v| vec![self.init_score; v.len()]);
+        let mut history = Vec::new();
+        let (mut best, mut best_trees) = (f64::INFINITY, 0usize);
+        for t in 0..self.num_trees {
+            self.objective
+                .gradients(&scores, &train.labels, &train_q, &mut g, &mut h);
+            if self.bagging_fraction < 1.0 && self.bagging_freq > 0 {
+                if t % self.bagging_freq == 0 {
+                    bag = (0..n as u32)
+                        .filter(|_| rng.random::<f64>() < self.bagging_fraction)
+                        .collect();
+                }
+            } else if bag.len() != n {
+                bag = (0..n as u32).collect();
+            }
+            let features: Vec<usize> = if self.feature_fraction < 1.0 {
+                let k =
+                    ((all_features.len() as f64 * self.feature_fraction).round() as usize).max(1);
+                let mut f = all_features.clone();
+                f.shuffle(&mut rng);
+                f.truncate(k);
+                f.sort_unstable();
+                f
+            } else {
+                all_features.clone()
+            };
+            let mut rows = bag.clone();
+            let tree = grower.grow(&mut rows, &g, &h, &features);
+            scores.par_iter_mut().enumerate().for_each(|(r, s)| {
+                *s += tree.predict_binned(&binned, n, r) as f64;
+            });
+            if let (Some(v), Some(vs), Some(vx)) = (valid, valid_scores.as_mut(), vx.as_ref()) {
+                vs.par_iter_mut().enumerate().for_each(|(r, s)| {
+                    *s += tree.predict(&vx[r * nf..(r + 1) * nf]) as f64;
+                });
+                let loss = self.validation_loss(vs, v, &valid_q);
+                history.push(loss);
+                if loss < best - 1e-12 {
+                    best = loss;
+                    best_trees = t + 1;
+                }
+            }
+            self.trees.push(tree);
+            if valid.is_some()
+                && self.early_stopping_rounds > 0
+                && t + 1 - best_trees >= self.early_stopping_rounds
+            {
+                break;
+            }
+        }
+        let grown = self.trees.len();
+        if valid.is_some() && best_trees > 0 {
+            self.trees.truncate(best_trees);
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        Ok(FitReport {
+            epochs: grown,
+            best_epoch: self.trees.len(),
+            // The figure early stopping watched: LogLoss, squared error or −NDCG@eval_at.
+            validation_logloss: history,
+            train_samples: n,
+            validation_samples: valid.map_or(0, SampleSet::len),
+            seconds,
+            examples_per_second: (n * grown) as f64 / seconds.max(1e-9),
+        })
+    }
+
+    fn partial_fit(&mut self, _samples: &SampleSet) -> Result<()> {
+        Err(RankError::Samples(format!(
+            "{} learns in batch, not online: refit it on the new samples",
+            self.name
+        )))
+    }
+
+    fn predict(&self, samples: &SampleSet) -> Vec<f32> {
+        self.raw_scores(samples)
+            .into_iter()
+            .map(|z| self.finish(z))
+            .collect()
+    }
+
+    fn predict_shared(&self, shared: &SampleSet, rows: &SampleSet) -> Vec<f32> {
+        let mut merged = SampleSet::new();
+        let s = (!shared.is_empty()).then(|| shared.row(0));
+        for i in 0..rows.len() {
+            let r = rows.row(i);
+            let mut f: Vec<(u32, u32, f32)> = s
+                .iter()
+                .flat_map(|s| {
+                    s.fields
+                        .iter()
+                        .zip(s.indices)
+                        .zip(s.values)
+                        .map(|((&a, &b), &c)| (a, b, c))
+                })
+                .collect();
+            f.extend(
+                r.fields
+                    .iter()
+                    .zip(r.indices)
+                    .zip(r.values)
+                    .map(|((&a, &b), &c)| (a, b, c)),
+            );
+            merged.push(r.label, None, &f);
+        }
+        self.predict(&merged)
+    }
+
+    fn params(&self) -> Value {
+        let mut p = json!({
+            "objective": self.objective.name(),
+            "num_trees": self.num_trees,
+            "num_leaves": self.tree.num_leaves,
+            "max_depth": self.tree.max_depth,
+            "min_data_in_leaf": self.tree.min_data_in_leaf,
+            "min_sum_hessian": self.tree.min_sum_hessian,
+            "lambda_l1": self.tree.lambda_l1,
+            "lambda_l2": self.tree.lambda_l2,
+            "learning_rate": self.tree.learning_rate,
+            "min_gain_to_split": self.tree.min_gain_to_split,
+            "max_bin": self.max_bin,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": self.bagging_freq,
+            "early_stopping_rounds": self.early_stopping_rounds,
+            "eval_at": self.eval_at,
+            "seed": self.seed,
+        });
+        if let Objective::LambdaRank {
+            truncation,
+            sigma,
+            norm,
+        } = self.objective
+        {
+            p["truncation"] = json!(truncation);
+            p["sigma"] = json!(sigma);
+            p["norm"] = json!(norm);
+        }
+        p
+    }
+
+    fn write(&self, w: &mut ModelWriter) {
+        let t = &self.trees;
+        let nodes: Vec<u32> = t.iter().map(|t| t.feature.len() as u32).collect();
+        let leaves: Vec<u32> = t.iter().map(|t| t.leaf_value.len() as u32).collect();
+        let cat_u32 = |f: &dyn Fn(&Tree) -> Vec<u32>| t.iter().flat_map(f).collect::<Vec<u32>>();
+        w.header("init_score", json!(self.init_score));
+        w.header("n_features", json!(self.n_features));
+        w.u32s("tree_nodes", &nodes);
+        w.u32s("tree_leaves", &leaves);
+        w.u32s("node_feature", &cat_u32(&|t| t.feature.clone()));
+        w.u32s(
+            "node_bin",
+            &cat_u32(&|t| t.bin.iter().map(|&b| b as u32).collect()),
+        );
+        w.u32s(
+            "node_left",
+            &cat_u32(&|t| t.left.iter().map(|&c| c as u32).collect()),
+        );
+        w.u32s(
+            "node_right",
+            &cat_u32(&|t| t.right.iter().map(|&c| c as u32).collect()),
+        );
+        let thresholds: Vec<f32> = t.iter().flat_map(|t| t.threshold.clone()).collect();
+        w.f32s("node_threshold", vec![thresholds.len()], &thresholds);
+        let values: Vec<f32> = t.iter().flat_map(|t| t.leaf_value.clone()).collect();
+        w.f32s("leaf_value", vec![values.len()], &values);
+    }
+
+    fn n_features(&self) -> u32 {
+        self.n_features
+    }
+
+    fn learns_online(&self) -> bool {
+        false
+    }
+
+    fn predicts_probabilities(&self) -> bool {
+        self.objective == Objective::Binary
+    }
+}
+
+impl Gbdt {
+    /// Reads a model [`Ranker::write`] stored.
+    pub fn load(name: &'static str, default_objective: &str, r: &ModelReader) -> Result<Self> {
+        let mut g = Gbdt::from_params(name, default_objective, &params_from_json(r.params()))?;
+        let bad = |m: &str| {
+            RankError::Model(funnel_model::ModelError::ModelFile {
+                path: r.path().to_string(),
+                message: m.to_string(),
+            })
+        };
+        g.init_score = r
+            .header("init_score")
+            .as_f64()
+            .ok_or_else(|| bad("no init_score"))?;
+        g.n_features = r
+            .header("n_features")
+            .as_u64()
+            .ok_or_else(|| bad("no n_features"))? as u32;
+        let (nodes, leaves) = (r.u32s("tree_nodes")?, r.u32s("tree_leaves")?);
+        let (feature, bin, left, right) = (
+            r.u32s("node_feature")?,
+            r.u32s("node_bin")?,
+            r.u32s("node_left")?,
+            r.u32s("node_right")?,
+        );
+        let (threshold, values) = (r.f32s("node_threshold")?, r.f32s("leaf_value")?);
+        let total_nodes: usize = nodes.iter().map(|&n| n as usize).sum();
+        let total_leaves: usize = leaves.iter().map(|&n| n as usize).sum();
+        if nodes.len() != leaves.len()
+            || [
+                feature.len(),
+                bin.len(),
+                left.len(),
+                right.len(),
+                threshold.len(),
+            ]
+            .iter()
+            .any(|&l| l != total_nodes)
+            || values.len() != total_leaves
+        {
+            return Err(bad("tree arrays of different lengths"));
+        }
+        let (mut at_n, mut at_l) = (0usize, 0usize);
+        for (&nn, &nl) in nodes.iter().zip(&leaves) {
+            let (nn, nl) = (nn as usize, nl as usize);
+            let nodes_of = at_n..at_n + nn;
+            let t = Tree {
+                feature: feature[nodes_of.clone()].to_vec(),
+                threshold: threshold[nodes_of.clone()].to_vec(),
+                bin: bin[nodes_of.clone()].iter().map(|&b| b as u8).collect(),
+                left: left[nodes_of.clone()].iter().map(|&c| c as i32).collect(),
+                right: right[nodes_of].iter().map(|&c| c as i32).collect(),
+                leaf_value: values[at_l..at_l + nl].to_vec(),
+            };
+            // A child node comes after its parent (as trees grow), so no path loops.
+            let in_range = |i: usize, c: i32| {
+                if c >= 0 {
+                    (c as usize) < nn && c as usize > i
+                } else {
+                    (!c as usize) < nl
+                }
+            };
+            if nl == 0
+                || !(0..nn).all(|i| in_range(i, t.left[i]) && in_range(i, t.right[i]))
+                || t.feature.iter().any(|&f| f >= g.n_features)
+            {
+                return Err(bad("a tree points outside itself"));
+            }
+            g.trees.push(t);
+            at_n += nn;
+            at_l += nl;
+        }
+        Ok(g)
+    }
+}

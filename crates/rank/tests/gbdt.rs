@@ -1,0 +1,155 @@
+//! The tree models: `gbdt` learns what a linear model cannot, `lambdamart` ranks within
+//! queries, early stopping keeps the best trees, and input the objective cannot take is
+//! refused naming the sample.
+
+use funnel_features::SampleSet;
+use funnel_rank::{build, Params, Ranker};
+use rand::{Rng, SeedableRng};
+
+fn auc(m: &dyn Ranker, s: &SampleSet) -> f64 {
+    let p: Vec<f64> = m.predict(s).iter().map(|&x| x as f64).collect();
+    let y: Vec<f64> = s.labels.iter().map(|&l| l as f64).collect();
+    funnel_metrics::auc(&p, &y, None).unwrap().unwrap()
+}
+
+/// Label = (x0 > 0.5) xor (x1 > 0.5), 10% flipped; x2 is noise.
+fn xor(n: usize, seed: u64) -> SampleSet {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut s = SampleSet::new();
+    for _ in 0..n {
+        let x: [f32; 3] = [rng.random(), rng.random(), rng.random()];
+        let mut y = (x[0] > 0.5) != (x[1] > 0.5);
+        if rng.random::<f64>() < 0.1 {
+            y = !y;
+        }
+        s.push(
+            y as u8 as f32,
+            None,
+            &[(0, 0, x[0]), (0, 1, x[1]), (0, 2, x[2])],
+        );
+    }
+    s.n_features = 3;
+    s.n_fields = 1;
+    s
+}
+
+#[test]
+fn gbdt_learns_an_interaction_a_linear_model_cannot() {
+    let (train, test) = (xor(4000, 1), xor(2000, 2));
+    let mut trees = build("gbdt", &Params::default()).unwrap();
+    trees.fit(&train, None).unwrap();
+    let mut lr = build("lr", &Params::parse(&["epochs=5", "shuffle=true"]).unwrap()).unwrap();
+    lr.fit(&train, None).unwrap();
+    let (a, b) = (auc(trees.as_ref(), &test), auc(lr.as_ref(), &test));
+    // 10% of labels flipped: the best AUC is about 0.9.
+    eprintln!("AUC: gbdt {a}, lr {b}");
+    assert!(a > 0.85 && b < 0.6, "gbdt {a}, lr {b}");
+    // Probabilities are calibrated-ish: the mean prediction is near the positive rate.
+    let mean: f32 = trees.predict(&test).iter().sum::<f32>() / test.len() as f32;
+    assert!((mean - 0.5).abs() < 0.05, "{mean}");
+}
+
+#[test]
+fn early_stopping_keeps_the_best_trees() {
+    let (train, valid) = (xor(2000, 3), xor(1000, 4));
+    let set = [
+        "num_trees=500",
+        "learning_rate=0.5",
+        "num_leaves=63",
+        "min_data_in_leaf=2",
+    ];
+    let mut m = build("gbdt", &Params::parse(&set).unwrap()).unwrap();
+    let r = m.fit(&train, Some(&valid)).unwrap();
+    assert!(r.epochs < 500, "{r:?}");
+    assert!(r.best_epoch < r.epochs, "{r:?}");
+    let best = r.validation_logloss[r.best_epoch - 1];
+    assert!(r.validation_logloss.iter().all(|&l| l >= best));
+}
+
+/// Queries of 20 documents whose grades (0–3) follow a non-linear function of 4
+/// features, plus 2 noise features.
+fn ranking(queries: usize, seed: u64) -> SampleSet {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut s = SampleSet::new();
+    for q in 0..queries as u32 {
+        for _ in 0..20 {
+            let x: Vec<f32> = (0..6).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+            let t = 2.0 * x[0] - x[1] * x[1] + x[2] * x[3];
+            let grade = ((t + 1.5) / 1.2).clamp(0.0, 3.0).floor();
+            let f: Vec<(u32, u32, f32)> = x
+                .iter()
+                .enumerate()
+                .map(|(j, &v)| (0, j as u32, v))
+                .collect();
+            s.push(grade, Some(q), &f);
+        }
+    }
+    s.n_features = 6;
+    s.n_fields = 1;
+    s
+}
+
+fn ndcg(scores: &[f32], s: &SampleSet, k: usize) -> f64 {
+    let q = funnel_rank::gbdt::queries(s).unwrap();
+    let sc: Vec<f64> = scores.iter().map(|&x| x as f64).collect();
+    funnel_metrics::query_metrics(&sc, &s.labels, &q, &[k]).metrics[&format!("ndcg@{k}")]
+}
+
+#[test]
+fn lambdamart_ranks_within_queries() {
+    let (train, test) = (ranking(300, 5), ranking(100, 6));
+    let mut m = build("lambdamart", &Params::default()).unwrap();
+    m.fit(&train, None).unwrap();
+    assert!(!m.predicts_probabilities() && !m.learns_online());
+    let trees = ndcg(&m.predict(&test), &test, 5);
+    // The single most telling feature, x0, as the ranking.
+    let x0: Vec<f32> = (0..test.len()).map(|i| test.row(i).values[0]).collect();
+    let baseline = ndcg(&x0, &test, 5);
+    eprintln!("NDCG@5: lambdamart {trees}, x0 alone {baseline}");
+    assert!(
+        trees > 0.9 && trees > baseline + 0.05,
+        "lambdamart {trees}, x0 {baseline}"
+    );
+}
+
+#[test]
+fn input_the_objective_cannot_take_is_refused_naming_the_sample() {
+    let mut s = xor(100, 7);
+    s.labels[41] = 2.0;
+    let e = build("gbdt", &Params::default())
+        .unwrap()
+        .fit(&s, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sample 42") && e.contains("0 or 1"), "{e}");
+    let mut r = ranking(3, 8);
+    r.labels[5] = 1.5;
+    let e = build("lambdamart", &Params::default())
+        .unwrap()
+        .fit(&r, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sample 6") && e.contains("whole grade"), "{e}");
+    // A query's documents must be consecutive.
+    let mut r = ranking(3, 8);
+    r.groups[45] = 0;
+    let e = build("lambdamart", &Params::default())
+        .unwrap()
+        .fit(&r, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sample 46") && e.contains("consecutive"), "{e}");
+    for kv in [
+        "num_leaves=1",
+        "max_bin=300",
+        "bagging_fraction=0",
+        "learning_rate=-1",
+        "objective=poisson",
+    ] {
+        let e = build("gbdt", &Params::parse(&[kv]).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(kv.split('=').next().unwrap()), "{kv}: {e}");
+    }
+}
