@@ -110,6 +110,16 @@ fn lambdamart_ranks_within_queries() {
         trees > 0.9 && trees > baseline + 0.05,
         "lambdamart {trees}, x0 {baseline}"
     );
+    // RankNet's unweighted pairs rank too.
+    let mut m = build(
+        "lambdamart",
+        &Params::parse(&["objective=pairwise"]).unwrap(),
+    )
+    .unwrap();
+    m.fit(&train, None).unwrap();
+    let pairs = ndcg(&m.predict(&test), &test, 5);
+    eprintln!("NDCG@5: pairwise {pairs}");
+    assert!(pairs > 0.9, "pairwise {pairs}");
 }
 
 #[test]

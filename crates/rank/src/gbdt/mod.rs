@@ -64,12 +64,15 @@ impl Gbdt {
                 m,
                 "objective",
                 default_objective,
-                &["binary", "regression", "lambdarank"],
+                &["binary", "regression", "lambdarank", "pairwise"],
             )?
             .as_str()
         {
             "binary" => Objective::Binary,
             "regression" => Objective::Regression,
+            "pairwise" => Objective::Pairwise {
+                sigma: p.get(m, "sigma", 1.0, "a number > 0")?,
+            },
             _ => Objective::LambdaRank {
                 truncation: p.get(m, "truncation", 30, "a positive integer")?,
                 sigma: p.get(m, "sigma", 1.0, "a number > 0")?,
@@ -146,16 +149,18 @@ impl Gbdt {
                 return bad(key, "in (0, 1]");
             }
         }
-        if let Objective::LambdaRank {
-            truncation, sigma, ..
-        } = g.objective
-        {
-            if truncation == 0 {
-                return bad("truncation", "at least 1");
-            }
-            if !(sigma.is_finite() && sigma > 0.0) {
-                return bad("sigma", "a finite number > 0");
-            }
+        let (truncation, sigma) = match g.objective {
+            Objective::LambdaRank {
+                truncation, sigma, ..
+            } => (truncation, sigma),
+            Objective::Pairwise { sigma } => (1, sigma),
+            _ => (1, 1.0),
+        };
+        if truncation == 0 {
+            return bad("truncation", "at least 1");
+        }
+        if !(sigma.is_finite() && sigma > 0.0) {
+            return bad("sigma", "a finite number > 0");
         }
         Ok(g)
     }
@@ -232,7 +237,7 @@ impl Gbdt {
                     .sum::<f64>()
                     / scores.len().max(1) as f64
             }
-            Objective::LambdaRank { .. } => {
+            Objective::LambdaRank { .. } | Objective::Pairwise { .. } => {
                 let k = self.eval_at;
                 let m = funnel_metrics::query_metrics(scores, &s.labels, queries, &[k]);
                 -m.metrics.get(&format!("ndcg@{k}")).copied().unwrap_or(0.0)
@@ -481,6 +486,9 @@ impl Ranker for Gbdt {
             p["truncation"] = json!(truncation);
             p["sigma"] = json!(sigma);
             p["norm"] = json!(norm);
+        }
+        if let Objective::Pairwise { sigma } = self.objective {
+            p["sigma"] = json!(sigma);
         }
         p
     }

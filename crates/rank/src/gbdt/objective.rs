@@ -9,6 +9,8 @@
 //!   weighted by |ΔNDCG| — the change in NDCG if the two swapped places — and, with
 //!   `norm`, divided by 0.01 + their score gap and rescaled per query by
 //!   log2(1 + Σλ)/Σλ.
+//! - `pairwise` (RankNet, Burges et al. 2005): every pair of a query's documents with
+//!   different labels, weighted alike.
 
 use std::ops::Range;
 
@@ -28,6 +30,11 @@ pub enum Objective {
         /// Normalise by score gaps and per-query gradient sums.
         norm: bool,
     },
+    /// Pairwise logistic loss per query, every pair alike (RankNet).
+    Pairwise {
+        /// Steepness of the pairwise sigmoid.
+        sigma: f64,
+    },
 }
 
 /// The highest graded label lambdarank takes (gains 2^label − 1 in f64 stay exact).
@@ -40,12 +47,16 @@ impl Objective {
             Objective::Binary => "binary",
             Objective::Regression => "regression",
             Objective::LambdaRank { .. } => "lambdarank",
+            Objective::Pairwise { .. } => "pairwise",
         }
     }
 
     /// Whether it ranks documents within queries.
     pub fn is_ranking(&self) -> bool {
-        matches!(self, Objective::LambdaRank { .. })
+        matches!(
+            self,
+            Objective::LambdaRank { .. } | Objective::Pairwise { .. }
+        )
     }
 
     /// `None` when every label suits the objective; else the first row that does not
@@ -60,9 +71,9 @@ impl Objective {
         match self {
             Objective::Binary => bad(&|l| l == 0.0 || l == 1.0, "binary expects 0 or 1"),
             Objective::Regression => bad(&|l| l.is_finite(), "regression expects a finite number"),
-            Objective::LambdaRank { .. } => bad(
+            Objective::LambdaRank { .. } | Objective::Pairwise { .. } => bad(
                 &|l| (0.0..=MAX_LABEL).contains(&l) && l.fract() == 0.0,
-                "lambdarank expects a whole grade from 0 to 31",
+                "ranking objectives expect a whole grade from 0 to 31",
             ),
         }
     }
@@ -77,7 +88,7 @@ impl Objective {
                 (p / (1.0 - p)).ln()
             }
             Objective::Regression => mean,
-            Objective::LambdaRank { .. } => 0.0,
+            Objective::LambdaRank { .. } | Objective::Pairwise { .. } => 0.0,
         }
     }
 
@@ -104,12 +115,18 @@ impl Objective {
                     h[i] = 1.0;
                 }
             }
-            Objective::LambdaRank {
-                truncation,
-                sigma,
-                norm,
-            } => {
+            Objective::LambdaRank { .. } | Objective::Pairwise { .. } => {
                 use rayon::prelude::*;
+                // RankNet: all pairs, each of weight 1.
+                let (truncation, sigma, norm, weighted) = match *self {
+                    Objective::LambdaRank {
+                        truncation,
+                        sigma,
+                        norm,
+                    } => (truncation, sigma, norm, true),
+                    Objective::Pairwise { sigma } => (usize::MAX, sigma, false, false),
+                    _ => unreachable!("a ranking objective"),
+                };
                 // Queries are disjoint ranges: each fills its own slice.
                 let mut parts: Vec<(&Range<usize>, &mut [f32], &mut [f32])> =
                     Vec::with_capacity(queries.len());
@@ -132,6 +149,7 @@ impl Objective {
                         truncation,
                         sigma,
                         norm,
+                        weighted,
                         gq,
                         hq,
                     )
@@ -141,13 +159,16 @@ impl Objective {
     }
 }
 
-/// One query's lambdas (see the module doc); `g`, `h` are overwritten.
+/// One query's lambdas (see the module doc); `g`, `h` are overwritten. Unweighted
+/// (`weighted` false), every pair has weight 1: RankNet.
+#[allow(clippy::too_many_arguments)]
 fn lambdarank_query(
     scores: &[f64],
     labels: &[f32],
     truncation: usize,
     sigma: f64,
     norm: bool,
+    weighted: bool,
     g: &mut [f32],
     h: &mut [f32],
 ) {
@@ -167,7 +188,7 @@ fn lambdarank_query(
         .enumerate()
         .map(|(r, &l)| gain(l) * discount(r))
         .sum();
-    if max_dcg <= 0.0 {
+    if max_dcg <= 0.0 && weighted {
         return;
     }
     let inverse_max_dcg = 1.0 / max_dcg;
@@ -191,7 +212,11 @@ fn lambdarank_query(
             let delta_score = scores[high] - scores[low];
             let dcg_gap = gain(labels[high]) - gain(labels[low]);
             let paired_discount = (discount(high_rank) - discount(low_rank)).abs();
-            let mut delta_ndcg = dcg_gap * paired_discount * inverse_max_dcg;
+            let mut delta_ndcg = if weighted {
+                dcg_gap * paired_discount * inverse_max_dcg
+            } else {
+                1.0
+            };
             if norm && best != worst {
                 delta_ndcg /= 0.01 + delta_score.abs();
             }
@@ -248,6 +273,10 @@ mod tests {
         // Equal labels: nothing to learn.
         obj.gradients(&scores, &[1.0, 1.0], &[0..2], &mut g, &mut h);
         assert_eq!(g, [0.0, 0.0]);
+        // RankNet: the same pair, weight 1.
+        let pairwise = Objective::Pairwise { sigma: 1.0 };
+        pairwise.gradients(&scores, &labels, &[0..2], &mut g, &mut h);
+        assert!((g[1] as f64 - d_high / delta).abs() < 1e-5, "{}", g[1]);
     }
 
     #[test]
