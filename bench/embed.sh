@@ -2,6 +2,7 @@
 # Funnel's item2vec beside gensim's Word2Vec (PyPI), and node2vec's walks beside PecanPy:
 # same sequences, same hyper-parameters, 2 threads, same metric code (Funnel's).
 #   bash bench/embed.sh [quality|walks|all]      RUNS=3 by default (medians; sides alternate)
+#   EMBED_DATA=ml100k bash bench/embed.sh quality   (one data set: ml100k or gowalla)
 # quality: ml-100k (leave-last-out) and Gowalla: Recall@20 / NDCG@20, training words/s of
 #          the SGNS loop and the peak RSS of each fit.
 # walks:   node2vec walk generation on the Gowalla item graph (Funnel's rejection sampling
@@ -30,7 +31,7 @@ if [[ $what == all || $what == quality ]]; then
   S="$OUT/ml100k_loo"
   $FB split "$DATA/ml-100k" --format recbole --split leave-last-out "$S" >/dev/null
   printf '\n%-9s %-7s %9s %9s %13s %9s\n' data side recall@20 ndcg@20 words/s peak_MB
-  for name in ml100k gowalla; do
+  for name in ${EMBED_DATA:-ml100k gowalla}; do
     D=$S; [[ $name == gowalla ]] && D="$DATA/gowalla"
     $FB sequences "$D" --format lightgcn "$OUT/$name.seq" >/dev/null
     args=(); for kv in $P min_count=1 reshuffle=false; do args+=(--set "$kv"); done

@@ -60,7 +60,8 @@ const PRESETS: &[(&str, &str, Pairs)] = &[
         "gowalla",
         &[("dim", "256"), ("window", "50"), ("epochs", "30")],
     ),
-    // Recall@20 0.1352, NDCG@20 0.1177 (published Item2Vec row: 0.1326); fit 352 s.
+    // Recall@20 0.1352, NDCG@20 0.1177 (published Item2Vec row: 0.1326); fit 352 s alone,
+    // 472 s sharing the cores; 313 MB peak.
     // Gowalla has no times: the graph joins each item to the next 10 of a seeded shuffle
     // of each user's items (10.6·10⁶ edges, 170 MB); a 5-token window over the walks
     // beat 10 (0.1277); 64 dimensions gave 0.1233 (docs/embeddings.md).
@@ -69,7 +70,7 @@ const PRESETS: &[(&str, &str, Pairs)] = &[
         "gowalla",
         &[("dim", "256"), ("graph_window", "10"), ("window", "5")],
     ),
-    // Recall@20 0.1344, NDCG@20 0.1173; fit 435 s. As deepwalk's preset, with walks kept
+    // Recall@20 0.1344, NDCG@20 0.1173; fit 435 s, 314 MB peak. As deepwalk's preset, with walks kept
     // local (q = 2).
     (
         "node2vec",

@@ -352,9 +352,12 @@ impl Ranker for Gbdt {
         let mut valid_scores = valid.map(|v| vec![self.init_score; v.len()]);
         let mut history = Vec::new();
         let (mut best, mut best_trees) = (f64::INFINITY, 0usize);
+        let (mut t_grad, mut t_tree, mut t_update) = (0.0f64, 0.0f64, 0.0f64);
         for t in 0..self.num_trees {
+            let c = Instant::now();
             self.objective
                 .gradients(&scores, &train.labels, &train_q, &mut g, &mut h);
+            t_grad += c.elapsed().as_secs_f64();
             if self.bagging_fraction < 1.0 && self.bagging_freq > 0 {
                 if t % self.bagging_freq == 0 {
                     bag = (0..n as u32)
@@ -376,10 +379,14 @@ impl Ranker for Gbdt {
                 all_features.clone()
             };
             let mut rows = bag.clone();
+            let c = Instant::now();
             let tree = grower.grow(&mut rows, &g, &h, &features);
+            t_tree += c.elapsed().as_secs_f64();
+            let c = Instant::now();
             scores.par_iter_mut().enumerate().for_each(|(r, s)| {
                 *s += tree.predict_binned(&binned, n, r) as f64;
             });
+            t_update += c.elapsed().as_secs_f64();
             if let (Some(v), Some(vs), Some(vx)) = (valid, valid_scores.as_mut(), vx.as_ref()) {
                 vs.par_iter_mut().enumerate().for_each(|(r, s)| {
                     *s += tree.predict(&vx[r * nf..(r + 1) * nf]) as f64;
@@ -404,6 +411,9 @@ impl Ranker for Gbdt {
             self.trees.truncate(best_trees);
         }
         let seconds = t0.elapsed().as_secs_f64();
+        if std::env::var_os("FUNNEL_GBDT_TIMES").is_some() {
+            eprintln!("gbdt: gradients {t_grad:.2} s, trees {t_tree:.2} s, score updates {t_update:.2} s, all {seconds:.2} s");
+        }
         Ok(FitReport {
             epochs: grown,
             best_epoch: self.trees.len(),

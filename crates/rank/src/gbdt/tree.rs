@@ -189,13 +189,18 @@ impl<'a> Grower<'a> {
             at = self.offsets[f + 1];
         }
         let n = self.n_rows;
+        // The leaf's gradients gathered once, in row order (LightGBM's "ordered
+        // gradients"): each feature then reads them sequentially.
+        let gh: Vec<[f32; 2]> = rows
+            .iter()
+            .map(|&r| [g[r as usize], h[r as usize]])
+            .collect();
         slices.into_par_iter().for_each(|(f, cells)| {
             let col = &self.binned[f * n..(f + 1) * n];
-            for &r in rows {
-                let r = r as usize;
-                let c = &mut cells[col[r] as usize];
-                c.g += g[r] as f64;
-                c.h += h[r] as f64;
+            for (&r, &[gr, hr]) in rows.iter().zip(&gh) {
+                let c = &mut cells[col[r as usize] as usize];
+                c.g += gr as f64;
+                c.h += hr as f64;
                 c.n += 1;
             }
         });

@@ -202,7 +202,21 @@ pub trait Inputs: Sync {
     /// token `w`. Called right after [`Inputs::load`] of the same `w` with the same `h`
     /// and scratch; `h` may be overwritten.
     fn update(&self, w: u32, h: &mut [f32], neu1e: &[f32], scratch: &mut Self::Scratch);
+    /// The inputs as one plain table, when they are one (threads may then train on
+    /// private copies, see [`REPLICA_BYTES`]).
+    fn as_table(&self) -> Option<&Table> {
+        None
+    }
 }
+
+/// Both tables of a vocabulary at most this large are copied into every thread, which
+/// trains on its copies and adds what it changed to the shared tables every
+/// [`SYNC_TOKENS`] tokens. With few rows, Hogwild's threads keep writing the same cache
+/// lines: on ml-100k (1,682 items, dim 64) two threads ran 500k words/s and one 650k.
+pub const REPLICA_BYTES: usize = 4 << 20;
+
+/// Tokens a thread reads between merges of its copies.
+const SYNC_TOKENS: usize = 2_000;
 
 /// One shared row per token, updated in place (Hogwild).
 pub struct Table {
@@ -240,6 +254,10 @@ impl Table {
 
 impl Inputs for Table {
     type Scratch = ();
+
+    fn as_table(&self) -> Option<&Table> {
+        Some(self)
+    }
 
     #[inline]
     fn load(&self, w: u32, h: &mut [f32], _: &mut ()) {
@@ -395,11 +413,18 @@ pub fn train_inputs<I: Inputs>(
         table: sigmoid_table(),
         progress,
     };
+    let replicas = inputs
+        .as_table()
+        .filter(|_| threads > 1 && vocab * k * 4 * 2 <= REPLICA_BYTES);
+    let merging = std::sync::Mutex::new(());
     for epoch in 0..cfg.epochs {
         (0..threads).into_par_iter().for_each(|t| {
             let seed =
                 cfg.seed ^ ((epoch as u64 + 1) << 40) ^ ((t as u64 + 1) * 0x9E37_79B9_7F4A_7C15);
-            ctx.run(bounds[t]..bounds[t + 1], seed);
+            match replicas {
+                Some(shared) => ctx.run_replica(shared, bounds[t]..bounds[t + 1], seed, &merging),
+                None => ctx.run(bounds[t]..bounds[t + 1], seed),
+            }
         });
     }
     progress.finish();
@@ -435,7 +460,65 @@ struct Ctx<'a, I> {
 /// Tokens a thread reads between updates of the shared learning-rate clock.
 const CLOCK_STEP: u64 = 10_000;
 
+/// Adds what `local` changed since `snap` to `shared`, then makes `local` and `snap` the
+/// merged values.
+fn merge(shared: &[AtomicU32], local: &[AtomicU32], snap: &mut [f32]) {
+    for ((s, l), p) in shared.iter().zip(local).zip(snap.iter_mut()) {
+        let v = f32::from_bits(s.load(Relaxed)) + (f32::from_bits(l.load(Relaxed)) - *p);
+        s.store(v.to_bits(), Relaxed);
+        l.store(v.to_bits(), Relaxed);
+        *p = v;
+    }
+}
+
 impl<I: Inputs> Ctx<'_, I> {
+    /// [`Ctx::run`] on private copies of the shared input table and the output, merged
+    /// into them every [`SYNC_TOKENS`] tokens (see [`REPLICA_BYTES`]).
+    fn run_replica(
+        &self,
+        shared_in: &Table,
+        range: std::ops::Range<usize>,
+        seed: u64,
+        merging: &std::sync::Mutex<()>,
+    ) {
+        let (mut snap_in, mut snap_out) = (floats(&shared_in.cells), floats(self.output));
+        let local_in = Table {
+            cells: atomics(&snap_in),
+            k: shared_in.k,
+        };
+        let local_out = atomics(&snap_out);
+        let local = Ctx {
+            corpus: self.corpus,
+            cfg: self.cfg,
+            inputs: &local_in,
+            output: &local_out,
+            noise: self.noise,
+            markets: self.markets,
+            globals: self.globals,
+            keep: self.keep,
+            done: self.done,
+            planned: self.planned,
+            table: self.table,
+            progress: self.progress,
+        };
+        let mut s = range.start;
+        let mut block = 0u64;
+        while s < range.end {
+            let until = self.corpus.starts[s] + SYNC_TOKENS;
+            let e = self
+                .corpus
+                .starts
+                .partition_point(|&x| x < until)
+                .clamp(s + 1, range.end);
+            local.run(s..e, seed ^ block.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+            let _guard = merging.lock().unwrap_or_else(|p| p.into_inner());
+            merge(&shared_in.cells, &local_in.cells, &mut snap_in);
+            merge(self.output, &local_out, &mut snap_out);
+            s = e;
+            block += 1;
+        }
+    }
+
     /// One thread's pass over sequences `range`.
     fn run(&self, range: std::ops::Range<usize>, seed: u64) {
         let cfg = self.cfg;
