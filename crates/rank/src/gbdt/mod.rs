@@ -380,12 +380,22 @@ impl Ranker for Gbdt {
             };
             let mut rows = bag.clone();
             let c = Instant::now();
-            let tree = grower.grow(&mut rows, &g, &h, &features);
+            let (tree, leaf_rows) = grower.grow(&mut rows, &g, &h, &features);
             t_tree += c.elapsed().as_secs_f64();
             let c = Instant::now();
-            scores.par_iter_mut().enumerate().for_each(|(r, s)| {
-                *s += tree.predict_binned(&binned, n, r) as f64;
-            });
+            if rows.len() == n {
+                // Every row was in the tree: each leaf's rows are a range of `rows`.
+                for (leaf, range) in leaf_rows.into_iter().enumerate() {
+                    let v = tree.leaf_value[leaf] as f64;
+                    for &r in &rows[range] {
+                        scores[r as usize] += v;
+                    }
+                }
+            } else {
+                scores.par_iter_mut().enumerate().for_each(|(r, s)| {
+                    *s += tree.predict_binned(&binned, n, r) as f64;
+                });
+            }
             t_update += c.elapsed().as_secs_f64();
             if let (Some(v), Some(vs), Some(vx)) = (valid, valid_scores.as_mut(), vx.as_ref()) {
                 vs.par_iter_mut().enumerate().for_each(|(r, s)| {

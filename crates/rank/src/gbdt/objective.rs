@@ -165,17 +165,26 @@ const SIG_RANGE: f64 = 32.0;
 
 /// 1/(1 + e^x) from a table with linear interpolation (error under 10⁻⁷): one `exp` per
 /// document pair was a third of a lambdarank fit (LightGBM tables it too).
-#[inline]
+#[cfg(test)]
 fn sigmoid_complement(x: f64) -> f64 {
+    sigmoid_complement_in(sigmoid_table(), x)
+}
+
+fn sigmoid_table() -> &'static [f64] {
     static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
+    TABLE.get_or_init(|| {
         (0..=SIG_BINS)
             .map(|i| {
                 let x = (i as f64 / SIG_BINS as f64 * 2.0 - 1.0) * SIG_RANGE;
                 1.0 / (1.0 + x.exp())
             })
             .collect()
-    });
+    })
+}
+
+/// [`sigmoid_complement`] with the table in hand (hot loops fetch it once).
+#[inline]
+fn sigmoid_complement_in(t: &[f64], x: f64) -> f64 {
     if x <= -SIG_RANGE {
         return 1.0;
     }
@@ -213,6 +222,10 @@ struct Pairs {
 #[derive(Default)]
 struct QueryScratch {
     order: Vec<(f64, u32)>,
+    /// Scores, labels and gains of the documents in rank order.
+    score: Vec<f64>,
+    label: Vec<f32>,
+    gain: Vec<f64>,
     lg: Vec<f64>,
     lh: Vec<f64>,
 }
@@ -271,55 +284,64 @@ impl Pairs {
         s.order
             .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let (best, worst) = (s.order[0].0, s.order[n - 1].0);
+        // Rank-ordered copies: the pair loop reads them sequentially, and lambdas are
+        // summed by rank, then sent to their documents.
+        s.score.clear();
+        s.label.clear();
+        s.gain.clear();
+        for &(x, d) in &s.order {
+            s.score.push(x);
+            s.label.push(labels[d as usize]);
+            s.gain.push(gain(labels[d as usize]));
+        }
         s.lg.clear();
         s.lg.resize(n, 0.0);
         s.lh.clear();
         s.lh.resize(n, 0.0);
-        let sigma = self.sigma;
+        let (sigma, table) = (self.sigma, sigmoid_table());
         let normalise = self.norm && best != worst;
+        let disc: Vec<f64> = (0..n).map(discount).collect();
         let mut sum_lambdas = 0.0;
         for i in 0..(n - 1).min(self.truncation) {
-            let (si, a) = s.order[i];
-            let la = labels[a as usize];
+            let (si, la, gi, di) = (s.score[i], s.label[i], s.gain[i], disc[i]);
+            let (mut gi_sum, mut hi_sum) = (0.0, 0.0);
             for j in i + 1..n {
-                let (sj, b) = s.order[j];
-                let lb = labels[b as usize];
+                let lb = s.label[j];
                 if la == lb {
                     continue;
                 }
-                // i is ranked above j; the better-labelled one is `high`.
-                let (high, low, delta_score, high_rank, low_rank) = if la > lb {
-                    (a, b, si - sj, i, j)
-                } else {
-                    (b, a, sj - si, j, i)
-                };
+                // i is ranked above j; `sign` is +1 when i is the better-labelled one.
+                let sign = if la > lb { 1.0 } else { -1.0 };
+                let delta_score = sign * (si - s.score[j]);
                 let mut weight = if self.weighted {
-                    let dcg_gap = gain(labels[high as usize]) - gain(labels[low as usize]);
-                    dcg_gap * (discount(high_rank) - discount(low_rank)).abs() * inverse_max_dcg
+                    (gi - s.gain[j]).abs() * (di - disc[j]) * inverse_max_dcg
                 } else {
                     1.0
                 };
                 if normalise {
                     weight /= 0.01 + delta_score.abs();
                 }
-                let p = sigmoid_complement(sigma * delta_score);
+                let p = sigmoid_complement_in(table, sigma * delta_score);
+                // The better one's gradient (it is pulled up), the other's is its negative.
                 let lambda = -sigma * weight * p;
                 let hess = sigma * sigma * weight * p * (1.0 - p);
-                s.lg[high as usize] += lambda;
-                s.lh[high as usize] += hess;
-                s.lg[low as usize] -= lambda;
-                s.lh[low as usize] += hess;
+                gi_sum += sign * lambda;
+                hi_sum += hess;
+                s.lg[j] -= sign * lambda;
+                s.lh[j] += hess;
                 sum_lambdas -= 2.0 * lambda;
             }
+            s.lg[i] += gi_sum;
+            s.lh[i] += hi_sum;
         }
         let factor = if self.norm && sum_lambdas > 0.0 {
             (1.0 + sum_lambdas).log2() / sum_lambdas
         } else {
             1.0
         };
-        for d in 0..n {
-            g[d] = (s.lg[d] * factor) as f32;
-            h[d] = (s.lh[d] * factor) as f32;
+        for (rank, &(_, d)) in s.order.iter().enumerate() {
+            g[d as usize] = (s.lg[rank] * factor) as f32;
+            h[d as usize] = (s.lh[rank] * factor) as f32;
         }
     }
 }

@@ -245,8 +245,15 @@ impl<'a> Grower<'a> {
     }
 
     /// Grows one tree on `rows` (reordered in place) with gradients `g` and hessians `h`,
-    /// splitting on `features` only.
-    pub fn grow(&self, rows: &mut [u32], g: &[f32], h: &[f32], features: &[usize]) -> Tree {
+    /// splitting on `features` only. Also returns where each leaf's rows ended up in
+    /// `rows`, so that their scores can be updated without walking the tree.
+    pub fn grow(
+        &self,
+        rows: &mut [u32],
+        g: &[f32],
+        h: &[f32],
+        features: &[usize],
+    ) -> (Tree, Vec<std::ops::Range<usize>>) {
         let p = self.params;
         let hist = self.histogram(rows, g, h, features);
         let mut sum = Cell::default();
@@ -364,7 +371,8 @@ impl<'a> Grower<'a> {
             });
         }
         tree.leaf_value = leaves.iter().map(|l| self.leaf_value(&l.sum)).collect();
-        tree
+        let ranges = leaves.iter().map(|l| l.start..l.end).collect();
+        (tree, ranges)
     }
 }
 
@@ -412,7 +420,7 @@ mod tests {
         let g: Vec<f32> = y.iter().map(|v| -v).collect();
         let h = vec![1.0f32; n];
         let mut rows: Vec<u32> = (0..n as u32).collect();
-        let tree = grower.grow(&mut rows, &g, &h, &[0, 1]);
+        let (tree, _) = grower.grow(&mut rows, &g, &h, &[0, 1]);
         assert_eq!(tree.leaf_value.len(), 4);
         for r in 0..n {
             let raw = tree.predict(&x[r * nf..(r + 1) * nf]);
@@ -425,7 +433,7 @@ mod tests {
             ..params()
         };
         let mut rows: Vec<u32> = (0..n as u32).collect();
-        let t = Grower::new(&binned, n, &bins, p).grow(&mut rows, &g, &h, &[0, 1]);
+        let (t, _) = Grower::new(&binned, n, &bins, p).grow(&mut rows, &g, &h, &[0, 1]);
         assert_eq!(t.leaf_value.len(), 1);
         // L2 shrinks the leaf towards 0: −G/(H + λ) for the single leaf.
         let p = TreeParams {
@@ -434,7 +442,7 @@ mod tests {
             ..params()
         };
         let mut rows: Vec<u32> = (0..n as u32).collect();
-        let t = Grower::new(&binned, n, &bins, p).grow(&mut rows, &g, &h, &[0, 1]);
+        let (t, _) = Grower::new(&binned, n, &bins, p).grow(&mut rows, &g, &h, &[0, 1]);
         let mean: f32 = y.iter().sum::<f32>() / n as f32;
         assert!((t.leaf_value[0] - mean / 2.0).abs() < 1e-4);
     }
