@@ -84,6 +84,12 @@ pub const MODELS: &[Entry] = &[
         load: |r, _| Ok(Box::new(Gbdt::load("gbdt", "binary", r)?)),
     },
     Entry {
+        name: "gbdt_lr",
+        summary: "the leaves of boosted trees as one-hot features of an FTRL logistic regression (Facebook's GBDT+LR; the regression learns online)",
+        build: |p| Ok(Box::new(crate::gbdt::lr::GbdtLr::from_params(p)?)),
+        load: |r, e| Ok(Box::new(crate::gbdt::lr::GbdtLr::load(r, e)?)),
+    },
+    Entry {
         name: "lambdamart",
         summary: "gradient-boosted trees on LambdaRank's ΔNDCG-weighted pairs (learning to rank per query)",
         build: |p| Ok(Box::new(Gbdt::from_params("lambdamart", "lambdarank", p)?)),

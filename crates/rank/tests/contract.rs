@@ -111,8 +111,14 @@ fn predicting_with_shared_features_equals_predicting_merged_rows() {
         ("fm", ""),
         ("fm", "normalize=true"),
         ("ffm", ""),
+        ("gbdt", ""),
+        ("gbdt_lr", ""),
     ] {
-        let mut set: Vec<&str> = vec!["epochs=2"];
+        let mut set: Vec<&str> = vec![if name == "gbdt" {
+            "num_trees=20"
+        } else {
+            "epochs=2"
+        }];
         if !extra.is_empty() {
             set.push(extra);
         }

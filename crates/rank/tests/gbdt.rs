@@ -1,6 +1,6 @@
-//! The tree models: `gbdt` learns what a linear model cannot, `lambdamart` ranks within
-//! queries, early stopping keeps the best trees, and input the objective cannot take is
-//! refused naming the sample.
+//! The tree models: `gbdt` learns what a linear model cannot, `gbdt_lr` learns it through
+//! the leaves and keeps learning online, `lambdamart` ranks within queries, early stopping
+//! keeps the best trees, and input the objective cannot take is refused naming the sample.
 
 use funnel_features::SampleSet;
 use funnel_rank::{build, Params, Ranker};
@@ -162,4 +162,44 @@ fn input_the_objective_cannot_take_is_refused_naming_the_sample() {
             .to_string();
         assert!(e.contains(kv.split('=').next().unwrap()), "{kv}: {e}");
     }
+}
+
+#[test]
+fn gbdt_lr_learns_through_the_leaves_and_online() {
+    let (train, test) = (xor(4000, 11), xor(2000, 12));
+    let mut m = build(
+        "gbdt_lr",
+        &Params::parse(&["epochs=3", "shuffle=true"]).unwrap(),
+    )
+    .unwrap();
+    m.fit(&train, None).unwrap();
+    let a = auc(m.as_ref(), &test);
+    eprintln!("AUC: gbdt_lr {a}");
+    assert!(
+        a > 0.85 && m.learns_online() && m.predicts_probabilities(),
+        "{a}"
+    );
+    // The world flips (clicks where there were none): the trees stay, and the regression
+    // on their leaves follows the new clicks online.
+    let flip = |s: &SampleSet| {
+        let mut f = s.clone();
+        f.labels.iter_mut().for_each(|l| *l = 1.0 - *l);
+        f
+    };
+    let (new_train, new_test) = (flip(&xor(4000, 13)), flip(&test));
+    let before = auc(m.as_ref(), &new_test);
+    for _ in 0..3 {
+        m.partial_fit(&new_train).unwrap();
+    }
+    let after = auc(m.as_ref(), &new_test);
+    eprintln!("AUC on the flipped world: {before} -> {after}");
+    assert!(before < 0.2 && after > 0.8, "{before} -> {after}");
+    let e = build(
+        "gbdt_lr",
+        &Params::parse(&["objective=lambdarank"]).unwrap(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("objective"), "{e}");
 }

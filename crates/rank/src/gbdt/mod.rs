@@ -10,6 +10,7 @@
 //! [`MAX_FEATURES`] features are refused.
 
 pub mod bins;
+pub mod lr;
 pub mod objective;
 pub mod tree;
 
@@ -175,6 +176,33 @@ impl Gbdt {
         &self.trees
     }
 
+    /// The leaf each sample falls in, per tree: row-major, `trees().len()` per sample.
+    pub fn leaves(&self, s: &SampleSet) -> Vec<u32> {
+        let nf = self.n_features as usize;
+        let nt = self.trees.len();
+        let mut out = vec![0u32; s.len() * nt];
+        out.par_chunks_mut(nt.max(1)).enumerate().for_each_init(
+            || vec![0.0f32; nf],
+            |x, (i, leaves)| {
+                let r = s.row(i);
+                for (&j, &v) in r.indices.iter().zip(r.values) {
+                    if (j as usize) < nf {
+                        x[j as usize] = v;
+                    }
+                }
+                for (l, t) in leaves.iter_mut().zip(&self.trees) {
+                    *l = t.leaf(x) as u32;
+                }
+                for &j in r.indices {
+                    if (j as usize) < nf {
+                        x[j as usize] = 0.0;
+                    }
+                }
+            },
+        );
+        out
+    }
+
     /// Raw scores (before the binary objective's sigmoid) of a set.
     pub fn raw_scores(&self, s: &SampleSet) -> Vec<f64> {
         let nf = self.n_features as usize;
@@ -244,6 +272,30 @@ impl Gbdt {
             }
         }
     }
+}
+
+/// Each row of `rows` with the features of `shared`'s one row added.
+pub(crate) fn merge_shared(shared: &SampleSet, rows: &SampleSet) -> SampleSet {
+    let mut merged = SampleSet::new();
+    let s = (!shared.is_empty()).then(|| shared.row(0));
+    let triples = |r: funnel_features::Row<'_>| {
+        r.fields
+            .iter()
+            .zip(r.indices)
+            .zip(r.values)
+            .map(|((&a, &b), &c)| (a, b, c))
+            .collect::<Vec<_>>()
+    };
+    let common = s.map(triples).unwrap_or_default();
+    for i in 0..rows.len() {
+        let r = rows.row(i);
+        let mut f = common.clone();
+        f.extend(triples(r));
+        merged.push(r.label, None, &f);
+    }
+    merged.n_features = shared.n_features.max(rows.n_features);
+    merged.n_fields = shared.n_fields.max(rows.n_fields);
+    merged
 }
 
 /// Stored parameters as `--set` pairs.
@@ -451,30 +503,7 @@ impl Ranker for Gbdt {
     }
 
     fn predict_shared(&self, shared: &SampleSet, rows: &SampleSet) -> Vec<f32> {
-        let mut merged = SampleSet::new();
-        let s = (!shared.is_empty()).then(|| shared.row(0));
-        for i in 0..rows.len() {
-            let r = rows.row(i);
-            let mut f: Vec<(u32, u32, f32)> = s
-                .iter()
-                .flat_map(|s| {
-                    s.fields
-                        .iter()
-                        .zip(s.indices)
-                        .zip(s.values)
-                        .map(|((&a, &b), &c)| (a, b, c))
-                })
-                .collect();
-            f.extend(
-                r.fields
-                    .iter()
-                    .zip(r.indices)
-                    .zip(r.values)
-                    .map(|((&a, &b), &c)| (a, b, c)),
-            );
-            merged.push(r.label, None, &f);
-        }
-        self.predict(&merged)
+        self.predict(&merge_shared(shared, rows))
     }
 
     fn params(&self) -> Value {
