@@ -1,6 +1,8 @@
 """LightGBM (PyPI) on a libsvm file with LightGBM-style `.query` sidecars, at the given
 parameters: prints JSON with NDCG@1/3/5/10 and MAP@10 on the test file (queries without a
 relevant document skipped, as `funnel rank eval` does), fit seconds and peak RSS.
+A `TRAIN.position` sidecar (display positions, 1 = top) is passed to LightGBM's
+position-aware lambdarank (4.1+) unless `use_position=0` is given.
 
     python bench/lightgbm_peer.py TRAIN TEST key=value ...   (LightGBM parameter names)
 """
@@ -48,10 +50,14 @@ def main():
     train, test = sys.argv[1], sys.argv[2]
     params = {"verbose": -1, "num_threads": 2}
     rounds = 100
+    use_position = True
     for kv in sys.argv[3:]:
         k, v = kv.split("=", 1)
         if k == "num_trees":
             rounds = int(v)
+            continue
+        if k == "use_position":
+            use_position = v not in ("0", "false")
             continue
         try:
             v = int(v)
@@ -64,8 +70,15 @@ def main():
     Xtr, ytr = load_svmlight_file(train, zero_based=True)
     Xte, yte = load_svmlight_file(test, zero_based=True, n_features=Xtr.shape[1])
     qtr, qte = groups(train, len(ytr)), groups(test, len(yte))
+    position = None
+    if use_position:
+        try:
+            position = np.loadtxt(train + ".position", dtype=int, ndmin=1)
+        except OSError:
+            pass
     t = time.perf_counter()
-    booster = lgb.train(params, lgb.Dataset(Xtr, ytr, group=qtr), num_boost_round=rounds)
+    data = lgb.Dataset(Xtr, ytr, group=qtr, position=position)
+    booster = lgb.train(params, data, num_boost_round=rounds)
     fit = time.perf_counter() - t
     scores = booster.predict(Xte)
     m = query_metrics(scores, yte, qte, [1, 3, 5, 10])
@@ -73,6 +86,7 @@ def main():
         "peer": f"lightgbm {lgb.__version__}",
         "metrics": {k: m[k] for k in ["ndcg@1", "ndcg@3", "ndcg@5", "ndcg@10", "map@10"]},
         "fit_seconds": fit,
+        "positions": position is not None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 

@@ -142,6 +142,11 @@ fn read_file(path: &Path, format: TextFormat) -> Result<SampleSet> {
         let q = funnel_features::apply_query_sizes(&mut s, &sidecar)?;
         eprintln!("{}: {q} queries", sidecar.display());
     }
+    let sidecar = funnel_features::position_sidecar(path);
+    if sidecar.is_file() {
+        funnel_features::apply_positions(&mut s, &sidecar)?;
+        eprintln!("{}: display positions", sidecar.display());
+    }
     eprintln!(
         "read {}: {} samples, {} features, {} fields in {:.2} s{}",
         path.display(),
@@ -319,6 +324,23 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
         "streamed": one_pass,
         "negative_keep_rate": keep_rate,
     });
+    if let Some(b) = model.ranker.position_bias() {
+        let fmt = |k: &str| {
+            b[k].as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| format!("{:.3}", v.as_f64().unwrap_or(f64::NAN)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        eprintln!(
+            "position propensities ({}; positions 1..{}, relative to the top): {}",
+            b["method"].as_str().unwrap_or("?"),
+            b["positions"].as_array().map_or(0, Vec::len),
+            fmt("propensity")
+        );
+        out["position_bias"] = b;
+    }
     if let (Some(method), Some(c)) = (&a.calibrate, &calib_set) {
         let before = evaluate(&model.predict(c), c)?;
         model.calibrate(method, c)?;

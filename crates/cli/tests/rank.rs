@@ -312,3 +312,119 @@ fn a_bad_feature_spec_exits_1_naming_file_and_line() {
         "{err}"
     );
 }
+
+/// Click logs with `.query` and `.position` sidecars through `funnel rank eval / train /
+/// predict`: `position_bias=unbiased` writes its propensities to the JSON and the model
+/// file; sidecars that do not fit the samples are refused naming the file and line.
+#[test]
+fn lambdamart_learns_from_click_logs_with_positions_and_refuses_bad_sidecars() {
+    use rand::{Rng, SeedableRng};
+    let d = tempfile::tempdir().unwrap();
+    let (train, test) = (d.path().join("clicks.train"), d.path().join("graded.test"));
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+    let (mut lines, mut positions, mut graded) = (String::new(), String::new(), String::new());
+    let queries = 400;
+    for q in 0..queries + 100 {
+        for k in 1..=8 {
+            let x: Vec<f64> = (0..3).map(|_| rng.random::<f64>()).collect();
+            let grade = (x[0] * 3.0).floor();
+            let line = format!("0:{:.4} 1:{:.4} 2:{:.4}", x[0], x[1], x[2]);
+            if q < queries {
+                let click = rng.random::<f64>() < (0.1 + 0.3 * grade) / k as f64;
+                lines += &format!("{} {line}\n", click as u8);
+                positions += &format!("{k}\n");
+            } else {
+                graded += &format!("{grade} {line}\n");
+            }
+        }
+    }
+    std::fs::write(&train, &lines).unwrap();
+    std::fs::write(d.path().join("clicks.train.query"), "8\n".repeat(queries)).unwrap();
+    std::fs::write(d.path().join("clicks.train.position"), &positions).unwrap();
+    std::fs::write(&test, &graded).unwrap();
+    std::fs::write(d.path().join("graded.test.query"), "8\n".repeat(100)).unwrap();
+    let (json, model) = (d.path().join("o.json"), d.path().join("m.funnel"));
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "rank",
+            "eval",
+            "--train",
+            s(&train),
+            "--test",
+            s(&test),
+            "--format",
+            "libsvm",
+            "--model",
+            "lambdamart",
+            "--set",
+            "position_bias=unbiased",
+            "--json",
+            s(&json),
+        ];
+        args.extend_from_slice(extra);
+        funnel(&args)
+    };
+    let o = eval(&["--out", s(&model)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("position propensities (unbiased; positions 1..8"),
+        "{err}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(r["metrics"]["ndcg@10"].as_f64().unwrap() > 0.8, "{r}");
+    let p = r["position_bias"]["propensity"].as_array().unwrap();
+    assert_eq!(p.len(), 8);
+    assert!(p[7].as_f64().unwrap() < p[0].as_f64().unwrap(), "{p:?}");
+    assert_eq!(r["params"]["position_bias"], "unbiased");
+    // The model file keeps them, and predicts without positions (served lists have none).
+    let o = funnel(&[
+        "rank",
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&test),
+        "--format",
+        "libsvm",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 800);
+    // Bad sidecars: a position below 1, a missing one, group sizes that do not add up.
+    let pos = d.path().join("clicks.train.position");
+    for (file, text, want) in [
+        (
+            pos.clone(),
+            positions.replacen("1\n", "0\n", 1),
+            "clicks.train.position:1",
+        ),
+        (
+            pos.clone(),
+            positions[2..].to_string(),
+            "positions, but the sample file has 3200",
+        ),
+        (
+            d.path().join("clicks.train.query"),
+            "8\n".repeat(queries - 1),
+            "add up to 3192, but the sample file has 3200",
+        ),
+    ] {
+        let keep = std::fs::read(&file).unwrap();
+        std::fs::write(&file, text).unwrap();
+        let o = eval(&[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            o.status.code() == Some(1) && err.contains(want),
+            "{want}: {err}"
+        );
+        std::fs::write(&file, keep).unwrap();
+    }
+    // Unbiased needs positions.
+    std::fs::remove_file(&pos).unwrap();
+    let o = eval(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains("FILE.position"),
+        "{err}"
+    );
+}

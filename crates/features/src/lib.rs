@@ -76,6 +76,7 @@ pub use spec::{
     SplitRule, Transform,
 };
 pub use text::{
-    apply_query_sizes, parse_bytes, query_sidecar, read, read_libffm, read_libsvm, stream,
-    write_libffm, write_libsvm, write_text, TextFormat, TextReport,
+    apply_positions, apply_query_sizes, parse_bytes, position_sidecar, query_sidecar, read,
+    read_libffm, read_libsvm, stream, write_libffm, write_libsvm, write_text, TextFormat,
+    TextReport,
 };

@@ -8,6 +8,10 @@ pub struct SampleSet {
     pub labels: Vec<f32>,
     /// One group per sample (e.g. the user, for GAUC), or empty when there are none.
     pub groups: Vec<u32>,
+    /// One display position per sample (1 = top) where the samples are logged
+    /// impressions, or empty: what position-bias correction learns the examination
+    /// propensities from.
+    pub positions: Vec<u32>,
     /// `offsets[i]..offsets[i+1]` are sample `i`'s features; `offsets[0] = 0`.
     pub offsets: Vec<u64>,
     /// Field of each feature (0 for libsvm input, which has no fields).
@@ -98,6 +102,7 @@ impl SampleSet {
         let base = self.indices.len() as u64;
         self.labels.extend_from_slice(&other.labels);
         self.groups.extend_from_slice(&other.groups);
+        self.positions.extend_from_slice(&other.positions);
         self.offsets
             .extend(other.offsets.iter().skip(1).map(|o| o + base));
         self.fields.extend_from_slice(&other.fields);
@@ -117,6 +122,9 @@ impl SampleSet {
             out.labels.push(r.label);
             if !self.groups.is_empty() {
                 out.groups.push(self.groups[i]);
+            }
+            if !self.positions.is_empty() {
+                out.positions.push(self.positions[i]);
             }
             out.fields.extend_from_slice(r.fields);
             out.indices.extend_from_slice(r.indices);
@@ -151,7 +159,9 @@ mod tests {
         a.extend(&b);
         assert_eq!(a.offsets, vec![0, 2, 3, 4]);
         assert_eq!(a.n_features, 12);
+        a.positions = vec![3, 1, 2];
         let s = a.select(&[2, 0]);
+        assert_eq!(s.positions, vec![2, 3]);
         assert_eq!(s.labels, vec![1.0, 1.0]);
         assert_eq!(s.groups, vec![9, 7]);
         assert_eq!(s.row(1).values, &[1.0, 0.5]);

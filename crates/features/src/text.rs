@@ -132,6 +132,69 @@ pub fn apply_query_sizes(samples: &mut SampleSet, sidecar: &Path) -> Result<usiz
     Ok(queries as usize)
 }
 
+/// The sidecar of a sample file with the display position of each sample: `FILE.position`,
+/// one per line (1 = top), as LightGBM reads it.
+pub fn position_sidecar(path: &Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".position");
+    p.into()
+}
+
+/// Sets `samples`' display positions from `sidecar` (see [`position_sidecar`]), one per
+/// sample in order; blank lines are skipped as in the sample file. A position that is not
+/// a whole number of at least 1 is refused naming its line; a count that differs from the
+/// samples', naming the file and both counts.
+pub fn apply_positions(samples: &mut SampleSet, sidecar: &Path) -> Result<(), DataError> {
+    let text = std::fs::read_to_string(sidecar).map_err(|e| DataError::Io {
+        path: sidecar.to_path_buf(),
+        source: e,
+    })?;
+    let n = samples.len();
+    let mut positions = Vec::with_capacity(n);
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let at = Location {
+            path: sidecar.to_path_buf(),
+            line: i as u64 + 1,
+            column: None,
+        };
+        match t.parse::<u32>() {
+            Ok(p) if p >= 1 => positions.push(p),
+            _ => {
+                return Err(DataError::Parse {
+                    at,
+                    kind: BadLine::NotANumber,
+                    message: format!(
+                        "`{t}`: expected a display position, a whole number >= 1 (1 = top)"
+                    ),
+                })
+            }
+        }
+        if positions.len() > n {
+            return Err(DataError::Parse {
+                at,
+                kind: BadLine::ColumnCount,
+                message: format!(
+                    "a position for sample {}, but the sample file has {n} samples",
+                    positions.len()
+                ),
+            });
+        }
+    }
+    if positions.len() != n {
+        return Err(DataError::Invalid(format!(
+            "{}: {} positions, but the sample file has {n} samples (one position per sample)",
+            sidecar.display(),
+            positions.len()
+        )));
+    }
+    samples.positions = positions;
+    Ok(())
+}
+
 /// Parses file contents already in memory (`path` only names it in errors).
 pub fn parse_bytes(
     bytes: &[u8],
@@ -576,6 +639,32 @@ mod tests {
                 e.contains(want) && e.contains("rank.train.query"),
                 "{text:?}: {e}"
             );
+        }
+    }
+
+    /// A `.position` sidecar gives each sample its display position; positions below 1,
+    /// not numbers, or more or fewer than the samples are refused naming the file (and line).
+    #[test]
+    fn positions_are_read_or_refused_where_they_go_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("clicks.train");
+        std::fs::write(&data, "1 1:1\n0 1:2\n0 2:1\n").unwrap();
+        let sidecar = position_sidecar(&data);
+        assert_eq!(sidecar, dir.path().join("clicks.train.position"));
+        let (mut s, _) = read(&data, TextFormat::Libsvm).unwrap();
+        std::fs::write(&sidecar, "1\n2\n\n3\n").unwrap();
+        apply_positions(&mut s, &sidecar).unwrap();
+        assert_eq!(s.positions, [1, 2, 3]);
+        for (text, want) in [
+            ("1\n0\n3\n", "clicks.train.position:2"),
+            ("1\n2\n-3\n", "clicks.train.position:3"),
+            ("1\nfirst\n3\n", "clicks.train.position:2"),
+            ("1\n2\n3\n4\n", "clicks.train.position:4"),
+            ("1\n2\n", "2 positions, but the sample file has 3"),
+        ] {
+            std::fs::write(&sidecar, text).unwrap();
+            let e = apply_positions(&mut s, &sidecar).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
         }
     }
 

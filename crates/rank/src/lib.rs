@@ -89,6 +89,11 @@ pub trait Ranker: Send + Sync {
     fn predicts_probabilities(&self) -> bool {
         true
     }
+    /// The position propensities the last fit estimated, where it corrected clicks for
+    /// display positions (see `gbdt::position`); `None` otherwise.
+    fn position_bias(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// A ranker with its epoch-loop settings.

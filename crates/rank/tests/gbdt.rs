@@ -203,3 +203,115 @@ fn gbdt_lr_learns_through_the_leaves_and_online() {
     .to_string();
     assert!(e.contains("objective"), "{e}");
 }
+
+/// A click log simulated over graded relevance (the grades of [`ranking`]): a logging
+/// ranker that leans on `z`, a feature unrelated to relevance, shows each query's top
+/// `shown` of 30 candidates; a document at position k is examined with probability 1/k
+/// and, examined, clicked with 0.05 + 0.95·(2^grade − 1)/7. Returns the click log (with
+/// positions) and the queries with all their candidates and true grades.
+fn click_log(queries: usize, shown: usize, seed: u64) -> (SampleSet, SampleSet) {
+    // Grade, features, the logging ranker's score.
+    type Candidate = (f32, Vec<(u32, u32, f32)>, f64);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let (mut clicks, mut graded) = (SampleSet::new(), SampleSet::new());
+    for q in 0..queries as u32 {
+        let mut docs: Vec<Candidate> = (0..30)
+            .map(|_| {
+                let x: Vec<f32> = (0..6).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+                let t = 2.0 * x[0] - x[1] * x[1] + x[2] * x[3];
+                let grade = ((t + 1.5) / 1.2).clamp(0.0, 3.0).floor();
+                // x5 is `z`: the logging ranker's favourite, no part of relevance.
+                let logged = 0.5 * t as f64 + 2.0 * x[5] as f64 + rng.random::<f64>() * 0.5;
+                let f = x
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &v)| (0, j as u32, v))
+                    .collect();
+                (grade, f, logged)
+            })
+            .collect();
+        for (grade, f, _) in &docs {
+            graded.push(*grade, Some(q), f);
+        }
+        docs.sort_by(|a, b| b.2.total_cmp(&a.2));
+        for (k, (grade, f, _)) in docs.iter().take(shown).enumerate() {
+            let examined = rng.random::<f64>() < 1.0 / (k + 1) as f64;
+            let attractive = 0.05 + 0.95 * (2f64.powf(*grade as f64) - 1.0) / 7.0;
+            let click = examined && rng.random::<f64>() < attractive;
+            clicks.push(click as u8 as f32, Some(q), f);
+            clicks.positions.push(k as u32 + 1);
+        }
+    }
+    for s in [&mut clicks, &mut graded] {
+        s.n_features = 6;
+        s.n_fields = 1;
+    }
+    (clicks, graded)
+}
+
+/// Trained on clicks, plain LambdaMART learns that the logging ranker's favourite gets
+/// clicked; `position_bias=unbiased` learns how clicks fall with the position instead,
+/// ranks the true grades clearly better, and reports propensities that fall as 1/k does.
+#[test]
+fn unbiased_lambdamart_undoes_the_position_bias_of_clicks() {
+    let (clicks, _) = click_log(3000, 10, 21);
+    let (_, graded) = click_log(300, 10, 22);
+    let fit = |bias: &str| {
+        let mut m = build(
+            "lambdamart",
+            &Params::parse(&[&format!("position_bias={bias}")]).unwrap(),
+        )
+        .unwrap();
+        m.fit(&clicks, None).unwrap();
+        m
+    };
+    let (none, unbiased, ipw) = (fit("none"), fit("unbiased"), fit("ipw"));
+    let [a, b, c] = [&none, &unbiased, &ipw].map(|m| ndcg(&m.predict(&graded), &graded, 10));
+    let p = unbiased.position_bias().unwrap();
+    eprintln!("NDCG@10 on the true grades: none {a:.4}, unbiased {b:.4}, ipw {c:.4}; {p}");
+    assert!(none.position_bias().is_none());
+    assert!(b > a + 0.02, "none {a}, unbiased {b}");
+    let t: Vec<f64> = p["propensity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // Ten positions logged, ten bins; examination is 1/k, and the estimate follows it.
+    assert_eq!((t.len(), t[0]), (10, 1.0));
+    for (k, &x) in t.iter().enumerate() {
+        let truth = 1.0 / (k + 1) as f64;
+        assert!(
+            (x - truth).abs() < 0.1 + 0.25 * truth,
+            "position {}: {x} vs {truth}",
+            k + 1
+        );
+    }
+    // The Hu et al. propensities are estimated and fall with the position too.
+    let q = ipw.position_bias().unwrap();
+    let t: Vec<f64> = q["clicked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(t[0] == 1.0 && t[9] < t[1] && t[1] < 1.0, "{t:?}");
+    // Without positions the correction is refused, saying where they go.
+    let mut bare = clicks.clone();
+    bare.positions.clear();
+    let e = build(
+        "lambdamart",
+        &Params::parse(&["position_bias=unbiased"]).unwrap(),
+    )
+    .unwrap()
+    .fit(&bare, None)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(".position"), "{e}");
+    // Trees on clicks as labels alone have no pairs to correct.
+    let e = build("gbdt", &Params::parse(&["position_bias=unbiased"]).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("position_bias"), "{e}");
+}

@@ -4,6 +4,9 @@
 //! `gbdt` (binary log-loss by default; `objective=regression`) and `lambdamart`
 //! (`objective=lambdarank`).
 //!
+//! Trained on click logs with display positions (`SampleSet::positions`), the ranking
+//! objectives correct for position bias with `position_bias=unbiased|ipw` ([`position`]).
+//!
 //! Samples are read dense: a feature a sample lacks is 0, as libsvm means it and as
 //! LightGBM reads it. Trees are for numeric and low-cardinality features; hashed
 //! one-hot features in the millions belong to `lr`, `fm` and `ffm`, and more than
@@ -12,6 +15,7 @@
 pub mod bins;
 pub mod lr;
 pub mod objective;
+pub mod position;
 pub mod tree;
 
 use std::ops::Range;
@@ -30,6 +34,7 @@ use crate::online::{sigmoid, FitReport};
 use crate::Ranker;
 use bins::Bins;
 use objective::Objective;
+use position::{Correction, PositionBias};
 use tree::{Grower, Tree, TreeParams};
 
 /// The widest samples a GBDT takes (dense rows of this many features).
@@ -50,6 +55,12 @@ pub struct Gbdt {
     /// Cut-off of the NDCG that early stopping watches (ranking).
     eval_at: usize,
     seed: u64,
+    /// Correct clicks for the position they were shown at (`position_bias=unbiased|ipw`).
+    position_bias: Option<Correction>,
+    position_bins: usize,
+    position_bias_regularization: f64,
+    /// The propensities the last fit estimated (unbiased only).
+    propensities: Option<PositionBias>,
     init_score: f64,
     n_features: u32,
     trees: Vec<Tree>,
@@ -107,10 +118,35 @@ impl Gbdt {
             )?,
             eval_at: p.get(m, "eval_at", 10, "a positive integer")?,
             seed: p.get(m, "seed", 0, "an integer")?,
+            position_bias: match p
+                .choice(m, "position_bias", "none", &["none", "unbiased", "ipw"])?
+                .as_str()
+            {
+                "unbiased" => Some(Correction::Additive),
+                "ipw" => Some(Correction::Ipw),
+                _ => None,
+            },
+            position_bins: p.get(m, "position_bins", 32, "a positive integer")?,
+            position_bias_regularization: 0.0,
+            propensities: None,
             init_score: 0.0,
             n_features: 0,
             trees: Vec::new(),
         };
+        // L2 on the additive terms (LightGBM's default 0); the Lp exponent of ipw
+        // (XGBoost's `lambdarank_bias_norm`, 2).
+        let mut g = g;
+        let default_reg = if g.position_bias == Some(Correction::Ipw) {
+            2.0
+        } else {
+            0.0
+        };
+        g.position_bias_regularization = p.get(
+            m,
+            "position_bias_regularization",
+            default_reg,
+            "a number >= 0",
+        )?;
         let bad = |key: &str, want: &str| {
             Err(RankError::Model(funnel_model::ModelError::Param {
                 model: m,
@@ -160,10 +196,33 @@ impl Gbdt {
         if truncation == 0 {
             return bad("truncation", "at least 1");
         }
+        if g.position_bins == 0 {
+            return bad("position_bins", "at least 1");
+        }
+        let reg = g.position_bias_regularization;
+        if !(reg.is_finite() && reg >= 0.0) {
+            return bad("position_bias_regularization", "a finite number >= 0");
+        }
+        if g.position_bias.is_some() && !g.objective.is_ranking() {
+            return bad(
+                "position_bias",
+                "none for the binary and regression objectives (unbiased and ipw correct \
+                 the click pairs of lambdarank and pairwise)",
+            );
+        }
         if !(sigma.is_finite() && sigma > 0.0) {
             return bad("sigma", "a finite number > 0");
         }
         Ok(g)
+    }
+
+    /// `none`, `unbiased` or `ipw`.
+    fn position_bias_name(&self) -> &'static str {
+        match self.position_bias {
+            None => "none",
+            Some(Correction::Additive) => "unbiased",
+            Some(Correction::Ipw) => "ipw",
+        }
     }
 
     /// The objective.
@@ -385,6 +444,27 @@ impl Ranker for Gbdt {
             (Some(v), true) => queries(v)?,
             _ => Vec::new(),
         };
+        let mut propensities = match self.position_bias {
+            Some(method) => {
+                if train.positions.len() != train.len() {
+                    return Err(RankError::Samples(format!(
+                        "position_bias={} learns from display positions, and the training \
+                         samples have none: give them in FILE.position beside the sample \
+                         file (one per line, 1 = top)",
+                        self.position_bias_name()
+                    )));
+                }
+                // Bins past the deepest position logged would learn nothing.
+                let deepest = train.positions.iter().copied().max().unwrap_or(1) as usize;
+                Some(PositionBias::new(
+                    method,
+                    self.position_bins.min(deepest),
+                    self.position_bias_regularization,
+                    self.tree.learning_rate,
+                ))
+            }
+            None => None,
+        };
         let nf = train.n_features as usize;
         self.n_features = train.n_features;
         let n = train.len();
@@ -407,8 +487,16 @@ impl Ranker for Gbdt {
         let (mut t_grad, mut t_tree, mut t_update) = (0.0f64, 0.0f64, 0.0f64);
         for t in 0..self.num_trees {
             let c = Instant::now();
-            self.objective
-                .gradients(&scores, &train.labels, &train_q, &mut g, &mut h);
+            self.objective.gradients(
+                &scores,
+                &train.labels,
+                &train_q,
+                &mut g,
+                &mut h,
+                propensities
+                    .as_mut()
+                    .map(|b| (train.positions.as_slice(), b)),
+            );
             t_grad += c.elapsed().as_secs_f64();
             if self.bagging_fraction < 1.0 && self.bagging_freq > 0 {
                 if t % self.bagging_freq == 0 {
@@ -468,6 +556,7 @@ impl Ranker for Gbdt {
                 break;
             }
         }
+        self.propensities = propensities;
         let grown = self.trees.len();
         if valid.is_some() && best_trees > 0 {
             self.trees.truncate(best_trees);
@@ -525,7 +614,12 @@ impl Ranker for Gbdt {
             "early_stopping_rounds": self.early_stopping_rounds,
             "eval_at": self.eval_at,
             "seed": self.seed,
+            "position_bias": self.position_bias_name(),
         });
+        if self.position_bias.is_some() {
+            p["position_bins"] = json!(self.position_bins);
+            p["position_bias_regularization"] = json!(self.position_bias_regularization);
+        }
         if let Objective::LambdaRank {
             truncation,
             sigma,
@@ -549,6 +643,9 @@ impl Ranker for Gbdt {
         let cat_u32 = |f: &dyn Fn(&Tree) -> Vec<u32>| t.iter().flat_map(f).collect::<Vec<u32>>();
         w.header("init_score", json!(self.init_score));
         w.header("n_features", json!(self.n_features));
+        if let Some(b) = &self.propensities {
+            w.header("position_bias", b.to_json());
+        }
         w.u32s("tree_nodes", &nodes);
         w.u32s("tree_leaves", &leaves);
         w.u32s("node_feature", &cat_u32(&|t| t.feature.clone()));
@@ -581,6 +678,10 @@ impl Ranker for Gbdt {
     fn predicts_probabilities(&self) -> bool {
         self.objective == Objective::Binary
     }
+
+    fn position_bias(&self) -> Option<Value> {
+        self.propensities.as_ref().map(PositionBias::to_json)
+    }
 }
 
 impl Gbdt {
@@ -601,6 +702,45 @@ impl Gbdt {
             .header("n_features")
             .as_u64()
             .ok_or_else(|| bad("no n_features"))? as u32;
+        if let (Some(b), Some(method)) = (r.header("position_bias").as_object(), g.position_bias) {
+            let floats = |k: &str| -> Option<Vec<f64>> {
+                b.get(k)?.as_array()?.iter().map(Value::as_f64).collect()
+            };
+            let n = b
+                .get("positions")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            if n == 0 || n > g.position_bins {
+                return Err(bad(
+                    "position_bias with no bins, or more than position_bins",
+                ));
+            }
+            let mut p = PositionBias::new(
+                method,
+                n,
+                g.position_bias_regularization,
+                g.tree.learning_rate,
+            );
+            let fits = |v: &Option<Vec<f64>>| v.as_ref().is_some_and(|v| v.len() == n);
+            match method {
+                Correction::Additive => {
+                    let sb = floats("score_bias");
+                    if !fits(&sb) {
+                        return Err(bad("position_bias without one score term per bin"));
+                    }
+                    p.score_bias = sb.unwrap_or_default();
+                }
+                Correction::Ipw => {
+                    let (c, u) = (floats("clicked"), floats("unclicked"));
+                    if !(fits(&c) && fits(&u)) {
+                        return Err(bad("position_bias without one propensity per bin"));
+                    }
+                    p.clicked = c.unwrap_or_default();
+                    p.unclicked = u.unwrap_or_default();
+                }
+            }
+            g.propensities = Some(p);
+        }
         let (nodes, leaves) = (r.u32s("tree_nodes")?, r.u32s("tree_leaves")?);
         let (feature, bin, left, right) = (
             r.u32s("node_feature")?,

@@ -14,6 +14,11 @@
 
 use std::ops::Range;
 
+use super::position::{Correction, PositionBias};
+
+/// Queries per parallel task of the ranking objectives.
+const QUERIES_PER_CHUNK: usize = 64;
+
 /// A loss the trees descend.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Objective {
@@ -92,7 +97,10 @@ impl Objective {
         }
     }
 
-    /// Gradients and hessians of every row at `scores`.
+    /// Gradients and hessians of every row at `scores`. With `bias` (display positions
+    /// of every row and their propensities; ranking objectives only) each click pair is
+    /// weighted by its inverse propensities, and the propensities are then re-estimated
+    /// from this iteration's pair losses (see [`super::position`]).
     pub fn gradients(
         &self,
         scores: &[f64],
@@ -100,6 +108,7 @@ impl Objective {
         queries: &[Range<usize>],
         g: &mut [f32],
         h: &mut [f32],
+        bias: Option<(&[u32], &mut PositionBias)>,
     ) {
         match *self {
             Objective::Binary => {
@@ -130,7 +139,7 @@ impl Objective {
                 // Queries are disjoint ranges: each fills its own slice.
                 let mut parts: Vec<(&Range<usize>, &mut [f32], &mut [f32])> =
                     Vec::with_capacity(queries.len());
-                let (mut gr, mut hr): (&mut [f32], &mut [f32]) = (g, h);
+                let (mut gr, mut hr): (&mut [f32], &mut [f32]) = (&mut *g, &mut *h);
                 let mut at = 0;
                 for q in queries {
                     let (_, gt) = gr.split_at_mut(q.start - at);
@@ -148,12 +157,68 @@ impl Objective {
                     norm,
                     weighted,
                 };
-                parts.into_par_iter().for_each_init(
-                    QueryScratch::default,
-                    |scratch, (q, gq, hq)| {
-                        pairs.query(&scores[q.clone()], &labels[q.clone()], scratch, gq, hq)
-                    },
-                );
+                let (positions, mut propensities) = match bias {
+                    Some((p, b)) => (Some(p), Some(b)),
+                    None => (None, None),
+                };
+                // Additive terms: the pairs see each score plus its position's term, and
+                // are weighted as usual.
+                let adjusted: Vec<f64>;
+                let mut additive = None;
+                let scores = match (positions, propensities.as_deref()) {
+                    (Some(p), Some(b)) if b.method == Correction::Additive => {
+                        adjusted = scores
+                            .iter()
+                            .zip(p)
+                            .map(|(&x, &pos)| x + b.score_bias[b.bin(pos)])
+                            .collect();
+                        additive = propensities.take().map(|b| (p, b));
+                        &adjusted[..]
+                    }
+                    _ => scores,
+                };
+                let bins = propensities.as_ref().map_or(0, |b| b.bins());
+                let frozen = propensities.as_deref().cloned();
+                // Fixed chunks of queries, each summing its own pair losses, then summed
+                // in order: the propensities do not depend on how threads split the work.
+                let chunk_costs: Vec<Vec<f64>> = parts
+                    .par_chunks_mut(QUERIES_PER_CHUNK)
+                    .map_init(QueryScratch::default, |scratch, chunk| {
+                        let mut costs = vec![0.0; 2 * bins];
+                        for (q, gq, hq) in chunk.iter_mut() {
+                            let bias = match (positions, frozen.as_ref()) {
+                                (Some(p), Some(b)) => Some(QueryBias {
+                                    positions: &p[(*q).clone()],
+                                    propensities: b,
+                                    costs: &mut costs,
+                                }),
+                                _ => None,
+                            };
+                            pairs.query(
+                                &scores[(*q).clone()],
+                                &labels[(*q).clone()],
+                                scratch,
+                                gq,
+                                hq,
+                                bias,
+                            );
+                        }
+                        costs
+                    })
+                    .collect();
+                if let Some(b) = propensities {
+                    let mut costs = vec![0.0; 2 * bins];
+                    for c in &chunk_costs {
+                        for (a, x) in costs.iter_mut().zip(c) {
+                            *a += x;
+                        }
+                    }
+                    b.update_ipw(&costs);
+                }
+                drop(parts);
+                if let Some((p, b)) = additive {
+                    b.update_additive(p, g, h);
+                }
             }
         }
     }
@@ -218,6 +283,15 @@ struct Pairs {
     weighted: bool,
 }
 
+/// One query's share of position-bias correction: its documents' display positions,
+/// the propensities in force, and the pair-loss sums it adds to.
+struct QueryBias<'a> {
+    positions: &'a [u32],
+    propensities: &'a PositionBias,
+    /// `bins` sums for clicked documents, then `bins` for unclicked ones.
+    costs: &'a mut [f64],
+}
+
 /// Per-thread buffers of [`Pairs::query`], in rank order.
 #[derive(Default)]
 struct QueryScratch {
@@ -228,6 +302,8 @@ struct QueryScratch {
     gain: Vec<f64>,
     lg: Vec<f64>,
     lh: Vec<f64>,
+    /// Position bins of the documents in rank order (position-bias correction).
+    bin: Vec<usize>,
 }
 
 /// 1/log2(rank + 2), by table for the first ranks.
@@ -249,6 +325,7 @@ impl Pairs {
         s: &mut QueryScratch,
         g: &mut [f32],
         h: &mut [f32],
+        mut bias: Option<QueryBias<'_>>,
     ) {
         let n = scores.len();
         g.fill(0.0);
@@ -294,6 +371,12 @@ impl Pairs {
             s.label.push(labels[d as usize]);
             s.gain.push(gain(labels[d as usize]));
         }
+        s.bin.clear();
+        if let Some(b) = &bias {
+            let t = b.propensities;
+            s.bin
+                .extend(s.order.iter().map(|&(_, d)| t.bin(b.positions[d as usize])));
+        }
         s.lg.clear();
         s.lg.resize(n, 0.0);
         s.lh.clear();
@@ -322,6 +405,21 @@ impl Pairs {
                     weight /= 0.01 + delta_score.abs();
                 }
                 let p = sigmoid_complement_in(table, sigma * delta_score);
+                if let Some(b) = bias.as_mut() {
+                    // The pair's loss, shared out to the propensities of its positions;
+                    // then its weight divided by them.
+                    let (high, low) = if sign > 0.0 { (i, j) } else { (j, i) };
+                    let (kh, kl) = (s.bin[high], s.bin[low]);
+                    let t = b.propensities;
+                    let (tp, tm) = (t.clicked[kh], t.unclicked[kl]);
+                    // The pair's cost as XGBoost's `lambdarank_unbiased` takes it,
+                    // ΔNDCG·log(1 + e^{σ(s_high − s_low)}); see `position` for why.
+                    let loss = -weight * p.max(1e-300).ln();
+                    let bins = t.bins();
+                    b.costs[kh] += loss / tm;
+                    b.costs[bins + kl] += loss / tp;
+                    weight /= tp * tm;
+                }
                 // The better one's gradient (it is pulled up), the other's is its negative.
                 let lambda = -sigma * weight * p;
                 let hess = sigma * sigma * weight * p * (1.0 - p);
@@ -364,7 +462,7 @@ mod tests {
             norm: false,
         };
         let (mut g, mut h) = ([0.0f32; 2], [0.0f32; 2]);
-        obj.gradients(&scores, &labels, &[0..2], &mut g, &mut h);
+        obj.gradients(&scores, &labels, &[0..2], &mut g, &mut h, None);
         // Ranked: doc 0 first (label 0), doc 1 second (label 2): swapping gains all.
         let max_dcg = 3.0;
         let got = 3.0 / 3f64.log2();
@@ -376,11 +474,11 @@ mod tests {
         assert!((g[0] as f64 + d_high).abs() < 1e-5);
         assert!(h[0] > 0.0 && h[0] == h[1]);
         // Equal labels: nothing to learn.
-        obj.gradients(&scores, &[1.0, 1.0], &[0..2], &mut g, &mut h);
+        obj.gradients(&scores, &[1.0, 1.0], &[0..2], &mut g, &mut h, None);
         assert_eq!(g, [0.0, 0.0]);
         // RankNet: the same pair, weight 1.
         let pairwise = Objective::Pairwise { sigma: 1.0 };
-        pairwise.gradients(&scores, &labels, &[0..2], &mut g, &mut h);
+        pairwise.gradients(&scores, &labels, &[0..2], &mut g, &mut h, None);
         assert!((g[1] as f64 - d_high / delta).abs() < 1e-5, "{}", g[1]);
     }
 
