@@ -24,6 +24,19 @@ struct Cli {
 enum Cmd {
     /// AUC over raw little-endian files: `scores` (f64) and `labels` (u8 0/1).
     Auc { scores: PathBuf, labels: PathBuf },
+    /// Scoring latency of a saved ranker (`funnel rank train --out`): the first
+    /// `candidates` rows of a sample file scored as one request, `repeats` times on the
+    /// calling thread; median and p99 per request.
+    RankLatency {
+        model: PathBuf,
+        data: PathBuf,
+        #[arg(long, default_value = "libsvm")]
+        format: String,
+        #[arg(long, default_value_t = 200)]
+        candidates: usize,
+        #[arg(long, default_value_t = 2000)]
+        repeats: usize,
+    },
     /// Read an interaction file into CSR (parse, intern ids, build).
     Parse {
         data: String,
@@ -195,6 +208,35 @@ fn main() -> Result<()> {
             println!(
                 "{}",
                 json!({"bench": "auc", "n": s.len(), "median_seconds": sec, "auc": a})
+            );
+        }
+        Cmd::RankLatency {
+            model,
+            data,
+            format,
+            candidates,
+            repeats,
+        } => {
+            let m = funnel_rank::RankModel::load(&model)?;
+            let f = funnel_features::TextFormat::from_name(&format)
+                .context("--format: libsvm or libffm")?;
+            let (all, _) = funnel_features::read(&data, f)?;
+            let rows: Vec<usize> = (0..candidates.min(all.len())).collect();
+            let batch = all.select(&rows);
+            let mut times = Vec::with_capacity(repeats);
+            let mut sink = 0.0f32;
+            for _ in 0..repeats.max(1) {
+                let t = Instant::now();
+                sink += m.predict(&batch)[0];
+                times.push(t.elapsed().as_secs_f64());
+            }
+            times.sort_by(f64::total_cmp);
+            let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+            println!(
+                "{}",
+                json!({"bench": "rank-latency", "model": m.ranker.name(), "candidates": batch.len(),
+                       "median_ms": times[times.len() / 2] * 1e3, "p99_ms": p99 * 1e3,
+                       "check": sink.is_finite()})
             );
         }
         Cmd::Parse {

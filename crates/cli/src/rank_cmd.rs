@@ -155,7 +155,7 @@ fn read_file(path: &Path, format: TextFormat) -> Result<SampleSet> {
         s.n_fields,
         t.elapsed().as_secs_f64(),
         if report.non_finite > 0 {
-            format!(" ({} NaN/inf values dropped as missing)", report.non_finite)
+            format!(" ({} NaN/inf values read as missing: trees send them their learned way, linear models skip them)", report.non_finite)
         } else {
             String::new()
         }
@@ -248,7 +248,7 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
         .with_context(|| format!("learning {} from {}", a.model, path.display()))?;
         let seconds = t.elapsed().as_secs_f64();
         if read.non_finite > 0 {
-            eprintln!("{} NaN/inf values dropped as missing", read.non_finite);
+            eprintln!("{} NaN/inf values read as missing", read.non_finite);
         }
         let report = funnel_rank::FitReport {
             epochs: 1,

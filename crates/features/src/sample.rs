@@ -12,6 +12,10 @@ pub struct SampleSet {
     /// impressions, or empty: what position-bias correction learns the examination
     /// propensities from.
     pub positions: Vec<u32>,
+    /// `(sample, feature index)` of values that were present but missing (NaN or
+    /// infinite in a text file), sorted by sample. They are not among the features —
+    /// linear models skip them, as absent — but trees send them down their own branch.
+    pub missing: Vec<(u32, u32)>,
     /// `offsets[i]..offsets[i+1]` are sample `i`'s features; `offsets[0] = 0`.
     pub offsets: Vec<u64>,
     /// Field of each feature (0 for libsvm input, which has no fields).
@@ -99,6 +103,9 @@ impl SampleSet {
         if self.offsets.is_empty() {
             self.offsets.push(0);
         }
+        let rows = self.len() as u32;
+        self.missing
+            .extend(other.missing.iter().map(|&(r, f)| (r + rows, f)));
         let base = self.indices.len() as u64;
         self.labels.extend_from_slice(&other.labels);
         self.groups.extend_from_slice(&other.groups);
@@ -126,12 +133,26 @@ impl SampleSet {
             if !self.positions.is_empty() {
                 out.positions.push(self.positions[i]);
             }
+            let k = out.labels.len() as u32 - 1;
+            out.missing
+                .extend(self.missing_of(i).iter().map(|&(_, f)| (k, f)));
             out.fields.extend_from_slice(r.fields);
             out.indices.extend_from_slice(r.indices);
             out.values.extend_from_slice(r.values);
             out.offsets.push(out.indices.len() as u64);
         }
         out
+    }
+
+    /// The missing values of sample `i`: its slice of [`SampleSet::missing`].
+    pub fn missing_of(&self, i: usize) -> &[(u32, u32)] {
+        if self.missing.is_empty() {
+            return &[];
+        }
+        let i = i as u32;
+        let a = self.missing.partition_point(|&(r, _)| r < i);
+        let b = a + self.missing[a..].partition_point(|&(r, _)| r == i);
+        &self.missing[a..b]
     }
 
     /// Share of samples with a positive label (> 0).
@@ -160,8 +181,15 @@ mod tests {
         assert_eq!(a.offsets, vec![0, 2, 3, 4]);
         assert_eq!(a.n_features, 12);
         a.positions = vec![3, 1, 2];
+        a.missing = vec![(0, 5), (2, 1), (2, 4)];
+        assert_eq!(a.missing_of(2), &[(2, 1), (2, 4)]);
+        assert!(a.missing_of(1).is_empty());
         let s = a.select(&[2, 0]);
         assert_eq!(s.positions, vec![2, 3]);
+        assert_eq!(s.missing, vec![(0, 1), (0, 4), (1, 5)]);
+        let mut joined = s.clone();
+        joined.extend(&s);
+        assert_eq!(joined.missing[3..], [(2, 1), (2, 4), (3, 5)]);
         assert_eq!(s.labels, vec![1.0, 1.0]);
         assert_eq!(s.groups, vec![9, 7]);
         assert_eq!(s.row(1).values, &[1.0, 0.5]);

@@ -2,8 +2,10 @@
 //!
 //! Both may carry `qid:N` (read as the sample's group) and a `# comment` at the end of a
 //! line; blank lines are skipped. A label below zero (libsvm's `-1`) is read as 0. A value
-//! that is NaN or infinite is dropped, as a missing feature, and counted in the report —
-//! it never reaches a weight. Files are parsed in parallel chunks; any bad line stops the
+//! that is NaN or infinite is missing: it is not among the sample's features (it never
+//! reaches a weight), it is counted in the report, and it is listed in
+//! [`SampleSet::missing`], where trees find it to send it down its learned branch. Files
+//! are parsed in parallel chunks; any bad line stops the
 //! read with the file, the line and what was expected.
 
 use std::io::Write;
@@ -358,11 +360,14 @@ fn parse_chunk(
     let mut out = SampleSet::new();
     let mut non_finite = 0u64;
     let mut feats: Vec<(u32, u32, f32)> = Vec::new();
+    let mut missing: Vec<u32> = Vec::new();
     for (k, raw) in chunk.split(|&b| b == b'\n').enumerate() {
         let line_no = first_line + k as u64;
-        if let Some((label, n_bad)) = fast_line(raw, format, &mut feats) {
+        if let Some((label, n_bad)) = fast_line(raw, format, &mut feats, &mut missing) {
             non_finite += n_bad;
             out.push(label, None, &feats);
+            let row = out.len() as u32 - 1;
+            out.missing.extend(missing.iter().map(|&f| (row, f)));
             continue;
         }
         let mut line = raw;
@@ -399,6 +404,7 @@ fn parse_chunk(
             ));
         }
         feats.clear();
+        missing.clear();
         let mut group = None;
         for (j, tok) in tokens.enumerate() {
             let col = j + 2;
@@ -465,11 +471,14 @@ fn parse_chunk(
             })?;
             if !value.is_finite() {
                 non_finite += 1;
+                missing.push(index);
                 continue;
             }
             feats.push((field, index, value));
         }
         out.push(label.max(0.0), group, &feats);
+        let row = out.len() as u32 - 1;
+        out.missing.extend(missing.iter().map(|&f| (row, f)));
     }
     Ok((out, non_finite))
 }
@@ -482,8 +491,10 @@ fn fast_line(
     line: &[u8],
     format: TextFormat,
     feats: &mut Vec<(u32, u32, f32)>,
+    missing: &mut Vec<u32>,
 ) -> Option<(f32, u64)> {
     feats.clear();
+    missing.clear();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut pos = memchr::memchr2(b' ', b'\t', line).unwrap_or(line.len());
     let label = parse_float(&line[..pos])?;
@@ -528,6 +539,7 @@ fn fast_line(
             feats.push((field, index, value));
         } else {
             non_finite += 1;
+            missing.push(index);
         }
     }
     Some((label.max(0.0), non_finite))
@@ -722,11 +734,15 @@ mod tests {
     }
 
     #[test]
-    fn non_finite_values_are_dropped_and_counted() {
+    fn non_finite_values_are_dropped_counted_and_listed_as_missing() {
         let (s, r) = parse("1 1:nan 2:inf 3:1\n0 1:-inf\n", TextFormat::Libsvm).unwrap();
         assert_eq!(r.non_finite, 3);
         assert_eq!(s.indices, vec![3]);
         assert!(s.values.iter().all(|v| v.is_finite()));
+        assert_eq!(s.missing, vec![(0, 1), (0, 2), (1, 1)]);
+        // The careful parser (a comment sends the line there) lists them too.
+        let (s, _) = parse("1 3:1 1:nan # c\n", TextFormat::Libsvm).unwrap();
+        assert_eq!(s.missing, vec![(0, 1)]);
     }
 
     #[test]
@@ -738,6 +754,19 @@ mod tests {
         text.push_str("1 5:oops\n");
         let e = parse(&text, TextFormat::Libsvm).unwrap_err().to_string();
         assert!(e.contains("t.txt:200001, column 2"), "{e}");
+    }
+
+    #[test]
+    fn missing_values_keep_their_samples_across_parallel_chunks() {
+        let mut text = String::new();
+        for i in 0..200_000 {
+            let v = if i % 1000 == 7 { "nan" } else { "1" };
+            text.push_str(&format!("{} 3:{v} 4:1\n", i % 2));
+        }
+        let (s, r) = parse(&text, TextFormat::Libsvm).unwrap();
+        assert_eq!(r.non_finite, 200);
+        let want: Vec<(u32, u32)> = (0..200).map(|k| (k * 1000 + 7, 3)).collect();
+        assert_eq!(s.missing, want);
     }
 
     #[test]

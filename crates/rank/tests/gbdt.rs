@@ -315,3 +315,67 @@ fn unbiased_lambdamart_undoes_the_position_bias_of_clicks() {
         .to_string();
     assert!(e.contains("position_bias"), "{e}");
 }
+
+/// 30% of rows have x0 missing and are mostly clicked, 30% have x0 = 0 and are not,
+/// the rest are clicked when x0 > 0.8: only a tree that sends missing values their own
+/// way can tell the first two groups apart.
+fn with_missing(n: usize, seed: u64) -> SampleSet {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut s = SampleSet::new();
+    for i in 0..n {
+        let u: f64 = rng.random();
+        let x: f32 = rng.random();
+        let noise: f32 = rng.random();
+        let (y, x0) = if u < 0.3 {
+            (rng.random::<f64>() < 0.9, None)
+        } else if u < 0.6 {
+            (false, Some(0.0))
+        } else {
+            (x > 0.8, Some(x))
+        };
+        let mut f = vec![(0, 1, noise)];
+        match x0 {
+            Some(v) if v != 0.0 => f.push((0, 0, v)),
+            Some(_) => {}
+            None => s.missing.push((i as u32, 0)),
+        }
+        s.push(y as u8 as f32, None, &f);
+    }
+    s.n_features = 2;
+    s.n_fields = 1;
+    s
+}
+
+#[test]
+fn missing_values_go_the_learned_way_and_survive_the_model_file() {
+    let (train, test) = (with_missing(4000, 31), with_missing(2000, 32));
+    let mut m = build("gbdt", &Params::default()).unwrap();
+    m.fit(&train, None).unwrap();
+    let learnt = auc(m.as_ref(), &test);
+    // The same rows with missing read as absent (0): the two groups merge.
+    let (mut train0, mut test0) = (train.clone(), test.clone());
+    train0.missing.clear();
+    test0.missing.clear();
+    let mut z = build("gbdt", &Params::default()).unwrap();
+    z.fit(&train0, None).unwrap();
+    let as_zero = auc(z.as_ref(), &test0);
+    eprintln!("AUC: missing learnt {learnt:.4}, missing as 0 {as_zero:.4}");
+    assert!(
+        learnt > 0.93 && learnt > as_zero + 0.08,
+        "{learnt} vs {as_zero}"
+    );
+    // Saved and loaded, the model routes missing values the same way.
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("m.funnel");
+    funnel_rank::RankModel::new(m).save(&path).unwrap();
+    let back = funnel_rank::RankModel::load(&path).unwrap();
+    let fresh = build("gbdt", &Params::default()).map(|mut x| {
+        x.fit(&train, None).unwrap();
+        x
+    });
+    assert_eq!(back.ranker.predict(&test), fresh.unwrap().predict(&test));
+    // A model that never saw a feature missing reads a missing value as 0.
+    let p_missing = z.predict(&test);
+    let p_zero = z.predict(&test0);
+    assert_eq!(p_missing, p_zero);
+}

@@ -6,6 +6,10 @@
 //! (bounds halfway between neighbours); otherwise bounds are placed so that bins hold
 //! about equal numbers of rows, a value never straddling two bins. Bounds come from a
 //! sample of at most `SAMPLE_ROWS` rows, as LightGBM's `bin_construct_sample_cnt`.
+//!
+//! A feature with missing values (NaN in the dense rows) seen in the sample gets one more
+//! bin after the others, the missing bin; a split learns which side it goes to. NaN in a
+//! feature that had no missing values in training is read as 0 (as absent).
 
 use rayon::prelude::*;
 
@@ -20,6 +24,8 @@ const MIN_DATA_IN_BIN: usize = 3;
 pub struct Bins {
     /// Per feature, ascending upper bounds of all bins but the last.
     pub bounds: Vec<Vec<f32>>,
+    /// Per feature, whether it has a missing bin (after its value bins).
+    pub has_missing: Vec<bool>,
 }
 
 impl Bins {
@@ -27,28 +33,50 @@ impl Bins {
     pub fn fit(x: &[f32], n_features: usize, max_bin: usize) -> Bins {
         let n = x.len() / n_features.max(1);
         let step = n.div_ceil(SAMPLE_ROWS).max(1);
-        let bounds = (0..n_features)
+        let (bounds, has_missing) = (0..n_features)
             .into_par_iter()
             .map(|f| {
-                let mut v: Vec<f32> = (0..n)
-                    .step_by(step)
-                    .map(|r| x[r * n_features + f])
-                    .collect();
+                let column = (0..n).map(|r| x[r * n_features + f]);
+                // Missing anywhere in the column, not only in the sample: a missing bin
+                // must exist for every NaN the matrix holds.
+                let missing = column.clone().any(f32::is_nan);
+                let mut v: Vec<f32> = column.step_by(step).filter(|v| !v.is_nan()).collect();
                 v.sort_by(f32::total_cmp);
-                feature_bounds(&v, max_bin)
+                // Bins are bytes: with a missing bin, at most 255 value bins.
+                let value_bins = if missing { max_bin.min(255) } else { max_bin };
+                (feature_bounds(&v, value_bins), missing)
             })
-            .collect();
-        Bins { bounds }
+            .unzip();
+        Bins {
+            bounds,
+            has_missing,
+        }
     }
 
-    /// Number of bins of feature `f`.
-    pub fn n_bins(&self, f: usize) -> usize {
+    /// Number of value bins of feature `f` (the missing bin not counted).
+    pub fn n_value_bins(&self, f: usize) -> usize {
         self.bounds[f].len() + 1
     }
 
-    /// The bin of value `x` in feature `f`.
+    /// Number of bins of feature `f`, its missing bin included.
+    pub fn n_bins(&self, f: usize) -> usize {
+        self.n_value_bins(f) + self.has_missing[f] as usize
+    }
+
+    /// The missing bin of feature `f`, if it has one.
+    pub fn missing_bin(&self, f: usize) -> Option<u8> {
+        self.has_missing[f].then(|| self.n_value_bins(f) as u8)
+    }
+
+    /// The bin of value `x` in feature `f` (NaN: the missing bin, or 0's bin).
     #[inline]
     pub fn bin(&self, f: usize, x: f32) -> u8 {
+        if x.is_nan() {
+            if let Some(b) = self.missing_bin(f) {
+                return b;
+            }
+            return self.bin(f, 0.0);
+        }
         self.bounds[f].partition_point(|&b| b < x) as u8
     }
 
@@ -129,7 +157,10 @@ mod tests {
         // Values seen fewer than three times share a bin; zero stays alone.
         assert_eq!(feature_bounds(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 255), [3.5]);
         assert_eq!(feature_bounds(&[0.0, 1.0, 2.0, 3.0], 255), [0.5]);
-        let bins = Bins { bounds: vec![b] };
+        let bins = Bins {
+            bounds: vec![b],
+            has_missing: vec![false],
+        };
         assert_eq!(
             [0.0, 1.0, 1.5, 1.6, 5.0, 9.0].map(|x| bins.bin(0, x)),
             [0, 0, 0, 1, 2, 2]
@@ -137,7 +168,10 @@ mod tests {
         let v: Vec<f32> = (0..1000).map(|i| i as f32).collect();
         let b = feature_bounds(&v, 10);
         assert_eq!(b.len(), 9);
-        let bins = Bins { bounds: vec![b] };
+        let bins = Bins {
+            bounds: vec![b],
+            has_missing: vec![false],
+        };
         let mut counts = [0usize; 10];
         for &x in &v {
             counts[bins.bin(0, x) as usize] += 1;
@@ -149,5 +183,36 @@ mod tests {
         let b = feature_bounds(&z, 5);
         assert_eq!(b[0], 0.5);
         assert_eq!(b.len(), 4);
+    }
+
+    /// NaN gets a bin of its own after the values, in the columns that have it; in the
+    /// others it reads as 0.
+    #[test]
+    fn missing_values_get_the_last_bin() {
+        let x = [
+            1.0,
+            5.0,
+            f32::NAN,
+            5.0,
+            1.0,
+            0.0,
+            1.0,
+            5.0,
+            1.0,
+            5.0,
+            1.0,
+            5.0,
+        ];
+        let bins = Bins::fit(&x, 2, 255);
+        assert_eq!(bins.has_missing, [true, false]);
+        assert_eq!(
+            (bins.n_bins(0), bins.n_value_bins(0), bins.n_bins(1)),
+            (2, 1, 2)
+        );
+        assert_eq!(bins.missing_bin(0), Some(1));
+        assert_eq!(bins.missing_bin(1), None);
+        assert_eq!(bins.bin(0, f32::NAN), 1);
+        assert_eq!(bins.bin(1, f32::NAN), bins.bin(1, 0.0));
+        assert_eq!(bins.apply(&x, 2)[..6], [0, 1, 0, 0, 0, 0]);
     }
 }

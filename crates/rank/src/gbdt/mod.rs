@@ -243,20 +243,11 @@ impl Gbdt {
         out.par_chunks_mut(nt.max(1)).enumerate().for_each_init(
             || vec![0.0f32; nf],
             |x, (i, leaves)| {
-                let r = s.row(i);
-                for (&j, &v) in r.indices.iter().zip(r.values) {
-                    if (j as usize) < nf {
-                        x[j as usize] = v;
-                    }
-                }
+                fill_row(s, i, x);
                 for (l, t) in leaves.iter_mut().zip(&self.trees) {
                     *l = t.leaf(x) as u32;
                 }
-                for &j in r.indices {
-                    if (j as usize) < nf {
-                        x[j as usize] = 0.0;
-                    }
-                }
+                clear_row(s, i, x);
             },
         );
         out
@@ -271,19 +262,10 @@ impl Gbdt {
             .map_init(
                 || vec![0.0f32; nf],
                 |x, i| {
-                    let r = s.row(i);
-                    for (&j, &v) in r.indices.iter().zip(r.values) {
-                        if (j as usize) < nf {
-                            x[j as usize] = v;
-                        }
-                    }
+                    fill_row(s, i, x);
                     let score = self.init_score
                         + self.trees.iter().map(|t| t.predict(x) as f64).sum::<f64>();
-                    for &j in r.indices {
-                        if (j as usize) < nf {
-                            x[j as usize] = 0.0;
-                        }
-                    }
+                    clear_row(s, i, x);
                     score
                 },
             )
@@ -366,20 +348,45 @@ fn params_from_json(v: &Value) -> Params {
     p
 }
 
-/// Dense row-major features of a set, `nf` wide (absent = 0).
+/// Dense row-major features of a set, `nf` wide (absent = 0, missing = NaN).
 fn dense(s: &SampleSet, nf: usize) -> Vec<f32> {
     let mut x = vec![0.0f32; s.len() * nf];
     x.par_chunks_mut(nf.max(1))
         .enumerate()
-        .for_each(|(i, row)| {
-            let r = s.row(i);
-            for (&j, &v) in r.indices.iter().zip(r.values) {
-                if (j as usize) < nf {
-                    row[j as usize] = v;
-                }
-            }
-        });
+        .for_each(|(i, row)| fill_row(s, i, row));
     x
+}
+
+/// Writes sample `i`'s features into the zeroed dense row `x` (missing values as NaN;
+/// indices past the row's width are features the model never saw, and are left out).
+#[inline]
+fn fill_row(s: &SampleSet, i: usize, x: &mut [f32]) {
+    let r = s.row(i);
+    for (&j, &v) in r.indices.iter().zip(r.values) {
+        if let Some(slot) = x.get_mut(j as usize) {
+            *slot = v;
+        }
+    }
+    for &(_, j) in s.missing_of(i) {
+        if let Some(slot) = x.get_mut(j as usize) {
+            *slot = f32::NAN;
+        }
+    }
+}
+
+/// Zeroes what [`fill_row`] wrote.
+#[inline]
+fn clear_row(s: &SampleSet, i: usize, x: &mut [f32]) {
+    for &j in s.row(i).indices {
+        if let Some(slot) = x.get_mut(j as usize) {
+            *slot = 0.0;
+        }
+    }
+    for &(_, j) in s.missing_of(i) {
+        if let Some(slot) = x.get_mut(j as usize) {
+            *slot = 0.0;
+        }
+    }
 }
 
 /// Contiguous runs of equal groups: the queries of a ranking set. Every row is in one
@@ -661,6 +668,10 @@ impl Ranker for Gbdt {
             "node_right",
             &cat_u32(&|t| t.right.iter().map(|&c| c as u32).collect()),
         );
+        w.u32s(
+            "node_missing",
+            &cat_u32(&|t| t.missing.iter().map(|&m| m as u32).collect()),
+        );
         let thresholds: Vec<f32> = t.iter().flat_map(|t| t.threshold.clone()).collect();
         w.f32s("node_threshold", vec![thresholds.len()], &thresholds);
         let values: Vec<f32> = t.iter().flat_map(|t| t.leaf_value.clone()).collect();
@@ -750,6 +761,15 @@ impl Gbdt {
         );
         let (threshold, values) = (r.f32s("node_threshold")?, r.f32s("leaf_value")?);
         let total_nodes: usize = nodes.iter().map(|&n| n as usize).sum();
+        // Files written before missing values were learnt read them as 0.
+        let missing = if r.has("node_missing") {
+            r.u32s("node_missing")?
+        } else {
+            vec![tree::MISSING_AS_ZERO as u32; total_nodes]
+        };
+        if missing.len() != total_nodes || missing.iter().any(|&m| m > tree::MISSING_RIGHT as u32) {
+            return Err(bad("node_missing of another length, or not 0, 1 or 2"));
+        }
         let total_leaves: usize = leaves.iter().map(|&n| n as usize).sum();
         if nodes.len() != leaves.len()
             || [
@@ -774,7 +794,9 @@ impl Gbdt {
                 threshold: threshold[nodes_of.clone()].to_vec(),
                 bin: bin[nodes_of.clone()].iter().map(|&b| b as u8).collect(),
                 left: left[nodes_of.clone()].iter().map(|&c| c as i32).collect(),
-                right: right[nodes_of].iter().map(|&c| c as i32).collect(),
+                right: right[nodes_of.clone()].iter().map(|&c| c as i32).collect(),
+                missing: missing[nodes_of].iter().map(|&m| m as u8).collect(),
+                missing_bin: vec![0; nn],
                 leaf_value: values[at_l..at_l + nl].to_vec(),
             };
             // A child node comes after its parent (as trees grow), so no path loops.

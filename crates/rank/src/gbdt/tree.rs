@@ -69,9 +69,21 @@ pub struct Tree {
     pub left: Vec<i32>,
     /// Right child of each node.
     pub right: Vec<i32>,
+    /// Where each node sends a missing value (NaN): [`MISSING_AS_ZERO`] where its
+    /// feature had none in training, [`MISSING_LEFT`] or [`MISSING_RIGHT`] as learnt.
+    pub missing: Vec<u8>,
+    /// The missing bin of each node's feature, 0 for none (training only: binned rows).
+    pub missing_bin: Vec<u8>,
     /// Value of each leaf.
     pub leaf_value: Vec<f32>,
 }
+
+/// A missing value is read as 0 (its feature had none in training).
+pub const MISSING_AS_ZERO: u8 = 0;
+/// A missing value goes left.
+pub const MISSING_LEFT: u8 = 1;
+/// A missing value goes right.
+pub const MISSING_RIGHT: u8 = 2;
 
 impl Tree {
     /// The leaf a dense row falls in.
@@ -83,11 +95,17 @@ impl Tree {
         let mut node = 0i32;
         while node >= 0 {
             let i = node as usize;
-            node = if x[self.feature[i] as usize] <= self.threshold[i] {
-                self.left[i]
+            let v = x[self.feature[i] as usize];
+            let left = if v.is_nan() {
+                match self.missing[i] {
+                    MISSING_LEFT => true,
+                    MISSING_RIGHT => false,
+                    _ => 0.0 <= self.threshold[i],
+                }
             } else {
-                self.right[i]
+                v <= self.threshold[i]
             };
+            node = if left { self.left[i] } else { self.right[i] };
         }
         !node as usize
     }
@@ -107,11 +125,11 @@ impl Tree {
         let mut node = 0i32;
         while node >= 0 {
             let i = node as usize;
-            node = if binned[self.feature[i] as usize * n + r] <= self.bin[i] {
-                self.left[i]
-            } else {
-                self.right[i]
-            };
+            let b = binned[self.feature[i] as usize * n + r];
+            // The missing bin is the feature's last: `<=` sends it right already.
+            let left =
+                b <= self.bin[i] || (self.missing[i] == MISSING_LEFT && b == self.missing_bin[i]);
+            node = if left { self.left[i] } else { self.right[i] };
         }
         self.leaf_value[!node as usize]
     }
@@ -123,6 +141,9 @@ struct Split {
     gain: f64,
     feature: usize,
     bin: u8,
+    /// Whether the feature's missing bin goes left (it has rows there and they gain more
+    /// on the left).
+    missing_left: bool,
     left: Cell,
 }
 
@@ -215,28 +236,53 @@ impl<'a> Grower<'a> {
             .iter()
             .filter_map(|&f| {
                 let cells = &hist[self.offsets[f]..self.offsets[f + 1]];
-                let mut left = Cell::default();
+                let values = self.bins.n_value_bins(f);
+                let missing = match self.bins.has_missing[f] {
+                    true => cells[values],
+                    false => Cell::default(),
+                };
                 let mut best: Option<Split> = None;
-                for (b, c) in cells.iter().enumerate().take(cells.len() - 1) {
-                    left.add(c);
-                    let right = sum.minus(&left);
-                    if (left.n as usize) < p.min_data_in_leaf {
-                        continue;
-                    }
-                    if (right.n as usize) < p.min_data_in_leaf {
+                // Missing rows right (the scan's natural order: the missing bin is
+                // last, so splitting after the last value bin parts values from
+                // missing), then, where there are any, missing rows left.
+                for missing_left in [false, true] {
+                    if missing_left && missing.n == 0 {
                         break;
                     }
-                    if left.h < p.min_sum_hessian || right.h < p.min_sum_hessian {
-                        continue;
-                    }
-                    let gain = self.leaf_score(&left) + self.leaf_score(&right) - parent;
-                    if gain > p.min_gain_to_split.max(1e-12) && best.is_none_or(|s| gain > s.gain) {
-                        best = Some(Split {
-                            gain,
-                            feature: f,
-                            bin: b as u8,
-                            left,
-                        });
+                    let mut left = if missing_left {
+                        missing
+                    } else {
+                        Cell::default()
+                    };
+                    let last = if missing_left {
+                        values - 1
+                    } else {
+                        cells.len() - 1
+                    };
+                    for (b, c) in cells.iter().enumerate().take(last) {
+                        left.add(c);
+                        let right = sum.minus(&left);
+                        if (left.n as usize) < p.min_data_in_leaf {
+                            continue;
+                        }
+                        if (right.n as usize) < p.min_data_in_leaf {
+                            break;
+                        }
+                        if left.h < p.min_sum_hessian || right.h < p.min_sum_hessian {
+                            continue;
+                        }
+                        let gain = self.leaf_score(&left) + self.leaf_score(&right) - parent;
+                        if gain > p.min_gain_to_split.max(1e-12)
+                            && best.is_none_or(|s| gain > s.gain)
+                        {
+                            best = Some(Split {
+                                gain,
+                                feature: f,
+                                bin: b as u8,
+                                missing_left,
+                                left,
+                            });
+                        }
                     }
                 }
                 best
@@ -290,11 +336,18 @@ impl<'a> Grower<'a> {
             };
             // Stable partition of the leaf's rows: left (bin <= split bin) first.
             let col = &self.binned[s.feature * n..(s.feature + 1) * n];
+            let missing_bin = self.bins.missing_bin(s.feature);
+            // A bin number no row has, unless missing rows go left.
+            let left_too = match (s.missing_left, missing_bin) {
+                (true, Some(b)) => b,
+                _ => 0,
+            };
             scratch.clear();
             let mut w = start;
             for i in start..end {
                 let r = rows[i];
-                if col[r as usize] <= s.bin {
+                let b = col[r as usize];
+                if b <= s.bin || (s.missing_left && b == left_too) {
                     rows[w] = r;
                     w += 1;
                 } else {
@@ -307,9 +360,17 @@ impl<'a> Grower<'a> {
 
             let node = tree.feature.len();
             tree.feature.push(s.feature as u32);
+            // After the last value bin (values left, missing right): every value is below.
+            let threshold = self.bins.bounds[s.feature].get(s.bin as usize);
             tree.threshold
-                .push(self.bins.bounds[s.feature][s.bin as usize]);
+                .push(threshold.copied().unwrap_or(f32::INFINITY));
             tree.bin.push(s.bin);
+            tree.missing.push(match (missing_bin, s.missing_left) {
+                (None, _) => MISSING_AS_ZERO,
+                (Some(_), true) => MISSING_LEFT,
+                (Some(_), false) => MISSING_RIGHT,
+            });
+            tree.missing_bin.push(missing_bin.unwrap_or(0));
             let right_leaf = leaves.len();
             tree.left.push(!(li as i32));
             tree.right.push(!(right_leaf as i32));
