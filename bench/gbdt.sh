@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Funnel's lambdamart beside LightGBM 4 (PyPI): same files, same parameters, 2 threads.
-#   bash bench/gbdt.sh [quality|speed|all]      RUNS=3 by default (medians; sides alternate)
+#   bash bench/gbdt.sh [quality|speed|latency|all]   RUNS=3 by default (medians; sides alternate)
 # quality: LightGBM's own lambdarank example (../shared/datasets/ltr-lightgbm), at the
 #          defaults of both and at the example's train.conf parameters: NDCG@1/3/5/10 and
 #          MAP@10 on rank.test by the same definition (queries without a relevant
 #          document skipped), fit seconds.
 # speed:   10^4 queries x 50 documents x 50 features (synthetic, graded 0-4), 100 trees:
 #          fit seconds and peak RSS of each side.
+# latency: 100 lambdarank trees (2,000 synthetic queries), 200 candidates scored as one
+#          request on one thread, 2,000 times: median and p99 ms of each side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -60,4 +62,16 @@ if [[ $what == all || $what == speed ]]; then
   S="$OUT/synthetic"
   [ -f "$S.train.query" ] || $PY bench/ltr_synth.py "$S" 10000 50 50
   side_by_side synthetic-10k "$S.train" "$S.test" "num_trees=100"
+fi
+
+if [[ $what == all || $what == latency ]]; then
+  cargo build --release -q -p funnel-bench
+  L="$OUT/latency"
+  [ -f "$L.train.query" ] || $PY bench/ltr_synth.py "$L" 2000 50 50
+  $F rank train --train "$L.train" --format libsvm --model lambdamart --set num_trees=100 \
+    --set early_stopping_rounds=0 --out "$L.funnel" >/dev/null 2>&1
+  for r in $(seq "$RUNS"); do
+    RAYON_NUM_THREADS=1 target/release/funnel-bench rank-latency "$L.funnel" "$L.test" --candidates 200
+    (cd bench && ../$PY lightgbm_latency.py "../$L.train" "../$L.test" 200)
+  done
 fi

@@ -13,6 +13,7 @@
 //! [`MAX_FEATURES`] features are refused.
 
 pub mod bins;
+pub mod forest;
 pub mod lr;
 pub mod objective;
 pub mod position;
@@ -64,6 +65,8 @@ pub struct Gbdt {
     init_score: f64,
     n_features: u32,
     trees: Vec<Tree>,
+    /// The trees laid out for scoring, made on first use after a fit or a load.
+    forest: std::sync::OnceLock<forest::Forest>,
 }
 
 impl Gbdt {
@@ -132,6 +135,7 @@ impl Gbdt {
             init_score: 0.0,
             n_features: 0,
             trees: Vec::new(),
+            forest: std::sync::OnceLock::new(),
         };
         // L2 on the additive terms (LightGBM's default 0); the Lp exponent of ipw
         // (XGBoost's `lambdarank_bias_norm`, 2).
@@ -255,21 +259,9 @@ impl Gbdt {
 
     /// Raw scores (before the binary objective's sigmoid) of a set.
     pub fn raw_scores(&self, s: &SampleSet) -> Vec<f64> {
-        let nf = self.n_features as usize;
-        (0..s.len())
-            .into_par_iter()
-            .with_min_len(256)
-            .map_init(
-                || vec![0.0f32; nf],
-                |x, i| {
-                    fill_row(s, i, x);
-                    let score = self.init_score
-                        + self.trees.iter().map(|t| t.predict(x) as f64).sum::<f64>();
-                    clear_row(s, i, x);
-                    score
-                },
-            )
-            .collect()
+        self.forest
+            .get_or_init(|| forest::Forest::new(&self.trees, self.n_features as usize))
+            .scores(s, self.init_score)
     }
 
     fn finish(&self, raw: f64) -> f32 {
@@ -482,6 +474,7 @@ impl Ranker for Gbdt {
         let grower = Grower::new(&binned, n, &bins, self.tree);
         self.init_score = self.objective.init_score(&train.labels);
         self.trees.clear();
+        self.forest = std::sync::OnceLock::new();
         let mut scores = vec![self.init_score; n];
         let (mut g, mut h) = (vec![0.0f32; n], vec![0.0f32; n]);
         let mut rng = SmallRng::seed_from_u64(self.seed);
