@@ -128,6 +128,8 @@ pub struct Event {
     /// Arrival number: 0, 1, 2, … over the catalogue's life (deletes remove events from
     /// the log but never renumber), so "events since the fit's copy" is a log suffix.
     pub seq: u64,
+    /// Where the item was shown (1 = top); 0 when the feedback did not say.
+    pub position: u32,
 }
 
 /// The most-clicked items, kept sorted as counts change (the `popular` channel).
@@ -406,6 +408,7 @@ impl Catalog {
             timestamp: f.timestamp,
             value: f.value as f32,
             seq: self.next_seq,
+            position: f.position.unwrap_or(0),
         };
         self.next_seq += 1;
         let user = &mut self.users[u as usize];

@@ -536,12 +536,19 @@ fn fit_ranker(
     let mut k = 0usize;
     let mut maker = SampleMaker::new(&data.items, negatives, version);
     replay(data, cfg.rank.history, |user, attrs, hist, e| {
-        maker.emit(user, attrs, hist, e, |i| seen(e.user, i), &mut |rec, _| {
-            if k < n_train && k % stride == 0 {
-                fit_on.push(rec.clone());
-            }
-            k += 1;
-        })
+        maker.emit(
+            user,
+            attrs,
+            hist,
+            e,
+            |i| seen(e.user, i),
+            &mut |rec, _, _| {
+                if k < n_train && k % stride == 0 {
+                    fit_on.push(rec.clone());
+                }
+                k += 1;
+            },
+        )
     });
     let total = k;
     if total < 2 {
@@ -553,10 +560,18 @@ fn fit_ranker(
     let mut samples = SampleSet::new();
     let mut chunk: Vec<RawRecord> = Vec::new();
     let mut labels: Vec<f32> = Vec::new();
-    let flush = |chunk: &mut Vec<RawRecord>, labels: &mut Vec<f32>, out: &mut SampleSet| {
-        out.extend(&pipeline.transform_set(chunk, labels, &[]));
+    // Each sample's user (its group: GAUC's, and a ranking objective's query) and the
+    // position its item was shown at (0: not said, or a sampled negative).
+    let mut positions: Vec<u32> = Vec::new();
+    let mut chunk_users: Vec<u32> = Vec::new();
+    let flush = |chunk: &mut Vec<RawRecord>,
+                 labels: &mut Vec<f32>,
+                 users: &mut Vec<u32>,
+                 out: &mut SampleSet| {
+        out.extend(&pipeline.transform_set(chunk, labels, users));
         chunk.clear();
         labels.clear();
+        users.clear();
     };
     let mut maker = SampleMaker::new(&data.items, negatives, version);
     replay(data, cfg.rank.history, |user, attrs, hist, e| {
@@ -566,23 +581,37 @@ fn fit_ranker(
             hist,
             e,
             |i| seen(e.user, i),
-            &mut |rec, label| {
+            &mut |rec, label, position| {
                 chunk.push(rec.clone());
                 labels.push(label);
+                chunk_users.push(e.user);
+                positions.push(position);
             },
         );
         if chunk.len() >= 65_536 {
-            flush(&mut chunk, &mut labels, &mut samples);
+            flush(&mut chunk, &mut labels, &mut chunk_users, &mut samples);
         }
     });
-    flush(&mut chunk, &mut labels, &mut samples);
+    flush(&mut chunk, &mut labels, &mut chunk_users, &mut samples);
     samples.n_features = pipeline.n_features();
     samples.n_fields = pipeline.n_fields();
-    let cut = samples.len() - samples.len() / 10;
-    let (train, test) = samples_split(&samples, cut);
-    drop(samples);
+    if positions.iter().any(|&p| p > 0) {
+        samples.positions = positions;
+    }
     let mut r = funnel_rank::build(&cfg.rank.model, &params_of(&cfg.rank.params))
         .map_err(|e| train_err(&e))?;
+    let cut = samples.len() - samples.len() / 10;
+    let (mut train, mut test) = samples_split(&samples, cut);
+    drop(samples);
+    if !r.predicts_probabilities() {
+        // Ranking objectives rank within queries: a user's samples, made consecutive
+        // (in time order within each user).
+        for set in [&mut train, &mut test] {
+            let mut order: Vec<usize> = (0..set.len()).collect();
+            order.sort_by_key(|&i| set.groups[i]);
+            *set = set.select(&order);
+        }
+    }
     r.fit(&train, None).map_err(|e| train_err(&e))?;
     let mut model = RankModel::new(r);
     model.pipeline = Some(serde_json::from_str(&pipeline.to_json()).expect("pipeline JSON"));
@@ -669,9 +698,10 @@ impl<'a> SampleMaker<'a> {
         }
     }
 
-    /// Calls `sink(record, label)` for each sample of event `e` of `user` (whose
+    /// Calls `sink(record, label, position)` for each sample of event `e` of `user` (whose
     /// positives before it are `hist`); `seen(item)` says whether the user has given
-    /// feedback on an item.
+    /// feedback on an item. `position` is where the event's item was shown (0: not said;
+    /// sampled negatives were never shown, and get 0).
     pub fn emit(
         &mut self,
         user: &str,
@@ -679,7 +709,7 @@ impl<'a> SampleMaker<'a> {
         hist: &[u32],
         e: &Event,
         seen: impl Fn(u32) -> bool,
-        sink: &mut dyn FnMut(&RawRecord, f32),
+        sink: &mut dyn FnMut(&RawRecord, f32, u32),
     ) {
         if e.kind == Kind::Other {
             return;
@@ -689,7 +719,7 @@ impl<'a> SampleMaker<'a> {
         with_item(&mut rec, &self.items[e.item as usize]);
         match e.kind {
             Kind::Positive => {
-                sink(&rec, 1.0);
+                sink(&rec, 1.0, e.position);
                 for _ in 0..self.negatives {
                     if self.live.len() < 2 {
                         break;
@@ -699,11 +729,11 @@ impl<'a> SampleMaker<'a> {
                         .find(|&j| j != e.item && !seen(j));
                     if let Some(j) = unseen {
                         with_item(&mut rec, &self.items[j as usize]);
-                        sink(&rec, 0.0);
+                        sink(&rec, 0.0, 0);
                     }
                 }
             }
-            Kind::Read => sink(&rec, 0.0),
+            Kind::Read => sink(&rec, 0.0, e.position),
             Kind::Other => {}
         }
     }
@@ -776,16 +806,24 @@ mod tests {
             timestamp: 1,
             value: 1.0,
             seq: 0,
+            position: 0,
         };
         let mut maker = SampleMaker::new(&items, 5, 3);
         let mut negatives = Vec::new();
         for _ in 0..20 {
             // the user has seen i0..i8; only i9 is left
-            maker.emit("u", &Vec::new(), &[], &click, |i| i < 9, &mut |r, label| {
-                if label == 0.0 {
-                    negatives.push(r.get("item_id").clone());
-                }
-            });
+            maker.emit(
+                "u",
+                &Vec::new(),
+                &[],
+                &click,
+                |i| i < 9,
+                &mut |r, label, _| {
+                    if label == 0.0 {
+                        negatives.push(r.get("item_id").clone());
+                    }
+                },
+            );
         }
         assert!(!negatives.is_empty());
         assert!(negatives.iter().all(|n| *n == "i9".into()), "{negatives:?}");

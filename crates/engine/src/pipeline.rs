@@ -183,7 +183,7 @@ pub fn online_samples(
             hist,
             e,
             |i| u.has_seen(i),
-            &mut |rec, label| {
+            &mut |rec, label, _| {
                 ranker.pipeline.transform(rec, &mut buf);
                 set.push(label, None, &buf);
             },

@@ -126,6 +126,11 @@ pub struct FeedbackIn {
     pub timestamp: Option<i64>,
     /// Strength (default 1).
     pub value: Option<f64>,
+    /// Where the item was shown when this happened, 1 = top (omit when unknown): stored,
+    /// and what `lambdamart` with `position_bias` learns the position's effect from.
+    #[serde(default, deserialize_with = "whole::opt_i64")]
+    #[schema(minimum = 1, maximum = 100000)]
+    pub position: Option<i64>,
 }
 
 /// A stored feedback event.
@@ -141,6 +146,9 @@ pub struct FeedbackOut {
     pub timestamp: i64,
     /// Strength.
     pub value: f64,
+    /// Where the item was shown (1 = top), when the event said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
 }
 
 /// One object or an array of them.
@@ -160,18 +168,35 @@ pub enum OneOrMany<T> {
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
+        // The field an error is in, by name (`[3].position: …`), as a plain derive would.
+        fn one<T: serde::de::DeserializeOwned>(
+            x: serde_json::Value,
+            at: &str,
+        ) -> Result<T, String> {
+            serde_path_to_error::deserialize(x).map_err(|e| {
+                let path = e.path().to_string();
+                let sep = if at.is_empty() || path == "." {
+                    ""
+                } else {
+                    "."
+                };
+                let path = if path == "." { String::new() } else { path };
+                match (at.is_empty(), path.is_empty()) {
+                    (true, true) => e.into_inner().to_string(),
+                    _ => format!("{at}{sep}{path}: {}", e.into_inner()),
+                }
+            })
+        }
         match serde_json::Value::deserialize(d)? {
             serde_json::Value::Array(v) => v
                 .into_iter()
                 .enumerate()
-                .map(|(i, x)| {
-                    serde_json::from_value(x).map_err(|e| D::Error::custom(format!("[{i}]: {e}")))
-                })
+                .map(|(i, x)| one(x, &format!("[{i}]")).map_err(D::Error::custom))
                 .collect::<Result<Vec<T>, _>>()
                 .map(OneOrMany::Many),
-            o @ serde_json::Value::Object(_) => serde_json::from_value(o)
-                .map(OneOrMany::One)
-                .map_err(D::Error::custom),
+            o @ serde_json::Value::Object(_) => {
+                one(o, "").map(OneOrMany::One).map_err(D::Error::custom)
+            }
             _ => Err(D::Error::custom(
                 "expected an object or an array of objects",
             )),

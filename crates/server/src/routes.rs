@@ -118,6 +118,7 @@ fn feedback_out(f: Feedback) -> FeedbackOut {
         item_id: f.item_id,
         timestamp: f.timestamp,
         value: f.value,
+        position: f.position,
     }
 }
 
@@ -436,12 +437,17 @@ async fn insert_feedback(
         validate::value(field(k, n, "value"), value)?;
         let timestamp = f.timestamp.unwrap_or(t);
         validate::timestamp(field(k, n, "timestamp"), timestamp, &cfg.server)?;
+        let position = f
+            .position
+            .map(|p| validate::position(field(k, n, "position"), p))
+            .transpose()?;
         events.push(Feedback {
             user_id: f.user_id,
             item_id: f.item_id,
             feedback_type: f.feedback_type,
             timestamp,
             value,
+            position,
         });
     }
     let fresh = s.record_feedback(events).await?;

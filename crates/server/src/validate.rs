@@ -122,6 +122,20 @@ pub fn value(what: impl std::fmt::Display + Copy, v: f64) -> Result<(), ApiError
     )))
 }
 
+/// The deepest display position feedback may carry.
+pub const MAX_POSITION: i64 = 100_000;
+
+/// A display position: a whole number from 1 (the top) to [`MAX_POSITION`].
+pub fn position(what: impl std::fmt::Display + Copy, p: i64) -> Result<u32, ApiError> {
+    if (1..=MAX_POSITION).contains(&p) {
+        return Ok(p as u32);
+    }
+    Err(ApiError::bad(format!(
+        "{what}: expected the position the item was shown at, a whole number from 1 (the top) \
+         to {MAX_POSITION}, got {p}"
+    )))
+}
+
 /// At most `server.max_batch` records in one request.
 pub fn batch(server: &ServerConfig, n: usize) -> Result<(), ApiError> {
     let max = server.max_batch;

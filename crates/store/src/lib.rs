@@ -153,6 +153,12 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
 
+/// `(table, column, type)` of columns added since the first schema; NULL in old rows.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // The display position of a feedback event (1 = top), when the client gave it.
+    ("feedback", "display_position", "BIGINT"),
+];
+
 impl Store {
     /// Opens (creating when needed) the SQLite file at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Store> {
@@ -203,7 +209,25 @@ impl Store {
                 .await
                 .map_err(|e| store.err(e))?;
         }
+        store.add_missing_columns().await?;
         Ok(store)
+    }
+
+    /// Columns added after a table was first made, added to stores made before them
+    /// (neither SQLite nor PostgreSQL's `ADD COLUMN` can be told to skip an existing one
+    /// on both; a probe of the column can).
+    async fn add_missing_columns(&self) -> Result<()> {
+        for (table, column, ty) in ADDED_COLUMNS {
+            let probe = format!("SELECT {column} FROM {table} LIMIT 0");
+            if sqlx::query(&probe).execute(&self.pool).await.is_ok() {
+                continue;
+            }
+            sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
@@ -414,14 +438,16 @@ impl Store {
         let mut fresh = Vec::with_capacity(events.len());
         for f in events {
             let n = sqlx::query(
-                "INSERT INTO feedback (user_id, item_id, feedback_type, timestamp, value)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                "INSERT INTO feedback (user_id, item_id, feedback_type, timestamp, value,
+                   display_position)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             )
             .bind(&f.user_id)
             .bind(&f.item_id)
             .bind(&f.feedback_type)
             .bind(f.timestamp)
             .bind(f.value)
+            .bind(f.position.map(i64::from))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?
@@ -554,8 +580,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let q = format!(
-            "SELECT user_id, item_id, feedback_type, timestamp, value FROM feedback
-             WHERE {cond} ORDER BY timestamp, user_id, item_id, feedback_type"
+            "SELECT user_id, item_id, feedback_type, timestamp, value, display_position
+             FROM feedback WHERE {cond} ORDER BY timestamp, user_id, item_id, feedback_type"
         );
         let rows = sqlx::query(&q)
             .bind(key)
@@ -568,8 +594,8 @@ impl Store {
     /// All feedback, oldest first (start-up and training).
     pub async fn all_feedback(&self) -> Result<Vec<Feedback>> {
         let rows = sqlx::query(
-            "SELECT user_id, item_id, feedback_type, timestamp, value FROM feedback
-             ORDER BY timestamp, user_id, item_id, feedback_type",
+            "SELECT user_id, item_id, feedback_type, timestamp, value, display_position
+             FROM feedback ORDER BY timestamp, user_id, item_id, feedback_type",
         )
         .fetch_all(&self.pool)
         .await
@@ -638,6 +664,9 @@ impl Store {
                 feedback_type: r.try_get("feedback_type")?,
                 timestamp: r.try_get("timestamp")?,
                 value: r.try_get("value")?,
+                position: r
+                    .try_get::<Option<i64>, _>("display_position")?
+                    .and_then(|p| u32::try_from(p).ok()),
             })
         })()
         .map_err(|e| self.err(e))

@@ -71,6 +71,10 @@ pub struct Feedback {
     pub timestamp: i64,
     /// Strength (1 for a plain event; a rating, a watch time, …).
     pub value: f64,
+    /// Where the item was shown when this happened (1 = top), if the client said: what
+    /// position-bias correction learns from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
 }
 
 impl Feedback {
@@ -82,6 +86,7 @@ impl Feedback {
             feedback_type: kind.to_string(),
             timestamp,
             value: 1.0,
+            position: None,
         }
     }
 }

@@ -47,6 +47,8 @@ async fn scenario(store: &Store, run: &str) {
     let f1 = Feedback::new("click", &id("u"), &id("a"), 10);
     let mut f2 = Feedback::new("read", &id("u"), &id("b"), 5);
     f2.value = 0.25;
+    // where the item was shown, read back as written
+    f2.position = Some(3);
     let f3 = Feedback::new("click", &id("v"), &id("a"), 20);
     assert_eq!(
         store
@@ -248,6 +250,43 @@ async fn orphan_feedback_is_removed() {
     assert_eq!(store.delete_orphan_feedback().await.unwrap(), 1);
     assert_eq!(store.all_feedback().await.unwrap().len(), 1);
     assert_eq!(store.delete_orphan_feedback().await.unwrap(), 0);
+}
+
+/// A store made before feedback carried display positions opens with the column added:
+/// old rows have none, new rows keep theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_from_before_positions_gains_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for ddl in [
+        "CREATE TABLE users (user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, comment TEXT NOT NULL)",
+        "CREATE TABLE items (item_id TEXT PRIMARY KEY, categories TEXT NOT NULL, attributes TEXT NOT NULL,
+            hidden BIGINT NOT NULL, timestamp BIGINT NOT NULL, expires_at BIGINT, comment TEXT NOT NULL)",
+        "CREATE TABLE feedback (user_id TEXT NOT NULL, item_id TEXT NOT NULL, feedback_type TEXT NOT NULL,
+            timestamp BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (user_id, item_id, feedback_type, timestamp))",
+        "INSERT INTO users VALUES ('u', '{}', '')",
+        "INSERT INTO items VALUES ('i', '[]', '{}', 0, 0, NULL, '')",
+        "INSERT INTO feedback VALUES ('u', 'i', 'click', 7, 1.0)",
+    ] {
+        sqlx::query(ddl).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let mut f = Feedback::new("read", "u", "i", 9);
+    f.position = Some(2);
+    store
+        .insert_feedback(std::slice::from_ref(&f))
+        .await
+        .unwrap();
+    let all = store.all_feedback().await.unwrap();
+    assert_eq!(all, vec![Feedback::new("click", "u", "i", 7), f]);
+    store.close().await;
+    // and opening it again leaves the column be
+    let store = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(store.all_feedback().await.unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

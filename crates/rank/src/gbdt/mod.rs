@@ -7,10 +7,11 @@
 //! Trained on click logs with display positions (`SampleSet::positions`), the ranking
 //! objectives correct for position bias with `position_bias=unbiased|ipw` ([`position`]).
 //!
-//! Samples are read dense: a feature a sample lacks is 0, as libsvm means it and as
-//! LightGBM reads it. Trees are for numeric and low-cardinality features; hashed
-//! one-hot features in the millions belong to `lr`, `fm` and `ffm`, and more than
-//! [`MAX_FEATURES`] features are refused.
+//! Samples are read dense over the features the training samples use (a hashed space
+//! of 10⁶ with 300 features in use trains 300 columns): a feature a sample lacks is 0, as
+//! libsvm means it and as LightGBM reads it. Trees are for numeric and low-cardinality
+//! features; one-hot ids in the hundreds of thousands belong to `lr`, `fm` and `ffm`, and
+//! more than [`MAX_FEATURES`] features in use are refused.
 
 pub mod bins;
 pub mod forest;
@@ -340,12 +341,26 @@ fn params_from_json(v: &Value) -> Params {
     p
 }
 
-/// Dense row-major features of a set, `nf` wide (absent = 0, missing = NaN).
-fn dense(s: &SampleSet, nf: usize) -> Vec<f32> {
-    let mut x = vec![0.0f32; s.len() * nf];
-    x.par_chunks_mut(nf.max(1))
+/// Dense row-major features of a set over `width` columns, feature `j` in column
+/// `column[j]` (`u32::MAX` or past the map: left out); absent = 0, missing = NaN.
+fn dense(s: &SampleSet, column: &[u32], width: usize) -> Vec<f32> {
+    let mut x = vec![0.0f32; s.len() * width];
+    let at = |j: u32| column.get(j as usize).copied().filter(|&c| c != u32::MAX);
+    x.par_chunks_mut(width.max(1))
         .enumerate()
-        .for_each(|(i, row)| fill_row(s, i, row));
+        .for_each(|(i, row)| {
+            let r = s.row(i);
+            for (&j, &v) in r.indices.iter().zip(r.values) {
+                if let Some(c) = at(j) {
+                    row[c as usize] = v;
+                }
+            }
+            for &(_, j) in s.missing_of(i) {
+                if let Some(c) = at(j) {
+                    row[c as usize] = f32::NAN;
+                }
+            }
+        });
     x
 }
 
@@ -417,11 +432,28 @@ impl Ranker for Gbdt {
         if train.is_empty() {
             return Err(RankError::Samples("no training samples".into()));
         }
-        if train.n_features > MAX_FEATURES {
+        // The columns trees train on: the features some training sample has (present or
+        // missing), renumbered in index order.
+        let mut column = vec![u32::MAX; train.n_features as usize];
+        for &j in train
+            .indices
+            .iter()
+            .chain(train.missing.iter().map(|(_, j)| j))
+        {
+            column[j as usize] = 0;
+        }
+        let mut used: Vec<u32> = Vec::new();
+        for (j, c) in column.iter_mut().enumerate() {
+            if *c == 0 {
+                *c = used.len() as u32;
+                used.push(j as u32);
+            }
+        }
+        if used.len() > MAX_FEATURES as usize {
             return Err(RankError::Samples(format!(
-                "{} features: trees read samples dense and take at most {MAX_FEATURES}; \
-                 for hashed sparse features use lr, fm or ffm",
-                train.n_features
+                "{} features in use: trees read samples dense and take at most \
+                 {MAX_FEATURES}; for one-hot ids in the hundreds of thousands use lr, fm or ffm",
+                used.len()
             )));
         }
         for (set, what) in
@@ -454,20 +486,27 @@ impl Ranker for Gbdt {
                     )));
                 }
                 // Bins past the deepest position logged would learn nothing.
-                let deepest = train.positions.iter().copied().max().unwrap_or(1) as usize;
+                let deepest = train.positions.iter().copied().max().unwrap_or(0) as usize;
+                if deepest == 0 {
+                    return Err(RankError::Samples(format!(
+                        "position_bias={}: no training sample was shown at a position",
+                        self.position_bias_name()
+                    )));
+                }
                 Some(PositionBias::new(
                     method,
                     self.position_bins.min(deepest),
+                    train.positions.contains(&0),
                     self.position_bias_regularization,
                     self.tree.learning_rate,
                 ))
             }
             None => None,
         };
-        let nf = train.n_features as usize;
+        let nf = used.len();
         self.n_features = train.n_features;
         let n = train.len();
-        let x = dense(train, nf);
+        let x = dense(train, &column, nf);
         let bins = Bins::fit(&x, nf, self.max_bin);
         let binned = bins.apply(&x, nf);
         drop(x);
@@ -480,7 +519,7 @@ impl Ranker for Gbdt {
         let mut rng = SmallRng::seed_from_u64(self.seed);
         let all_features: Vec<usize> = (0..nf).filter(|&f| bins.n_bins(f) > 1).collect();
         let mut bag: Vec<u32> = (0..n as u32).collect();
-        let vx = valid.map(|v| dense(v, nf));
+        let vx = valid.map(|v| dense(v, &column, nf));
         let mut valid_scores = valid.map(|v| vec![self.init_score; v.len()]);
         let mut history = Vec::new();
         let (mut best, mut best_trees) = (f64::INFINITY, 0usize);
@@ -557,6 +596,12 @@ impl Ranker for Gbdt {
             }
         }
         self.propensities = propensities;
+        // Trees grew over the columns; they keep the features' own indices.
+        for t in &mut self.trees {
+            for f in &mut t.feature {
+                *f = used[*f as usize];
+            }
+        }
         let grown = self.trees.len();
         if valid.is_some() && best_trees > 0 {
             self.trees.truncate(best_trees);
@@ -706,43 +751,15 @@ impl Gbdt {
             .header("n_features")
             .as_u64()
             .ok_or_else(|| bad("no n_features"))? as u32;
-        if let (Some(b), Some(method)) = (r.header("position_bias").as_object(), g.position_bias) {
-            let floats = |k: &str| -> Option<Vec<f64>> {
-                b.get(k)?.as_array()?.iter().map(Value::as_f64).collect()
-            };
-            let n = b
-                .get("positions")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            if n == 0 || n > g.position_bins {
-                return Err(bad(
-                    "position_bias with no bins, or more than position_bins",
-                ));
-            }
-            let mut p = PositionBias::new(
-                method,
-                n,
+        let stored = r.header("position_bias");
+        if !stored.is_null() {
+            let p = PositionBias::from_json(
+                stored,
                 g.position_bias_regularization,
                 g.tree.learning_rate,
-            );
-            let fits = |v: &Option<Vec<f64>>| v.as_ref().is_some_and(|v| v.len() == n);
-            match method {
-                Correction::Additive => {
-                    let sb = floats("score_bias");
-                    if !fits(&sb) {
-                        return Err(bad("position_bias without one score term per bin"));
-                    }
-                    p.score_bias = sb.unwrap_or_default();
-                }
-                Correction::Ipw => {
-                    let (c, u) = (floats("clicked"), floats("unclicked"));
-                    if !(fits(&c) && fits(&u)) {
-                        return Err(bad("position_bias without one propensity per bin"));
-                    }
-                    p.clicked = c.unwrap_or_default();
-                    p.unclicked = u.unwrap_or_default();
-                }
-            }
+            )
+            .filter(|p| p.bins() <= g.position_bins && Some(p.method) == g.position_bias)
+            .ok_or_else(|| bad("position_bias that does not fit the model's parameters"))?;
             g.propensities = Some(p);
         }
         let (nodes, leaves) = (r.u32s("tree_nodes")?, r.u32s("tree_leaves")?);

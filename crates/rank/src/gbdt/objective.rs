@@ -177,7 +177,7 @@ impl Objective {
                     }
                     _ => scores,
                 };
-                let bins = propensities.as_ref().map_or(0, |b| b.bins());
+                let bins = propensities.as_ref().map_or(0, |b| b.slots());
                 let frozen = propensities.as_deref().cloned();
                 // Fixed chunks of queries, each summing its own pair losses, then summed
                 // in order: the propensities do not depend on how threads split the work.
@@ -415,7 +415,7 @@ impl Pairs {
                     // The pair's cost as XGBoost's `lambdarank_unbiased` takes it,
                     // ΔNDCG·log(1 + e^{σ(s_high − s_low)}); see `position` for why.
                     let loss = -weight * p.max(1e-300).ln();
-                    let bins = t.bins();
+                    let bins = t.slots();
                     b.costs[kh] += loss / tm;
                     b.costs[bins + kl] += loss / tp;
                     weight /= tp * tm;
