@@ -74,32 +74,45 @@ pub fn read(path: &Path, format: TextFormat) -> Result<(SampleSet, TextReport), 
 /// The sidecar of a sample file that LightGBM reads its queries from: `FILE.query`, one
 /// group size per line, in file order.
 pub fn query_sidecar(path: &Path) -> std::path::PathBuf {
+    sidecar(path, ".query")
+}
+
+/// `path` with `suffix` appended to its name.
+fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
     let mut p = path.as_os_str().to_owned();
-    p.push(".query");
+    p.push(suffix);
     p.into()
+}
+
+/// The non-blank lines of a sidecar file, trimmed, each with its location.
+fn sidecar_lines(path: &Path) -> Result<Vec<(Location, String)>, DataError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let at = Location {
+                path: path.to_path_buf(),
+                line: i as u64 + 1,
+                column: None,
+            };
+            (at, l.trim().to_string())
+        })
+        .collect())
 }
 
 /// Sets `samples`' groups from the sizes in `sidecar` (see [`query_sidecar`]): query `q`
 /// is the next `size` samples. A size that is not a positive integer is refused naming
 /// its line; sizes that do not add up to the samples, naming where they part.
 pub fn apply_query_sizes(samples: &mut SampleSet, sidecar: &Path) -> Result<usize, DataError> {
-    let text = std::fs::read_to_string(sidecar).map_err(|e| DataError::Io {
-        path: sidecar.to_path_buf(),
-        source: e,
-    })?;
     let n = samples.len();
     let mut groups = Vec::with_capacity(n);
     let mut queries = 0u32;
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() {
-            continue;
-        }
-        let at = Location {
-            path: sidecar.to_path_buf(),
-            line: i as u64 + 1,
-            column: None,
-        };
+    for (at, t) in sidecar_lines(sidecar)? {
         let size: usize = match t.parse() {
             Ok(s) if s > 0 => s,
             _ => {
@@ -137,9 +150,7 @@ pub fn apply_query_sizes(samples: &mut SampleSet, sidecar: &Path) -> Result<usiz
 /// The sidecar of a sample file with the display position of each sample: `FILE.position`,
 /// one per line (1 = top), as LightGBM reads it.
 pub fn position_sidecar(path: &Path) -> std::path::PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".position");
-    p.into()
+    sidecar(path, ".position")
 }
 
 /// Sets `samples`' display positions from `sidecar` (see [`position_sidecar`]), one per
@@ -147,22 +158,9 @@ pub fn position_sidecar(path: &Path) -> std::path::PathBuf {
 /// a whole number of at least 1 is refused naming its line; a count that differs from the
 /// samples', naming the file and both counts.
 pub fn apply_positions(samples: &mut SampleSet, sidecar: &Path) -> Result<(), DataError> {
-    let text = std::fs::read_to_string(sidecar).map_err(|e| DataError::Io {
-        path: sidecar.to_path_buf(),
-        source: e,
-    })?;
     let n = samples.len();
     let mut positions = Vec::with_capacity(n);
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() {
-            continue;
-        }
-        let at = Location {
-            path: sidecar.to_path_buf(),
-            line: i as u64 + 1,
-            column: None,
-        };
+    for (at, t) in sidecar_lines(sidecar)? {
         match t.parse::<u32>() {
             Ok(p) if p >= 1 => positions.push(p),
             _ => {
