@@ -232,6 +232,7 @@ fn train(a: &TrainArgs, evaluate_test: bool) -> Result<()> {
     // while the next is parsed, in memory bounded by two blocks.
     let one_pass = a.spec.is_none()
         && a.calibrate.is_none()
+        && ranker.fits_by_streaming()
         && p["epochs"].as_u64() == Some(1)
         && p["shuffle"].as_bool() == Some(false);
     let mut model = RankModel::new(ranker);

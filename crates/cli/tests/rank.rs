@@ -428,3 +428,51 @@ fn lambdamart_learns_from_click_logs_with_positions_and_refuses_bad_sidecars() {
         "{err}"
     );
 }
+
+/// Trees on one-hot samples (every feature sparse: stored row-wise): `gbdt` and
+/// `gbdt_lr` through `rank eval`. `gbdt_lr`'s FTRL is one pass by default, and it once
+/// took the streaming path meant for pure online models, fitting no trees and scoring
+/// nothing.
+#[test]
+fn trees_learn_one_hot_samples_and_gbdt_lr_fits_its_trees_first() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let o = funnel(&[
+        "rank",
+        "synth",
+        "--out",
+        s(dir),
+        "--samples",
+        "20000",
+        "--fields",
+        "4",
+        "--cardinality",
+        "30",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (train, test) = (dir.join("train.ffm"), dir.join("test.ffm"));
+    for m in ["gbdt", "gbdt_lr"] {
+        let j = dir.join(format!("{m}.json"));
+        let o = funnel(&[
+            "rank",
+            "eval",
+            "--train",
+            s(&train),
+            "--test",
+            s(&test),
+            "--format",
+            "libffm",
+            "--model",
+            m,
+            "--json",
+            s(&j),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{m}: {err}");
+        assert!(!err.contains("streamed"), "{m}: {err}");
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+        let auc = r["metrics"]["auc"].as_f64().unwrap();
+        assert!(auc > 0.65, "{m} AUC {auc}");
+        assert!(r["metrics"]["logloss"].as_f64().unwrap() < 0.69, "{r}");
+    }
+}

@@ -84,6 +84,12 @@ pub trait Ranker: Send + Sync {
     fn learns_online(&self) -> bool {
         true
     }
+    /// Whether `partial_fit` from an unfitted model, block by block, is a whole fit (so
+    /// `funnel rank` may stream a one-pass training file instead of holding it): false
+    /// for batch models and for `gbdt_lr`, whose trees must be fitted first.
+    fn fits_by_streaming(&self) -> bool {
+        self.learns_online()
+    }
     /// Whether `predict` gives click probabilities (false for ranking and regression
     /// objectives, whose scores only order).
     fn predicts_probabilities(&self) -> bool {

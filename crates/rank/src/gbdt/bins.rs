@@ -7,14 +7,14 @@
 //! about equal numbers of rows, a value never straddling two bins. Bounds come from a
 //! sample of at most `SAMPLE_ROWS` rows, as LightGBM's `bin_construct_sample_cnt`.
 //!
-//! A feature with missing values (NaN in the dense rows) seen in the sample gets one more
+//! A feature with missing values in training (NaN, [`SampleSet::missing`]) gets one more
 //! bin after the others, the missing bin; a split learns which side it goes to. NaN in a
 //! feature that had no missing values in training is read as 0 (as absent).
-
-use rayon::prelude::*;
+//!
+//! [`SampleSet::missing`]: funnel_features::SampleSet::missing
 
 /// Rows whose values place the bounds.
-const SAMPLE_ROWS: usize = 200_000;
+pub(crate) const SAMPLE_ROWS: usize = 200_000;
 
 /// Fewest sampled rows a bin closes with (LightGBM's `min_data_in_bin`).
 const MIN_DATA_IN_BIN: usize = 3;
@@ -29,30 +29,6 @@ pub struct Bins {
 }
 
 impl Bins {
-    /// Bounds for the columns of `x` (row-major, `n_features` wide).
-    pub fn fit(x: &[f32], n_features: usize, max_bin: usize) -> Bins {
-        let n = x.len() / n_features.max(1);
-        let step = n.div_ceil(SAMPLE_ROWS).max(1);
-        let (bounds, has_missing) = (0..n_features)
-            .into_par_iter()
-            .map(|f| {
-                let column = (0..n).map(|r| x[r * n_features + f]);
-                // Missing anywhere in the column, not only in the sample: a missing bin
-                // must exist for every NaN the matrix holds.
-                let missing = column.clone().any(f32::is_nan);
-                let mut v: Vec<f32> = column.step_by(step).filter(|v| !v.is_nan()).collect();
-                v.sort_by(f32::total_cmp);
-                // Bins are bytes: with a missing bin, at most 255 value bins.
-                let value_bins = if missing { max_bin.min(255) } else { max_bin };
-                (feature_bounds(&v, value_bins), missing)
-            })
-            .unzip();
-        Bins {
-            bounds,
-            has_missing,
-        }
-    }
-
     /// Number of value bins of feature `f` (the missing bin not counted).
     pub fn n_value_bins(&self, f: usize) -> usize {
         self.bounds[f].len() + 1
@@ -79,23 +55,31 @@ impl Bins {
         }
         self.bounds[f].partition_point(|&b| b < x) as u8
     }
+}
 
-    /// The binned matrix, column-major: feature `f`'s bins are `[f·n..(f+1)·n]`.
-    pub fn apply(&self, x: &[f32], n_features: usize) -> Vec<u8> {
-        let n = x.len() / n_features.max(1);
-        let mut out = vec![0u8; n * n_features];
-        out.par_chunks_mut(n.max(1))
-            .enumerate()
-            .for_each(|(f, col)| {
-                for (r, b) in col.iter_mut().enumerate() {
-                    *b = self.bin(f, x[r * n_features + f]);
-                }
-            });
-        out
+/// Bounds of one feature from its sorted non-zero sample values and the number of
+/// sampled rows where it is zero (absent).
+pub(crate) fn bounds_with_zeros(sorted_nonzero: &[f32], zeros: usize, max_bin: usize) -> Vec<f32> {
+    let mut distinct: Vec<(f32, usize)> = Vec::new();
+    let mut zero_done = zeros == 0;
+    for &v in sorted_nonzero {
+        if !zero_done && v > 0.0 {
+            distinct.push((0.0, zeros));
+            zero_done = true;
+        }
+        match distinct.last_mut() {
+            Some((d, c)) if *d == v => *c += 1,
+            _ => distinct.push((v, 1)),
+        }
     }
+    if !zero_done {
+        distinct.push((0.0, zeros));
+    }
+    bounds_of_distinct(&distinct, sorted_nonzero.len() + zeros, max_bin)
 }
 
 /// Bounds of one feature from its sorted sample values.
+#[cfg(test)]
 fn feature_bounds(sorted: &[f32], max_bin: usize) -> Vec<f32> {
     let mut distinct: Vec<(f32, usize)> = Vec::new();
     for &v in sorted {
@@ -104,6 +88,12 @@ fn feature_bounds(sorted: &[f32], max_bin: usize) -> Vec<f32> {
             _ => distinct.push((v, 1)),
         }
     }
+    bounds_of_distinct(&distinct, sorted.len(), max_bin)
+}
+
+/// Bounds of one feature from its distinct sample values, ascending, with their counts
+/// (`total` of them).
+fn bounds_of_distinct(distinct: &[(f32, usize)], total: usize, max_bin: usize) -> Vec<f32> {
     let mid = |a: f32, b: f32| {
         let m = a + (b - a) / 2.0;
         // Halfway may round up to b; the bound must stay below it.
@@ -132,7 +122,7 @@ fn feature_bounds(sorted: &[f32], max_bin: usize) -> Vec<f32> {
     // Equal-count bins: cut after a value once its bin has reached its share of the rows
     // left, so that heavy values (zeros) do not starve the bins after them.
     let mut bounds = Vec::with_capacity(max_bin - 1);
-    let mut left = sorted.len();
+    let mut left = total;
     let mut in_bin = 0usize;
     for (i, &(v, c)) in distinct.iter().enumerate() {
         in_bin += c;
@@ -183,36 +173,5 @@ mod tests {
         let b = feature_bounds(&z, 5);
         assert_eq!(b[0], 0.5);
         assert_eq!(b.len(), 4);
-    }
-
-    /// NaN gets a bin of its own after the values, in the columns that have it; in the
-    /// others it reads as 0.
-    #[test]
-    fn missing_values_get_the_last_bin() {
-        let x = [
-            1.0,
-            5.0,
-            f32::NAN,
-            5.0,
-            1.0,
-            0.0,
-            1.0,
-            5.0,
-            1.0,
-            5.0,
-            1.0,
-            5.0,
-        ];
-        let bins = Bins::fit(&x, 2, 255);
-        assert_eq!(bins.has_missing, [true, false]);
-        assert_eq!(
-            (bins.n_bins(0), bins.n_value_bins(0), bins.n_bins(1)),
-            (2, 1, 2)
-        );
-        assert_eq!(bins.missing_bin(0), Some(1));
-        assert_eq!(bins.missing_bin(1), None);
-        assert_eq!(bins.bin(0, f32::NAN), 1);
-        assert_eq!(bins.bin(1, f32::NAN), bins.bin(1, 0.0));
-        assert_eq!(bins.apply(&x, 2)[..6], [0, 1, 0, 0, 0, 0]);
     }
 }

@@ -81,7 +81,8 @@ impl GbdtLr {
         let n_trees = self.offsets.len();
         let mut out = SampleSet::new();
         let mut f: Vec<(u32, u32, f32)> = Vec::with_capacity(n_trees);
-        for (i, row) in leaves.chunks(n_trees.max(1)).enumerate() {
+        for i in 0..s.len() {
+            let row = &leaves[i * n_trees..(i + 1) * n_trees];
             f.clear();
             f.extend(
                 row.iter()
@@ -120,8 +121,17 @@ impl Ranker for GbdtLr {
     }
 
     fn partial_fit(&mut self, samples: &SampleSet) -> Result<()> {
+        if self.offsets.is_empty() {
+            return Err(crate::RankError::Samples(format!(
+                "{M} learns online only once its trees are fitted: fit it first"
+            )));
+        }
         let l = self.leaves(samples);
         self.lr.partial_fit(&l)
+    }
+
+    fn fits_by_streaming(&self) -> bool {
+        false
     }
 
     fn predict(&self, samples: &SampleSet) -> Vec<f32> {

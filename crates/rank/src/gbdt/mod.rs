@@ -7,12 +7,16 @@
 //! Trained on click logs with display positions (`SampleSet::positions`), the ranking
 //! objectives correct for position bias with `position_bias=unbiased|ipw` ([`position`]).
 //!
-//! Samples are read dense over the features the training samples use (a hashed space
-//! of 10⁶ with 300 features in use trains 300 columns): a feature a sample lacks is 0, as
-//! libsvm means it and as LightGBM reads it. Trees are for numeric and low-cardinality
-//! features; one-hot ids in the hundreds of thousands belong to `lr`, `fm` and `ffm`, and
-//! more than [`MAX_FEATURES`] features in use are refused.
+//! Trees train over the features the training samples use (a hashed space of 10⁶ with
+//! 300 features in use trains 300): a feature a sample lacks is 0, as libsvm means it
+//! and as LightGBM reads it. Samples are binned straight from their sparse rows
+//! ([`binned`]): dense features get a byte column each, sparse ones (one-hot ids,
+//! categories) are kept row-wise, so one-hot ids cost their non-zeros, not a column
+//! each. Every leaf holds a histogram over all features' bins, so more than
+//! [`MAX_FEATURES`] features in use are refused: ids in the millions belong to `lr`,
+//! `fm` and `ffm`.
 
+pub mod binned;
 pub mod bins;
 pub mod forest;
 pub mod lr;
@@ -34,12 +38,12 @@ use serde_json::{json, Value};
 use crate::error::{RankError, Result};
 use crate::online::{sigmoid, FitReport};
 use crate::Ranker;
-use bins::Bins;
+use binned::Binned;
 use objective::Objective;
 use position::{Correction, PositionBias};
 use tree::{Grower, Tree, TreeParams};
 
-/// The widest samples a GBDT takes (dense rows of this many features).
+/// The most features in use a GBDT trains on (each leaf's histogram has their bins).
 pub const MAX_FEATURES: u32 = 100_000;
 
 /// A boosted ensemble and how it trains.
@@ -341,27 +345,22 @@ fn params_from_json(v: &Value) -> Params {
     p
 }
 
-/// Dense row-major features of a set over `width` columns, feature `j` in column
-/// `column[j]` (`u32::MAX` or past the map: left out); absent = 0, missing = NaN.
-fn dense(s: &SampleSet, column: &[u32], width: usize) -> Vec<f32> {
-    let mut x = vec![0.0f32; s.len() * width];
+/// Writes sample `i`'s features into the zeroed row `x` over columns (feature `j` in
+/// column `column[j]`; `u32::MAX` or past the map: left out; missing as NaN), or with
+/// `set` false zeroes what it wrote.
+fn put_row(s: &SampleSet, i: usize, column: &[u32], x: &mut [f32], set: bool) {
     let at = |j: u32| column.get(j as usize).copied().filter(|&c| c != u32::MAX);
-    x.par_chunks_mut(width.max(1))
-        .enumerate()
-        .for_each(|(i, row)| {
-            let r = s.row(i);
-            for (&j, &v) in r.indices.iter().zip(r.values) {
-                if let Some(c) = at(j) {
-                    row[c as usize] = v;
-                }
-            }
-            for &(_, j) in s.missing_of(i) {
-                if let Some(c) = at(j) {
-                    row[c as usize] = f32::NAN;
-                }
-            }
-        });
-    x
+    let r = s.row(i);
+    for (&j, &v) in r.indices.iter().zip(r.values) {
+        if let Some(c) = at(j) {
+            x[c as usize] = if set { v } else { 0.0 };
+        }
+    }
+    for &(_, j) in s.missing_of(i) {
+        if let Some(c) = at(j) {
+            x[c as usize] = if set { f32::NAN } else { 0.0 };
+        }
+    }
 }
 
 /// Writes sample `i`'s features into the zeroed dense row `x` (missing values as NaN;
@@ -451,8 +450,8 @@ impl Ranker for Gbdt {
         }
         if used.len() > MAX_FEATURES as usize {
             return Err(RankError::Samples(format!(
-                "{} features in use: trees read samples dense and take at most \
-                 {MAX_FEATURES}; for one-hot ids in the hundreds of thousands use lr, fm or ffm",
+                "{} features in use: trees keep a histogram of every feature per leaf and \
+                 take at most {MAX_FEATURES}; for ids in the millions use lr, fm or ffm",
                 used.len()
             )));
         }
@@ -506,20 +505,19 @@ impl Ranker for Gbdt {
         let nf = used.len();
         self.n_features = train.n_features;
         let n = train.len();
-        let x = dense(train, &column, nf);
-        let bins = Bins::fit(&x, nf, self.max_bin);
-        let binned = bins.apply(&x, nf);
-        drop(x);
-        let grower = Grower::new(&binned, n, &bins, self.tree);
+        let binned = Binned::build(train, &column, nf, self.max_bin);
+        if std::env::var_os("FUNNEL_GBDT_TIMES").is_some() {
+            eprintln!("gbdt: {nf} features in {} columns", binned.n_columns());
+        }
+        let grower = Grower::new(&binned, self.tree);
         self.init_score = self.objective.init_score(&train.labels);
         self.trees.clear();
         self.forest = std::sync::OnceLock::new();
         let mut scores = vec![self.init_score; n];
         let (mut g, mut h) = (vec![0.0f32; n], vec![0.0f32; n]);
         let mut rng = SmallRng::seed_from_u64(self.seed);
-        let all_features: Vec<usize> = (0..nf).filter(|&f| bins.n_bins(f) > 1).collect();
+        let all_features = binned.features();
         let mut bag: Vec<u32> = (0..n as u32).collect();
-        let vx = valid.map(|v| dense(v, &column, nf));
         let mut valid_scores = valid.map(|v| vec![self.init_score; v.len()]);
         let mut history = Vec::new();
         let (mut best, mut best_trees) = (f64::INFINITY, 0usize);
@@ -572,14 +570,20 @@ impl Ranker for Gbdt {
                 }
             } else {
                 scores.par_iter_mut().enumerate().for_each(|(r, s)| {
-                    *s += tree.predict_binned(&binned, n, r) as f64;
+                    *s += tree.predict_binned(&binned, r) as f64;
                 });
             }
             t_update += c.elapsed().as_secs_f64();
-            if let (Some(v), Some(vs), Some(vx)) = (valid, valid_scores.as_mut(), vx.as_ref()) {
-                vs.par_iter_mut().enumerate().for_each(|(r, s)| {
-                    *s += tree.predict(&vx[r * nf..(r + 1) * nf]) as f64;
-                });
+            if let (Some(v), Some(vs)) = (valid, valid_scores.as_mut()) {
+                // Validation rows are read sparse, into one zeroed row per thread.
+                vs.par_iter_mut().enumerate().for_each_init(
+                    || vec![0.0f32; nf],
+                    |x, (r, s)| {
+                        put_row(v, r, &column, x, true);
+                        *s += tree.predict(x) as f64;
+                        put_row(v, r, &column, x, false);
+                    },
+                );
                 let loss = self.validation_loss(vs, v, &valid_q);
                 history.push(loss);
                 if loss < best - 1e-12 {

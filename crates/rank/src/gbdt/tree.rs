@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::bins::Bins;
+use super::binned::{Binned, Place};
 
 /// How trees grow.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,16 +116,16 @@ impl Tree {
         self.leaf_value[self.leaf(x)]
     }
 
-    /// The value of row `r` of a column-major binned matrix of `n` rows.
+    /// The value of row `r` of a binned matrix.
     #[inline]
-    pub fn predict_binned(&self, binned: &[u8], n: usize, r: usize) -> f32 {
+    pub fn predict_binned(&self, binned: &Binned, r: usize) -> f32 {
         if self.feature.is_empty() {
             return self.leaf_value[0];
         }
         let mut node = 0i32;
         while node >= 0 {
             let i = node as usize;
-            let b = binned[self.feature[i] as usize * n + r];
+            let b = binned.feature_bin(self.feature[i] as usize, r);
             // The missing bin is the feature's last: `<=` sends it right already.
             let left =
                 b <= self.bin[i] || (self.missing[i] == MISSING_LEFT && b == self.missing_bin[i]);
@@ -161,26 +161,34 @@ struct Leaf {
 
 /// Grows trees on one binned matrix.
 pub struct Grower<'a> {
-    binned: &'a [u8],
-    n_rows: usize,
-    bins: &'a Bins,
+    binned: &'a Binned,
+    /// Where each column's bins start in a histogram.
     offsets: Vec<usize>,
     params: TreeParams,
+    /// Buffers kept from tree to tree: a fresh histogram of a few hundred kB per leaf
+    /// came from the system zeroed page by page, a twentieth of a fit.
+    pool: std::sync::Mutex<Pool>,
+}
+
+/// Histograms no leaf holds, and the gathered-gradients buffer.
+#[derive(Default)]
+struct Pool {
+    hists: Vec<Vec<Cell>>,
+    gh: Vec<[f32; 2]>,
 }
 
 impl<'a> Grower<'a> {
-    /// A grower over `binned` (column-major, `n_rows` rows, bins of `bins`).
-    pub fn new(binned: &'a [u8], n_rows: usize, bins: &'a Bins, params: TreeParams) -> Self {
+    /// A grower over `binned`.
+    pub fn new(binned: &'a Binned, params: TreeParams) -> Self {
         let mut offsets = vec![0];
-        for f in 0..bins.bounds.len() {
-            offsets.push(offsets[f] + bins.n_bins(f));
+        for c in 0..binned.n_columns() {
+            offsets.push(offsets[c] + binned.column_bins(c));
         }
         Grower {
             binned,
-            n_rows,
-            bins,
             offsets,
             params,
+            pool: Default::default(),
         }
     }
 
@@ -194,100 +202,202 @@ impl<'a> Grower<'a> {
             * self.params.learning_rate) as f32
     }
 
-    /// The histograms of `rows` over `features`.
-    fn histogram(&self, rows: &[u32], g: &[f32], h: &[f32], features: &[usize]) -> Vec<Cell> {
-        let total = *self.offsets.last().unwrap_or(&0);
-        let mut hist = vec![Cell::default(); total];
-        // Each feature's bins are a disjoint slice: fill them in parallel.
-        let mut slices: Vec<(usize, &mut [Cell])> = Vec::with_capacity(features.len());
-        let mut rest: &mut [Cell] = &mut hist;
+    /// Where the sparse features' bins start in a histogram (after the columns').
+    fn sparse_at(&self) -> usize {
+        *self.offsets.last().unwrap_or(&0)
+    }
+
+    /// The histograms of `rows` over `columns`, and over the sparse features if
+    /// `sparse`.
+    fn histogram(
+        &self,
+        rows: &[u32],
+        g: &[f32],
+        h: &[f32],
+        columns: &[usize],
+        sparse: bool,
+    ) -> Vec<Cell> {
+        let sparse_at = self.sparse_at();
+        let total = sparse_at + self.binned.sparse_bins();
+        let (mut hist, mut gh) = {
+            let mut pool = self.pool.lock().expect("pool lock");
+            let hist = pool.hists.pop().unwrap_or_default();
+            (hist, std::mem::take(&mut pool.gh))
+        };
+        hist.clear();
+        hist.resize(total, Cell::default());
+        let (dense_part, sparse_part) = hist.split_at_mut(sparse_at);
+        // Each column's bins are a disjoint slice: fill them in parallel.
+        let mut slices: Vec<(usize, &mut [Cell])> = Vec::with_capacity(columns.len());
+        let mut rest: &mut [Cell] = dense_part;
         let mut at = 0;
-        for &f in features {
-            let (_, tail) = rest.split_at_mut(self.offsets[f] - at);
-            let (mine, tail) = tail.split_at_mut(self.offsets[f + 1] - self.offsets[f]);
-            slices.push((f, mine));
+        for &c in columns {
+            let (_, tail) = rest.split_at_mut(self.offsets[c] - at);
+            let (mine, tail) = tail.split_at_mut(self.offsets[c + 1] - self.offsets[c]);
+            slices.push((c, mine));
             rest = tail;
-            at = self.offsets[f + 1];
+            at = self.offsets[c + 1];
         }
-        let n = self.n_rows;
         // The leaf's gradients gathered once, in row order (LightGBM's "ordered
-        // gradients"): each feature then reads them sequentially.
-        let gh: Vec<[f32; 2]> = rows
-            .iter()
-            .map(|&r| [g[r as usize], h[r as usize]])
-            .collect();
-        slices.into_par_iter().for_each(|(f, cells)| {
-            let col = &self.binned[f * n..(f + 1) * n];
-            for (&r, &[gr, hr]) in rows.iter().zip(&gh) {
-                let c = &mut cells[col[r as usize] as usize];
-                c.g += gr as f64;
-                c.h += hr as f64;
-                c.n += 1;
-            }
-        });
+        // gradients"): each column then reads them sequentially.
+        gh.clear();
+        gh.extend(rows.iter().map(|&r| [g[r as usize], h[r as usize]]));
+        rayon::join(
+            || {
+                slices.into_par_iter().for_each(|(c, cells)| {
+                    column_histogram(self.binned.column(c), rows, &gh, cells)
+                })
+            },
+            || {
+                if sparse {
+                    self.sparse_histogram(rows, &gh, sparse_part);
+                }
+            },
+        );
+        self.pool.lock().expect("pool lock").gh = gh;
         hist
+    }
+
+    /// Gives a histogram back for later leaves.
+    fn recycle(&self, hist: Vec<Cell>) {
+        if !hist.is_empty() {
+            self.pool.lock().expect("pool lock").hists.push(hist);
+        }
+    }
+
+    /// Adds the row-wise bins of `rows` (gradients `gh`) into `out`: in parallel over
+    /// chunks of rows for large leaves, each chunk into a histogram of its own.
+    fn sparse_histogram(&self, rows: &[u32], gh: &[[f32; 2]], out: &mut [Cell]) {
+        /// Fewest rows worth a histogram of their own.
+        const ROWS_PER_TASK: usize = 16_384;
+        let add = |rows: &[u32], gh: &[[f32; 2]], out: &mut [Cell]| {
+            for (&r, &[gr, hr]) in rows.iter().zip(gh) {
+                for &k in self.binned.row_bins(r as usize) {
+                    let c = &mut out[k as usize];
+                    c.g += gr as f64;
+                    c.h += hr as f64;
+                    c.n += 1;
+                }
+            }
+        };
+        let tasks = (rows.len() / ROWS_PER_TASK).clamp(1, rayon::current_num_threads());
+        if tasks == 1 {
+            add(rows, gh, out);
+            return;
+        }
+        let chunk = rows.len().div_ceil(tasks);
+        let mut extra: Vec<Vec<Cell>> = (1..tasks)
+            .map(|_| vec![Cell::default(); out.len()])
+            .collect();
+        let targets: Vec<&mut [Cell]> = std::iter::once(&mut *out)
+            .chain(extra.iter_mut().map(Vec::as_mut_slice))
+            .collect();
+        targets
+            .into_par_iter()
+            .zip(rows.par_chunks(chunk).zip(gh.par_chunks(chunk)))
+            .for_each(|(target, (rows, gh))| add(rows, gh, target));
+        for e in &extra {
+            for (o, c) in out.iter_mut().zip(e) {
+                o.add(c);
+            }
+        }
+    }
+
+    /// Feature `f`'s cells from the leaf's histogram `hist` (sums `sum`): its column's
+    /// cells when it is dense, else rebuilt in `scratch` from its row-wise bins (its
+    /// zero bin holds the rows its other bins do not).
+    fn feature_cells<'h>(
+        &self,
+        place: &Place,
+        f: usize,
+        hist: &'h [Cell],
+        sum: &Cell,
+        scratch: &'h mut Vec<Cell>,
+    ) -> &'h [Cell] {
+        if place.dense {
+            let c = place.at as usize;
+            return &hist[self.offsets[c]..self.offsets[c + 1]];
+        }
+        scratch.clear();
+        scratch.resize(self.binned.bins.n_bins(f), Cell::default());
+        let mut rest = *sum;
+        let at = self.sparse_at() + place.at as usize;
+        for (j, cell) in hist[at..at + place.span as usize].iter().enumerate() {
+            let b = j + (j >= place.zero as usize) as usize;
+            scratch[b] = *cell;
+            rest = rest.minus(cell);
+        }
+        scratch[place.zero as usize] = rest;
+        scratch
     }
 
     /// The best split of a leaf with histogram `hist` and sums `sum`.
     fn best_split(&self, hist: &[Cell], sum: &Cell, features: &[usize]) -> Option<Split> {
         let p = &self.params;
         let parent = self.leaf_score(sum);
-        features
-            .iter()
-            .filter_map(|&f| {
-                let cells = &hist[self.offsets[f]..self.offsets[f + 1]];
-                let values = self.bins.n_value_bins(f);
-                let missing = match self.bins.has_missing[f] {
-                    true => cells[values],
-                    false => Cell::default(),
+        let bins = &self.binned.bins;
+        let mut scratch = Vec::new();
+        let mut overall: Option<Split> = None;
+        for &f in features {
+            let Some(place) = self.binned.place(f) else {
+                continue;
+            };
+            let cells = self.feature_cells(&place, f, hist, sum, &mut scratch);
+            let values = bins.n_value_bins(f);
+            let missing = match bins.has_missing[f] {
+                true => cells[values],
+                false => Cell::default(),
+            };
+            let mut best: Option<Split> = None;
+            // Missing rows right (the scan's natural order: the missing bin is last, so
+            // splitting after the last value bin parts values from missing), then, where
+            // there are any, missing rows left.
+            for missing_left in [false, true] {
+                if missing_left && missing.n == 0 {
+                    break;
+                }
+                let mut left = if missing_left {
+                    missing
+                } else {
+                    Cell::default()
                 };
-                let mut best: Option<Split> = None;
-                // Missing rows right (the scan's natural order: the missing bin is
-                // last, so splitting after the last value bin parts values from
-                // missing), then, where there are any, missing rows left.
-                for missing_left in [false, true] {
-                    if missing_left && missing.n == 0 {
+                let last = if missing_left {
+                    values - 1
+                } else {
+                    cells.len() - 1
+                };
+                for (b, c) in cells.iter().enumerate().take(last) {
+                    left.add(c);
+                    let right = sum.minus(&left);
+                    if (left.n as usize) < p.min_data_in_leaf {
+                        continue;
+                    }
+                    if (right.n as usize) < p.min_data_in_leaf {
                         break;
                     }
-                    let mut left = if missing_left {
-                        missing
-                    } else {
-                        Cell::default()
-                    };
-                    let last = if missing_left {
-                        values - 1
-                    } else {
-                        cells.len() - 1
-                    };
-                    for (b, c) in cells.iter().enumerate().take(last) {
-                        left.add(c);
-                        let right = sum.minus(&left);
-                        if (left.n as usize) < p.min_data_in_leaf {
-                            continue;
-                        }
-                        if (right.n as usize) < p.min_data_in_leaf {
-                            break;
-                        }
-                        if left.h < p.min_sum_hessian || right.h < p.min_sum_hessian {
-                            continue;
-                        }
-                        let gain = self.leaf_score(&left) + self.leaf_score(&right) - parent;
-                        if gain > p.min_gain_to_split.max(1e-12)
-                            && best.is_none_or(|s| gain > s.gain)
-                        {
-                            best = Some(Split {
-                                gain,
-                                feature: f,
-                                bin: b as u8,
-                                missing_left,
-                                left,
-                            });
-                        }
+                    if left.h < p.min_sum_hessian || right.h < p.min_sum_hessian {
+                        continue;
+                    }
+                    let gain = self.leaf_score(&left) + self.leaf_score(&right) - parent;
+                    if gain > p.min_gain_to_split.max(1e-12) && best.is_none_or(|s| gain > s.gain) {
+                        best = Some(Split {
+                            gain,
+                            feature: f,
+                            bin: b as u8,
+                            missing_left,
+                            left,
+                        });
                     }
                 }
-                best
-            })
-            .max_by(|a, b| a.gain.total_cmp(&b.gain).then(b.feature.cmp(&a.feature)))
+            }
+            // Ties go to the lower feature, as features come in ascending order.
+            if let Some(b) = best {
+                if overall.is_none_or(|o| b.gain > o.gain) {
+                    overall = Some(b);
+                }
+            }
+        }
+        overall
     }
 
     /// Grows one tree on `rows` (reordered in place) with gradients `g` and hessians `h`,
@@ -301,7 +411,8 @@ impl<'a> Grower<'a> {
         features: &[usize],
     ) -> (Tree, Vec<std::ops::Range<usize>>) {
         let p = self.params;
-        let hist = self.histogram(rows, g, h, features);
+        let (columns, sparse) = self.binned.columns_of(features);
+        let hist = self.histogram(rows, g, h, &columns, sparse);
         let mut sum = Cell::default();
         for &r in rows.iter() {
             sum.g += g[r as usize] as f64;
@@ -320,7 +431,8 @@ impl<'a> Grower<'a> {
         }];
         let mut tree = Tree::default();
         let mut scratch: Vec<u32> = Vec::new();
-        let n = self.n_rows;
+        let mut flip = vec![false; self.binned.n_rows];
+        let bins = &self.binned.bins;
         while leaves.len() < p.num_leaves {
             let Some((li, s)) = leaves
                 .iter()
@@ -335,23 +447,49 @@ impl<'a> Grower<'a> {
                 (l.start, l.end, l.depth, l.parent)
             };
             // Stable partition of the leaf's rows: left (bin <= split bin) first.
-            let col = &self.binned[s.feature * n..(s.feature + 1) * n];
-            let missing_bin = self.bins.missing_bin(s.feature);
+            let place = self
+                .binned
+                .place(s.feature)
+                .expect("a split's feature has bins");
+            let missing_bin = bins.missing_bin(s.feature);
             // A bin number no row has, unless missing rows go left.
             let left_too = match (s.missing_left, missing_bin) {
                 (true, Some(b)) => b,
                 _ => 0,
             };
+            let goes_left = |b: u8| b <= s.bin || (s.missing_left && b == left_too);
             scratch.clear();
             let mut w = start;
-            for i in start..end {
-                let r = rows[i];
-                let b = col[r as usize];
-                if b <= s.bin || (s.missing_left && b == left_too) {
-                    rows[w] = r;
-                    w += 1;
-                } else {
-                    scratch.push(r);
+            if place.dense {
+                let col = self.binned.column(place.at as usize);
+                for i in start..end {
+                    let r = rows[i];
+                    if goes_left(col[r as usize]) {
+                        rows[w] = r;
+                        w += 1;
+                    } else {
+                        scratch.push(r);
+                    }
+                }
+            } else {
+                // Rows go the way of the zero bin but where the feature's non-zero rows
+                // say otherwise: flag those, partition, unflag.
+                let zero_left = goes_left(place.zero);
+                let (nonzero, their_bins) = self.binned.nonzero_rows(s.feature);
+                for (&r, &b) in nonzero.iter().zip(their_bins) {
+                    flip[r as usize] = goes_left(b) != zero_left;
+                }
+                for i in start..end {
+                    let r = rows[i];
+                    if zero_left != flip[r as usize] {
+                        rows[w] = r;
+                        w += 1;
+                    } else {
+                        scratch.push(r);
+                    }
+                }
+                for &r in nonzero {
+                    flip[r as usize] = false;
                 }
             }
             rows[w..end].copy_from_slice(&scratch);
@@ -361,7 +499,7 @@ impl<'a> Grower<'a> {
             let node = tree.feature.len();
             tree.feature.push(s.feature as u32);
             // After the last value bin (values left, missing right): every value is below.
-            let threshold = self.bins.bounds[s.feature].get(s.bin as usize);
+            let threshold = bins.bounds[s.feature].get(s.bin as usize);
             tree.threshold
                 .push(threshold.copied().unwrap_or(f32::INFINITY));
             tree.bin.push(s.bin);
@@ -390,12 +528,15 @@ impl<'a> Grower<'a> {
             } else {
                 (&rows[mid..end], true)
             };
-            let small_hist = self.histogram(small, g, h, features);
+            let small_hist = self.histogram(small, g, h, &columns, sparse);
             let mut large_hist = parent_hist;
-            for &f in features {
-                for b in self.offsets[f]..self.offsets[f + 1] {
-                    large_hist[b] = large_hist[b].minus(&small_hist[b]);
-                }
+            let sparse_bins = self.sparse_at()..if sparse { large_hist.len() } else { 0 };
+            for b in columns
+                .iter()
+                .flat_map(|&c| self.offsets[c]..self.offsets[c + 1])
+                .chain(sparse_bins)
+            {
+                large_hist[b] = large_hist[b].minus(&small_hist[b]);
             }
             let (left_hist, right_hist) = if large_is_left {
                 (large_hist, small_hist)
@@ -412,6 +553,17 @@ impl<'a> Grower<'a> {
             };
             let left_split = best(&left_hist, &left_sum);
             let right_split = best(&right_hist, &right_sum);
+            // A leaf that will not split needs its histogram no more.
+            let keep = |hist: Vec<Cell>, split: &Option<Split>| {
+                if split.is_some() {
+                    hist
+                } else {
+                    self.recycle(hist);
+                    Vec::new()
+                }
+            };
+            let left_hist = keep(left_hist, &left_split);
+            let right_hist = keep(right_hist, &right_split);
             leaves[li] = Leaf {
                 start,
                 end: mid,
@@ -432,8 +584,41 @@ impl<'a> Grower<'a> {
             });
         }
         tree.leaf_value = leaves.iter().map(|l| self.leaf_value(&l.sum)).collect();
+        for l in &mut leaves {
+            self.recycle(std::mem::take(&mut l.hist));
+        }
         let ranges = leaves.iter().map(|l| l.start..l.end).collect();
         (tree, ranges)
+    }
+}
+
+/// Adds the bins of `rows` (gradients `gh`) in `col` into `cells`. Rows in a row often
+/// share a bin, and then each add waits for the one before; so large leaves add every
+/// other row into a second histogram, merged at the end.
+#[inline]
+fn column_histogram(col: &[u8], rows: &[u32], gh: &[[f32; 2]], cells: &mut [Cell]) {
+    let add = |c: &mut Cell, [g, h]: [f32; 2]| {
+        c.g += g as f64;
+        c.h += h as f64;
+        c.n += 1;
+    };
+    if rows.len() < 4096 {
+        for (&r, &x) in rows.iter().zip(gh) {
+            add(&mut cells[col[r as usize] as usize], x);
+        }
+        return;
+    }
+    let mut other = [Cell::default(); 256];
+    let (pairs, rest) = rows.split_at(rows.len() & !1);
+    for (r, x) in pairs.chunks_exact(2).zip(gh.chunks_exact(2)) {
+        add(&mut cells[col[r[0] as usize] as usize], x[0]);
+        add(&mut other[col[r[1] as usize] as usize], x[1]);
+    }
+    if let (Some(&r), Some(&x)) = (rest.first(), gh.last()) {
+        add(&mut cells[col[r as usize] as usize], x);
+    }
+    for (c, o) in cells.iter_mut().zip(&other) {
+        c.add(o);
     }
 }
 
@@ -447,6 +632,7 @@ fn soft_threshold(g: f64, l1: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::binned::samples;
     use super::*;
 
     fn params() -> TreeParams {
@@ -475,9 +661,8 @@ mod tests {
             x[r * nf + 1] = b;
             y[r] = if a < 10.0 { 1.0 } else { 3.0 } + if b < 5.0 { 0.0 } else { 10.0 };
         }
-        let bins = Bins::fit(&x, nf, 255);
-        let binned = bins.apply(&x, nf);
-        let grower = Grower::new(&binned, n, &bins, params());
+        let binned = Binned::build(&samples(&x, nf, &y), &[0, 1], nf, 255);
+        let grower = Grower::new(&binned, params());
         let g: Vec<f32> = y.iter().map(|v| -v).collect();
         let h = vec![1.0f32; n];
         let mut rows: Vec<u32> = (0..n as u32).collect();
@@ -486,7 +671,7 @@ mod tests {
         for r in 0..n {
             let raw = tree.predict(&x[r * nf..(r + 1) * nf]);
             assert!((raw - y[r]).abs() < 1e-5, "row {r}: {raw} vs {}", y[r]);
-            assert_eq!(raw, tree.predict_binned(&binned, n, r));
+            assert_eq!(raw, tree.predict_binned(&binned, r));
         }
         // min_data_in_leaf stops splits that would leave fewer rows.
         let p = TreeParams {
@@ -494,7 +679,7 @@ mod tests {
             ..params()
         };
         let mut rows: Vec<u32> = (0..n as u32).collect();
-        let (t, _) = Grower::new(&binned, n, &bins, p).grow(&mut rows, &g, &h, &[0, 1]);
+        let (t, _) = Grower::new(&binned, p).grow(&mut rows, &g, &h, &[0, 1]);
         assert_eq!(t.leaf_value.len(), 1);
         // L2 shrinks the leaf towards 0: −G/(H + λ) for the single leaf.
         let p = TreeParams {
@@ -503,8 +688,63 @@ mod tests {
             ..params()
         };
         let mut rows: Vec<u32> = (0..n as u32).collect();
-        let (t, _) = Grower::new(&binned, n, &bins, p).grow(&mut rows, &g, &h, &[0, 1]);
+        let (t, _) = Grower::new(&binned, p).grow(&mut rows, &g, &h, &[0, 1]);
         let mean: f32 = y.iter().sum::<f32>() / n as f32;
         assert!((t.leaf_value[0] - mean / 2.0).abs() < 1e-4);
+    }
+
+    /// Stored by column or by row, the same data grows the same tree: one-hot ids,
+    /// a sparse numeric feature with a negative value, a dense one, missing values.
+    #[test]
+    fn sparse_and_dense_storage_grow_the_same_tree() {
+        let (n, nf) = (3000, 24);
+        let mut x = vec![0.0f32; n * nf];
+        let mut y = vec![0.0f32; n];
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as f32 / (1u64 << 31) as f32
+        };
+        for r in 0..n {
+            let row = &mut x[r * nf..(r + 1) * nf];
+            let id = (next() * 20.0) as usize;
+            row[id] = 1.0;
+            let a = if next() < 0.1 {
+                next() * 4.0 - 1.0
+            } else {
+                0.0
+            };
+            row[20] = a;
+            row[21] = next();
+            row[22] = if next() < 0.05 { f32::NAN } else { 0.0 };
+            row[23] = if next() < 0.15 { 2.0 } else { 0.0 };
+            y[r] = (id % 3) as f32 + 2.0 * a + row[21] + if row[22].is_nan() { 3.0 } else { 0.0 };
+        }
+        let s = samples(&x, nf, &y);
+        let column: Vec<u32> = (0..nf as u32).collect();
+        let g: Vec<f32> = y.iter().map(|v| -v).collect();
+        let h = vec![1.0f32; n];
+        let p = TreeParams {
+            num_leaves: 31,
+            min_data_in_leaf: 20,
+            ..params()
+        };
+        let trees: Vec<Tree> = [0, 5]
+            .map(|fifths| {
+                let b = Binned::build_with(&s, &column, nf, 255, fifths);
+                assert_eq!(b.n_columns(), if fifths == 0 { nf } else { 0 });
+                let mut rows: Vec<u32> = (0..n as u32).collect();
+                Grower::new(&b, p).grow(&mut rows, &g, &h, &b.features()).0
+            })
+            .into();
+        assert_eq!(trees[0].feature, trees[1].feature);
+        assert_eq!(trees[0].bin, trees[1].bin);
+        assert_eq!(trees[0].missing, trees[1].missing);
+        for (a, b) in trees[0].leaf_value.iter().zip(&trees[1].leaf_value) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        assert!(trees[0].feature.len() >= 20);
     }
 }
