@@ -431,7 +431,15 @@ impl<'a> Grower<'a> {
         }];
         let mut tree = Tree::default();
         let mut scratch: Vec<u32> = Vec::new();
-        let mut flip = vec![false; self.binned.n_rows];
+        // Only splits on sparse features flag rows.
+        let mut flip = vec![
+            false;
+            if self.binned.sparse_bins() > 0 {
+                self.binned.n_rows
+            } else {
+                0
+            }
+        ];
         let bins = &self.binned.bins;
         while leaves.len() < p.num_leaves {
             let Some((li, s)) = leaves
