@@ -19,6 +19,10 @@ pub enum RankError {
     /// The feature pipeline stored with a model could not be used.
     #[error(transparent)]
     Features(#[from] funnel_features::FeatureError),
+    /// A neural model's shapes did not fit, or its training diverged (named epoch, step
+    /// and learning rate).
+    #[error(transparent)]
+    Train(#[from] funnel_train::TrainError),
     /// A metric could not be computed.
     #[error(transparent)]
     Metrics(#[from] funnel_metrics::MetricsError),

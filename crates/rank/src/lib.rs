@@ -27,6 +27,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod calibrate;
+pub mod deep;
 mod error;
 pub mod ffm;
 pub mod fm;
@@ -45,6 +46,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use calibrate::{correct_downsampling, Calibration};
+pub use deep::Deep;
 pub use error::{RankError, Result};
 pub use ffm::Ffm;
 pub use fm::Fm;

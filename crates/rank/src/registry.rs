@@ -9,7 +9,7 @@
 use funnel_model::{ModelReader, ParamDoc, Params};
 
 use crate::online::{EpochOptions, Online};
-use crate::{Ffm, Fm, FtrlLr, Gbdt, Ranker, Result};
+use crate::{Deep, Ffm, Fm, FtrlLr, Gbdt, Ranker, Result};
 
 /// One registered ranker.
 pub struct Entry {
@@ -94,6 +94,18 @@ pub const MODELS: &[Entry] = &[
         summary: "gradient-boosted trees on LambdaRank's ΔNDCG-weighted pairs (learning to rank per query)",
         build: |p| Ok(Box::new(Gbdt::from_params("lambdamart", "lambdarank", p)?)),
         load: |r, _| Ok(Box::new(Gbdt::load("lambdamart", "lambdarank", r)?)),
+    },
+    Entry {
+        name: "widedeep",
+        summary: "Wide & Deep: a linear part over every feature plus an MLP over field embeddings (mini-batch Adam, early stopping)",
+        build: |p| Ok(Box::new(Deep::wide_deep(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("widedeep", r)?)),
+    },
+    Entry {
+        name: "deepfm",
+        summary: "DeepFM: first-order terms, the FM interaction of field embeddings and an MLP over them, trained jointly",
+        build: |p| Ok(Box::new(Deep::deepfm(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("deepfm", r)?)),
     },
 ];
 

@@ -113,6 +113,8 @@ fn predicting_with_shared_features_equals_predicting_merged_rows() {
         ("ffm", ""),
         ("gbdt", ""),
         ("gbdt_lr", ""),
+        ("widedeep", ""),
+        ("deepfm", ""),
     ] {
         let mut set: Vec<&str> = vec![if name == "gbdt" {
             "num_trees=20"

@@ -1,0 +1,565 @@
+//! Deep CTR rankers on the `funnel-train` substrate: `widedeep` (Wide & Deep, Cheng et al.
+//! 2016) and `deepfm` (Guo et al. 2017).
+//!
+//! Every sample's features are grouped by field; each field's features are pooled into
+//! one embedding (the sum of value × row, so a multi-hot or sequence field whose values
+//! the pipeline scaled to 1/√n gets a normalised sum). The field embeddings, side by side,
+//! feed the heads, whose logits add up: the wide linear term over every feature,
+//! the FM interaction (DeepFM) and an MLP. Training is mini-batch: Adam on the dense
+//! layers, lazy Adam on the touched table rows, early stopping on the newest tenth of the
+//! training samples as the factorised models do, and a run whose loss turns non-finite or
+//! explodes stops with an error naming the epoch, the step and the learning rate.
+
+mod net;
+
+use std::time::Instant;
+
+use funnel_features::SampleSet;
+use funnel_model::{ModelReader, ModelWriter, Params};
+use funnel_train::{loss, Activation, Decay, Optimizer, Rule, Schedule, SparseRule, TrainError};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde_json::{json, Value};
+
+use crate::error::{RankError, Result};
+use crate::online::{check_finite, merge_rows, sigmoid, EpochOptions, FitReport};
+use crate::Ranker;
+use net::{Arch, Batch, Net, Shape};
+
+/// Samples scored per forward pass when predicting.
+const PREDICT_BATCH: usize = 4096;
+/// A mean log-loss above this is an exploding run (a sane model is below 1).
+const EXPLODED_LOSS: f32 = 100.0;
+
+/// Training settings of a deep ranker (`--set` keys of the same names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeepConfig {
+    /// Values per field embedding.
+    pub embedding_dim: usize,
+    /// Widths of the MLP's hidden layers.
+    pub hidden: Vec<usize>,
+    /// The MLP's activation.
+    pub activation: Activation,
+    /// Dropout after each hidden layer.
+    pub dropout: f32,
+    /// Update rule of the dense layers.
+    pub optimizer: String,
+    /// Update rule of the embedding tables.
+    pub embedding_optimizer: String,
+    /// Step size.
+    pub learning_rate: f32,
+    /// Weight decay of the dense layers (L2, or decoupled for adamw/lamb).
+    pub weight_decay: f32,
+    /// L2 on the embedding rows a batch touches.
+    pub reg_embedding: f32,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Standard deviation of the initial embeddings.
+    pub init_std: f32,
+    /// Clip the global gradient norm to this (0 = off).
+    pub clip_norm: f32,
+    /// Linear warm-up steps of the learning rate.
+    pub warmup_steps: u64,
+    /// Decay after the warm-up: constant, linear or cosine (to a tenth).
+    pub decay: Decay,
+    /// Seed of the initial weights, dropout and shuffles.
+    pub seed: u64,
+    /// What `partial_fit` (online learning) updates: `all`, or `embeddings` only, keeping
+    /// the interaction and MLP layers frozen (seed 002's advice for streaming updates).
+    pub online_update: String,
+    /// Epochs, patience, validation share, shuffling.
+    pub epochs: EpochOptions,
+}
+
+fn parse_hidden(model: &'static str, s: &str) -> Result<Vec<usize>> {
+    if s.is_empty() || s == "none" {
+        return Ok(Vec::new());
+    }
+    s.split([',', '-', 'x'])
+        .map(|w| match w.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(funnel_model::ModelError::Param {
+                model,
+                message: format!("`hidden={s}`: expected layer widths such as 256,128 (or none)"),
+            }
+            .into()),
+        })
+        .collect()
+}
+
+impl DeepConfig {
+    /// The settings from `--set` parameters over the models' defaults.
+    pub fn from_params(model: &'static str, p: &Params) -> Result<Self> {
+        let hidden: String = p.get(
+            model,
+            "hidden",
+            "256,128".to_string(),
+            "layer widths such as 256,128, or none",
+        )?;
+        let act = p.choice(
+            model,
+            "activation",
+            "relu",
+            &["relu", "tanh", "sigmoid", "gelu"],
+        )?;
+        let optimizer = p.choice(
+            model,
+            "optimizer",
+            "adam",
+            &[
+                "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "amsgrad",
+                "lamb",
+            ],
+        )?;
+        let embedding_optimizer = p.choice(
+            model,
+            "embedding_optimizer",
+            "lazy_adam",
+            &["lazy_adam", "adagrad", "rowwise_adagrad", "sgd"],
+        )?;
+        let decay = match p
+            .choice(
+                model,
+                "decay",
+                "constant",
+                &["constant", "linear", "cosine"],
+            )?
+            .as_str()
+        {
+            "linear" => Decay::Linear,
+            "cosine" => Decay::Cosine,
+            _ => Decay::Constant,
+        };
+        let dropout: f32 = p.get(model, "dropout", 0.0, "a number in [0, 1)")?;
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(funnel_model::ModelError::Param {
+                model,
+                message: format!("`dropout={dropout}`: expected a number in [0, 1)"),
+            }
+            .into());
+        }
+        let learning_rate: f32 = p.get(model, "learning_rate", 1e-3, "a number > 0")?;
+        let batch_size: usize = p.get(model, "batch_size", 256, "a positive integer")?;
+        let embedding_dim: usize = p.get(model, "embedding_dim", 16, "a positive integer")?;
+        for (k, bad) in [
+            (
+                "learning_rate",
+                !(learning_rate > 0.0 && learning_rate.is_finite()),
+            ),
+            ("batch_size", batch_size == 0),
+            ("embedding_dim", embedding_dim == 0),
+        ] {
+            if bad {
+                return Err(funnel_model::ModelError::Param {
+                    model,
+                    message: format!("`{k}` must be positive"),
+                }
+                .into());
+            }
+        }
+        Ok(DeepConfig {
+            embedding_dim,
+            hidden: parse_hidden(model, &hidden)?,
+            activation: Activation::parse(&act).expect("a listed activation"),
+            dropout,
+            optimizer,
+            embedding_optimizer,
+            learning_rate,
+            weight_decay: p.get(model, "weight_decay", 0.0, "a number >= 0")?,
+            reg_embedding: p.get(model, "reg_embedding", 1e-5, "a number >= 0")?,
+            batch_size,
+            init_std: p.get(model, "init_std", 1e-2, "a number > 0")?,
+            clip_norm: p.get(model, "clip_norm", 0.0, "a number >= 0 (0 = off)")?,
+            warmup_steps: p.get(model, "warmup_steps", 0, "a non-negative integer")?,
+            decay,
+            seed: p.get(model, "seed", 0, "an integer")?,
+            online_update: p.choice(model, "online_update", "all", &["all", "embeddings"])?,
+            epochs: crate::epoch_options(model, p, deep_epochs())?,
+        })
+    }
+
+    fn shape(&self) -> Shape {
+        Shape {
+            dim: self.embedding_dim,
+            hidden: self.hidden.clone(),
+            activation: self.activation,
+            dropout: self.dropout,
+            init_std: self.init_std,
+            seed: self.seed,
+        }
+    }
+
+    fn sparse_rule(&self) -> SparseRule {
+        match self.embedding_optimizer.as_str() {
+            "adagrad" => SparseRule::AdaGrad { eps: 1e-10 },
+            "rowwise_adagrad" => SparseRule::RowwiseAdaGrad { eps: 1e-10 },
+            "sgd" => SparseRule::Sgd,
+            _ => SparseRule::LazyAdam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let e = &self.epochs;
+        json!({
+            "embedding_dim": self.embedding_dim,
+            "hidden": self.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(","),
+            "activation": self.activation.name(),
+            "dropout": self.dropout,
+            "optimizer": self.optimizer,
+            "embedding_optimizer": self.embedding_optimizer,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "reg_embedding": self.reg_embedding,
+            "batch_size": self.batch_size,
+            "init_std": self.init_std,
+            "clip_norm": self.clip_norm,
+            "warmup_steps": self.warmup_steps,
+            "decay": match self.decay { Decay::Constant => "constant", Decay::Linear => "linear", Decay::Cosine => "cosine" },
+            "seed": self.seed,
+            "online_update": self.online_update,
+            "epochs": e.epochs,
+            "patience": e.patience,
+            "validation_fraction": e.validation_fraction,
+            "shuffle": e.shuffle,
+            "shuffle_seed": e.seed,
+        })
+    }
+
+    /// The settings stored in a model file's header.
+    fn from_json(model: &'static str, v: &Value) -> Result<Self> {
+        let pairs: Vec<String> = v
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "fields")
+            .map(|(k, x)| match x {
+                Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        let p = Params::parse(&pairs)
+            .map_err(|m| funnel_model::ModelError::Param { model, message: m })?;
+        DeepConfig::from_params(model, &p)
+    }
+}
+
+/// The epoch loop of the deep rankers: up to 20 shuffled epochs, early stopping on the
+/// newest tenth after 2 epochs without a better validation loss.
+fn deep_epochs() -> EpochOptions {
+    EpochOptions {
+        epochs: 20,
+        patience: 2,
+        validation_fraction: 0.1,
+        shuffle: true,
+        seed: 0,
+    }
+}
+
+/// A deep ranker: its settings, its network (built at the first fit, when the fields are
+/// known) and its optimiser (kept between `fit` and `partial_fit`).
+#[derive(Debug, Clone)]
+pub struct Deep {
+    name: &'static str,
+    arch: Arch,
+    /// The settings.
+    pub config: DeepConfig,
+    net: Option<Net>,
+    opt: Optimizer,
+}
+
+impl Deep {
+    fn new(name: &'static str, arch: Arch, p: &Params) -> Result<Self> {
+        let config = DeepConfig::from_params(name, p)?;
+        let rule = Rule::parse(&config.optimizer).expect("a listed optimiser");
+        let opt = Optimizer::new(rule, config.learning_rate, config.weight_decay);
+        Ok(Deep {
+            name,
+            arch,
+            config,
+            net: None,
+            opt,
+        })
+    }
+
+    /// Wide & Deep: a linear model over every feature plus an MLP over field embeddings.
+    pub fn wide_deep(p: &Params) -> Result<Self> {
+        Deep::new(
+            "widedeep",
+            Arch {
+                wide: true,
+                fm: false,
+            },
+            p,
+        )
+    }
+
+    /// DeepFM: first-order terms, the FM interaction of field embeddings, and an MLP over
+    /// the same embeddings.
+    pub fn deepfm(p: &Params) -> Result<Self> {
+        Deep::new(
+            "deepfm",
+            Arch {
+                wide: true,
+                fm: true,
+            },
+            p,
+        )
+    }
+
+    pub(crate) fn load(name: &'static str, r: &ModelReader) -> Result<Self> {
+        let mut d = match name {
+            "deepfm" => Deep::deepfm(&Params::default())?,
+            _ => Deep::wide_deep(&Params::default())?,
+        };
+        d.config = DeepConfig::from_json(name, r.params())?;
+        d.opt = Optimizer::new(
+            Rule::parse(&d.config.optimizer).expect("a listed optimiser"),
+            d.config.learning_rate,
+            d.config.weight_decay,
+        );
+        let fields = r.params()["fields"].as_u64().unwrap_or(0) as usize;
+        if fields > 0 {
+            let mut net = Net::load(d.arch, &d.config.shape(), fields, r)?;
+            net.set_l2(d.config.reg_embedding);
+            d.net = Some(net);
+        }
+        Ok(d)
+    }
+
+    /// Builds the network for `fields` fields, or checks the samples against it.
+    fn reserve(&mut self, features: u32, fields: u32) -> Result<&mut Net> {
+        let fields = fields.max(1) as usize;
+        if let Some(net) = &self.net {
+            if fields > net.fields {
+                return Err(RankError::Samples(format!(
+                    "the samples have {fields} fields but this {} model was trained on {}",
+                    self.name, net.fields
+                )));
+            }
+        }
+        let c = &self.config;
+        let net = self.net.get_or_insert_with(|| {
+            let mut n = Net::new(self.arch, &c.shape(), fields, features as usize);
+            n.set_l2(c.reg_embedding);
+            n
+        });
+        net.grow(features as usize);
+        Ok(net)
+    }
+
+    /// One pass over `order` in batches; returns the mean training loss.
+    fn pass(
+        &mut self,
+        s: &SampleSet,
+        order: &[u32],
+        epoch: usize,
+        schedule: &Schedule,
+    ) -> Result<f64> {
+        let c = self.config.clone();
+        let rule = c.sparse_rule();
+        let net = self.net.as_mut().expect("reserved before training");
+        let mut total = 0.0f64;
+        for chunk in order.chunks(c.batch_size) {
+            let b = Batch::of(s, chunk.iter().map(|&i| i as usize), net.fields);
+            let z = net.forward(&b);
+            let (l, dz) = loss::bce_with_logits(&z, &b.labels, None);
+            let lr = c.learning_rate * schedule.factor(self.opt.t + 1);
+            if !l.is_finite() || l > EXPLODED_LOSS {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: self.opt.t as usize + 1,
+                    learning_rate: lr,
+                    what: format!("the batch loss is {l}"),
+                }
+                .into());
+            }
+            total += l as f64 * b.rows as f64;
+            net.backward(&b, &dz);
+            if c.clip_norm > 0.0 {
+                let norm = net.grad_sq_norm().sqrt() as f32;
+                if norm > c.clip_norm {
+                    net.scale_grads(c.clip_norm / (norm + 1e-6));
+                }
+            }
+            net.step(&mut self.opt, rule, lr);
+        }
+        Ok(total / order.len().max(1) as f64)
+    }
+
+    fn check_weights(&self, epoch: usize) -> Result<()> {
+        if self.net.as_ref().is_some_and(|n| !n.is_finite()) {
+            return Err(TrainError::Diverged {
+                epoch,
+                step: self.opt.t as usize,
+                learning_rate: self.config.learning_rate,
+                what: "a weight is not finite".into(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn logits(&self, s: &SampleSet) -> Vec<f32> {
+        let Some(net) = &self.net else {
+            return vec![0.0; s.len()];
+        };
+        let mut out = Vec::with_capacity(s.len());
+        for start in (0..s.len()).step_by(PREDICT_BATCH) {
+            let b = Batch::of(s, start..(start + PREDICT_BATCH).min(s.len()), net.fields);
+            out.extend(net.infer(&b));
+        }
+        out
+    }
+
+    fn mean_logloss(&self, s: &SampleSet) -> f64 {
+        let z = self.logits(s);
+        let y: Vec<f32> = s.labels.iter().map(|&l| (l > 0.0) as u8 as f32).collect();
+        loss::bce_with_logits(&z, &y, None).0 as f64
+    }
+}
+
+impl Ranker for Deep {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn fit(&mut self, train: &SampleSet, valid: Option<&SampleSet>) -> Result<FitReport> {
+        let start = Instant::now();
+        check_finite(train)?;
+        if train.is_empty() {
+            return Err(RankError::Samples("no training samples".into()));
+        }
+        let o = self.config.epochs;
+        let held_out;
+        let (fit_rows, valid) = match valid {
+            Some(v) => {
+                check_finite(v)?;
+                (train.len(), Some(v))
+            }
+            None if o.validation_fraction > 0.0 && o.patience > 0 && train.len() >= 20 => {
+                let n_valid = ((train.len() as f64 * o.validation_fraction) as usize).max(1);
+                let cut = train.len() - n_valid;
+                held_out = train.select(&(cut..train.len()).collect::<Vec<_>>());
+                (cut, Some(&held_out))
+            }
+            None => (train.len(), None),
+        };
+        self.reserve(
+            train.n_features.max(valid.map_or(0, |v| v.n_features)),
+            train.n_fields.max(valid.map_or(0, |v| v.n_fields)),
+        )?;
+        let steps_per_epoch = fit_rows.div_ceil(self.config.batch_size) as u64;
+        let schedule = Schedule {
+            warmup: self.config.warmup_steps,
+            total: steps_per_epoch * o.epochs.max(1) as u64,
+            decay: self.config.decay,
+            min_ratio: 0.1,
+        };
+        let mut order: Vec<u32> = (0..fit_rows as u32).collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
+        let mut report = FitReport {
+            train_samples: fit_rows,
+            validation_samples: valid.map_or(0, |v| v.len()),
+            ..Default::default()
+        };
+        let mut best: Option<(f64, Deep)> = None;
+        let mut seen = 0usize;
+        for epoch in 1..=o.epochs.max(1) {
+            if o.shuffle {
+                order.shuffle(&mut rng);
+            }
+            self.pass(train, &order, epoch, &schedule)?;
+            self.check_weights(epoch)?;
+            seen += order.len();
+            report.epochs = epoch;
+            let Some(v) = valid else {
+                report.best_epoch = epoch;
+                continue;
+            };
+            let loss = self.mean_logloss(v);
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: self.opt.t as usize,
+                    learning_rate: self.config.learning_rate,
+                    what: format!("the validation loss is {loss}"),
+                }
+                .into());
+            }
+            report.validation_logloss.push(loss);
+            if best.as_ref().is_none_or(|(b, _)| loss < *b) {
+                best = Some((loss, self.clone()));
+                report.best_epoch = epoch;
+            } else if o.patience > 0 && epoch - report.best_epoch >= o.patience {
+                break;
+            }
+        }
+        if let Some((_, b)) = best {
+            *self = b;
+        }
+        // The held-out tail is the newest data: learn it once so the model has seen it.
+        if fit_rows < train.len() {
+            let tail: Vec<u32> = (fit_rows as u32..train.len() as u32).collect();
+            self.pass(train, &tail, report.epochs + 1, &Schedule::constant())?;
+            self.check_weights(report.epochs + 1)?;
+            seen += tail.len();
+        }
+        report.seconds = start.elapsed().as_secs_f64();
+        report.examples_per_second = seen as f64 / report.seconds.max(1e-9);
+        Ok(report)
+    }
+
+    fn partial_fit(&mut self, samples: &SampleSet) -> Result<()> {
+        check_finite(samples)?;
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let freeze = self.config.online_update == "embeddings";
+        self.reserve(samples.n_features, samples.n_fields)?
+            .freeze_dense(freeze);
+        let order: Vec<u32> = (0..samples.len() as u32).collect();
+        let pass = self.pass(samples, &order, 1, &Schedule::constant());
+        if let Some(net) = &mut self.net {
+            net.freeze_dense(false);
+        }
+        pass?;
+        self.check_weights(1)
+    }
+
+    fn predict(&self, samples: &SampleSet) -> Vec<f32> {
+        self.logits(samples).into_iter().map(sigmoid).collect()
+    }
+
+    fn predict_shared(&self, shared: &SampleSet, rows: &SampleSet) -> Vec<f32> {
+        if shared.is_empty() {
+            return self.predict(rows);
+        }
+        let mut merged = SampleSet::new();
+        let mut buf = Vec::new();
+        for k in 0..rows.len() {
+            merge_rows(shared.row(0), rows.row(k), &mut buf);
+            merged.push(0.0, None, &buf);
+        }
+        self.predict(&merged)
+    }
+
+    fn params(&self) -> Value {
+        let mut v = self.config.to_json();
+        v["fields"] = json!(self.net.as_ref().map_or(0, |n| n.fields));
+        v
+    }
+
+    fn write(&self, w: &mut ModelWriter) {
+        if let Some(net) = &self.net {
+            net.write(w);
+        }
+    }
+
+    fn n_features(&self) -> u32 {
+        self.net.as_ref().map_or(0, |n| n.features() as u32)
+    }
+}

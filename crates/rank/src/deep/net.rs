@@ -1,0 +1,329 @@
+//! The network of the deep rankers: one embedding per (sample, field), pooled from that
+//! field's features, and heads whose logits add up (a wide linear part, the FM
+//! interaction, an MLP over the concatenated field embeddings).
+
+use funnel_features::SampleSet;
+use funnel_model::{ModelReader, ModelWriter};
+use funnel_train::{
+    Activation, Bags, EmbeddingTable, FmInteraction, Linear, Mlp, Optimizer, Param, SparseRule,
+    Tensor,
+};
+
+use crate::error::{RankError, Result};
+
+/// A batch of samples as the network reads them.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Samples in the batch.
+    pub rows: usize,
+    /// `rows × fields` bags: bag `i·F + f` pools sample `i`'s features of field `f`.
+    pub fields: Bags,
+    /// `rows` bags of every feature of the sample (the wide part).
+    pub all: Bags,
+    /// Labels (clicks as 1).
+    pub labels: Vec<f32>,
+}
+
+impl Batch {
+    /// The samples `rows` of `s`, with fields at or beyond `fields` ignored.
+    pub fn of(s: &SampleSet, rows: impl Iterator<Item = usize>, fields: usize) -> Batch {
+        let mut b = Batch {
+            fields: Bags::new(),
+            all: Bags::new(),
+            ..Default::default()
+        };
+        for i in rows {
+            let r = s.row(i);
+            let mut k = 0;
+            for f in 0..fields as u32 {
+                while k < r.fields.len() && r.fields[k] == f {
+                    b.fields.push(r.indices[k], r.values[k]);
+                    b.all.push(r.indices[k], r.values[k]);
+                    k += 1;
+                }
+                b.fields.close();
+            }
+            b.all.close();
+            b.labels.push(if r.label > 0.0 { 1.0 } else { 0.0 });
+            b.rows += 1;
+        }
+        b
+    }
+}
+
+/// What a model is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Arch {
+    /// A linear term over every feature (the "wide" part, FM's first order).
+    pub wide: bool,
+    /// The FM interaction over field embeddings.
+    pub fm: bool,
+}
+
+/// Sizes and initialisation of a network.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Shape {
+    pub dim: usize,
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub dropout: f32,
+    pub init_std: f32,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Net {
+    pub arch: Arch,
+    pub fields: usize,
+    pub dim: usize,
+    emb: EmbeddingTable,
+    wide: Option<EmbeddingTable>,
+    bias: Param,
+    fm: Option<FmInteraction>,
+    mlp: Mlp,
+}
+
+impl Net {
+    pub fn new(arch: Arch, shape: &Shape, fields: usize, features: usize) -> Net {
+        let dim = shape.dim;
+        Net {
+            arch,
+            fields,
+            dim,
+            emb: EmbeddingTable::new(features, dim, shape.init_std, shape.seed),
+            wide: arch
+                .wide
+                .then(|| EmbeddingTable::new(features, 1, 0.0, shape.seed ^ 0x5EED)),
+            bias: Param::new(vec![0.0]),
+            fm: arch.fm.then(|| FmInteraction::new(fields, dim)),
+            mlp: Mlp::new(
+                fields * dim,
+                &shape.hidden,
+                1,
+                shape.activation,
+                shape.dropout,
+                shape.seed.wrapping_add(17),
+            ),
+        }
+    }
+
+    /// Makes room for feature indices below `features`.
+    pub fn grow(&mut self, features: usize) {
+        self.emb.grow(features);
+        if let Some(w) = &mut self.wide {
+            w.grow(features);
+        }
+    }
+
+    pub fn features(&self) -> usize {
+        self.emb.rows()
+    }
+
+    pub fn set_l2(&mut self, l2: f32) {
+        self.emb.l2 = l2;
+        if let Some(w) = &mut self.wide {
+            w.l2 = l2;
+        }
+    }
+
+    fn embed(&self, b: &Batch) -> Tensor {
+        self.emb
+            .lookup(&b.fields)
+            .reshape(b.rows, self.fields * self.dim)
+            .expect("one bag per sample and field")
+    }
+
+    /// Logits, keeping nothing.
+    pub fn infer(&self, b: &Batch) -> Vec<f32> {
+        let e = self.embed(b);
+        let deep = self.mlp.infer(&e).expect("the MLP takes fields × dim");
+        let mut z: Vec<f32> = deep.data().iter().map(|d| d + self.bias.value[0]).collect();
+        if let Some(w) = &self.wide {
+            z.iter_mut()
+                .zip(w.lookup(&b.all).data())
+                .for_each(|(z, l)| *z += l);
+        }
+        if let Some(fm) = &self.fm {
+            z.iter_mut().zip(fm.infer(&e)).for_each(|(z, f)| *z += f);
+        }
+        z
+    }
+
+    /// Logits of a training pass (dropout on), keeping what backward needs.
+    pub fn forward(&mut self, b: &Batch) -> Vec<f32> {
+        let e = self.embed(b);
+        let deep = self.mlp.forward(e.clone(), true);
+        let mut z: Vec<f32> = deep.data().iter().map(|d| d + self.bias.value[0]).collect();
+        if let Some(w) = &self.wide {
+            z.iter_mut()
+                .zip(w.lookup(&b.all).data())
+                .for_each(|(z, l)| *z += l);
+        }
+        if let Some(fm) = &mut self.fm {
+            z.iter_mut()
+                .zip(fm.forward(&e, true))
+                .for_each(|(z, f)| *z += f);
+        }
+        z
+    }
+
+    /// Accumulates every gradient from the logits' gradient.
+    pub fn backward(&mut self, b: &Batch, dz: &[f32]) {
+        let dz_t = Tensor::from_vec(b.rows, 1, dz.to_vec()).expect("one gradient per row");
+        self.bias.grad[0] += dz.iter().sum::<f32>();
+        if let Some(w) = &mut self.wide {
+            w.backward(&b.all, &dz_t);
+        }
+        let mut de = self.mlp.backward(dz_t);
+        if let Some(fm) = &mut self.fm {
+            let dfm = fm.backward(dz);
+            de.data_mut()
+                .iter_mut()
+                .zip(dfm.data())
+                .for_each(|(a, b)| *a += b);
+        }
+        let de = de
+            .reshape(b.rows * self.fields, self.dim)
+            .expect("fields × dim per row");
+        self.emb.backward(&b.fields, &de);
+    }
+
+    fn dense(&mut self) -> Vec<&mut Param> {
+        let mut p = self.mlp.params_mut();
+        p.push(&mut self.bias);
+        p
+    }
+
+    /// Squared norm of every gradient, dense and sparse.
+    pub fn grad_sq_norm(&mut self) -> f64 {
+        let dense: f64 = self
+            .dense()
+            .iter()
+            .flat_map(|p| p.grad.iter())
+            .map(|&g| g as f64 * g as f64)
+            .sum();
+        dense + self.emb.grad_sq_norm() + self.wide.as_ref().map_or(0.0, |w| w.grad_sq_norm())
+    }
+
+    /// Scales every gradient (clipping).
+    pub fn scale_grads(&mut self, s: f32) {
+        for p in self.dense() {
+            p.grad.iter_mut().for_each(|g| *g *= s);
+        }
+        self.emb.scale_grad(s);
+        if let Some(w) = &mut self.wide {
+            w.scale_grad(s);
+        }
+    }
+
+    /// One optimiser step: dense parameters by `opt`, tables by `rule`, at rate `lr`.
+    pub fn step(&mut self, opt: &mut Optimizer, rule: SparseRule, lr: f32) {
+        opt.step_with_lr(&mut self.dense(), lr);
+        let t = opt.t;
+        self.emb.step(rule, lr, t);
+        if let Some(w) = &mut self.wide {
+            w.step(rule, lr, t);
+        }
+    }
+
+    /// Whether every weight is finite.
+    pub fn is_finite(&self) -> bool {
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        finite(&self.emb.values)
+            && self.wide.as_ref().is_none_or(|w| finite(&w.values))
+            && finite(&self.bias.value)
+            && self
+                .mlp
+                .linears
+                .iter()
+                .all(|l| finite(&l.weight.value) && finite(&l.bias.value))
+    }
+
+    /// Freezes (or thaws) everything but the embedding tables: online learning that keeps
+    /// the interaction layers and adapts the embeddings (seed 002's advice).
+    pub fn freeze_dense(&mut self, frozen: bool) {
+        for p in self.dense() {
+            p.frozen = frozen;
+        }
+    }
+
+    pub fn write(&self, w: &mut ModelWriter) {
+        let rows = self.emb.rows();
+        w.f32s("embedding", vec![rows, self.dim], &self.emb.values);
+        if let Some(t) = &self.wide {
+            w.f32s("wide", vec![rows], &t.values);
+        }
+        w.f32s("bias", vec![1], &self.bias.value);
+        for (l, lin) in self.mlp.linears.iter().enumerate() {
+            w.f32s(
+                &format!("mlp.{l}.weight"),
+                vec![lin.outputs(), lin.inputs()],
+                &lin.weight.value,
+            );
+            w.f32s(
+                &format!("mlp.{l}.bias"),
+                vec![lin.outputs()],
+                &lin.bias.value,
+            );
+        }
+    }
+
+    pub fn load(arch: Arch, shape: &Shape, fields: usize, r: &ModelReader) -> Result<Net> {
+        let bad = |m: String| {
+            RankError::Model(funnel_model::ModelError::ModelFile {
+                path: r.path().to_string(),
+                message: m,
+            })
+        };
+        let dim = shape.dim;
+        let emb = r.f32s("embedding")?;
+        if dim == 0 || emb.len() % dim != 0 {
+            return Err(bad(format!(
+                "embedding of {} values is not rows × {dim}",
+                emb.len()
+            )));
+        }
+        let rows = emb.len() / dim;
+        let wide = if arch.wide {
+            let w = r.f32s("wide")?;
+            if w.len() != rows {
+                return Err(bad(format!(
+                    "wide has {} rows, the embedding {rows}",
+                    w.len()
+                )));
+            }
+            Some(EmbeddingTable::from_values(1, w, 0.0, shape.seed ^ 0x5EED))
+        } else {
+            None
+        };
+        let mut linears = Vec::new();
+        let mut width = fields * dim;
+        for (l, &h) in shape.hidden.iter().chain(std::iter::once(&1)).enumerate() {
+            let lin = Linear::from_parts(
+                width,
+                h,
+                r.f32s(&format!("mlp.{l}.weight"))?,
+                r.f32s(&format!("mlp.{l}.bias"))?,
+            )
+            .map_err(|e| bad(e.to_string()))?;
+            linears.push(lin);
+            width = h;
+        }
+        Ok(Net {
+            arch,
+            fields,
+            dim,
+            emb: EmbeddingTable::from_values(dim, emb, shape.init_std, shape.seed),
+            wide,
+            bias: Param::new(r.f32s("bias")?),
+            fm: arch.fm.then(|| FmInteraction::new(fields, dim)),
+            mlp: Mlp::from_linears(
+                linears,
+                shape.activation,
+                shape.dropout,
+                true,
+                shape.seed.wrapping_add(17),
+            ),
+        })
+    }
+}

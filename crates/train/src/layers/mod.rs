@@ -1,0 +1,22 @@
+//! Layers with hand-written backward passes. Each keeps what its backward pass needs from
+//! the last `forward(…, train = true)`; `infer` (or `forward` with `train = false`)
+//! keeps nothing and takes `&self`, so one model serves many threads.
+
+mod activation;
+mod dropout;
+mod fm;
+mod linear;
+mod mlp;
+
+pub use activation::{Activation, ActivationLayer};
+pub use dropout::Dropout;
+pub use fm::FmInteraction;
+pub use linear::Linear;
+pub use mlp::Mlp;
+
+use crate::backend::{Backend, Cpu};
+
+/// The backend the layers compute with.
+pub(crate) fn backend() -> &'static dyn Backend {
+    &Cpu
+}

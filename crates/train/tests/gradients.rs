@@ -1,0 +1,243 @@
+//! Every layer's and every loss's backward pass against central differences.
+
+use funnel_train::check::{dot, max_relative_error, numeric_gradient, probe};
+use funnel_train::loss;
+use funnel_train::{
+    Activation, ActivationLayer, Bags, Dropout, EmbeddingTable, FmInteraction, Linear, Mlp, Tensor,
+};
+
+const EPS: f32 = 1e-2;
+const TOL: f32 = 2e-3;
+
+fn input(rows: usize, cols: usize, seed: u64) -> Tensor {
+    Tensor::from_vec(rows, cols, probe(rows * cols, seed)).unwrap()
+}
+
+#[test]
+fn linear_gradients_of_input_weights_and_bias() {
+    let (b, i, o) = (5, 7, 3);
+    let x = input(b, i, 1);
+    let r = probe(b * o, 2);
+    let mut lin = Linear::new(i, o, 3);
+    lin.bias.value = probe(o, 4);
+    let y = lin.forward(x.clone(), true).unwrap();
+    let dx = lin.backward(&Tensor::from_vec(b, o, r.clone()).unwrap());
+    let base = lin.clone();
+    let n = numeric_gradient(x.data(), EPS, |v| {
+        dot(
+            &r,
+            base.infer(&Tensor::from_vec(b, i, v.to_vec()).unwrap())
+                .unwrap()
+                .data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL);
+    let n = numeric_gradient(&base.weight.value, EPS, |v| {
+        let mut l = base.clone();
+        l.weight.value = v.to_vec();
+        dot(&r, l.infer(&x).unwrap().data())
+    });
+    assert!(max_relative_error(&lin.weight.grad, &n) < TOL);
+    let n = numeric_gradient(&base.bias.value, EPS, |v| {
+        let mut l = base.clone();
+        l.bias.value = v.to_vec();
+        dot(&r, l.infer(&x).unwrap().data())
+    });
+    assert!(max_relative_error(&lin.bias.grad, &n) < TOL);
+    assert_eq!(y.shape(), (b, o));
+}
+
+#[test]
+fn shape_errors_name_both_shapes() {
+    let lin = Linear::new(7, 3, 0);
+    let err = lin.infer(&Tensor::zeros(4, 6)).unwrap_err().to_string();
+    assert!(err.contains("4×6") && err.contains("3×7"), "{err}");
+    let mut mlp = Mlp::new(5, &[4], 1, Activation::Relu, 0.0, 0);
+    let err = mlp
+        .try_forward(Tensor::zeros(2, 9), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("2×9") && err.contains("4×5"), "{err}");
+}
+
+#[test]
+fn activation_gradients() {
+    for act in [
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Gelu,
+        Activation::Identity,
+    ] {
+        // keep ReLU's inputs away from its kink
+        let x = Tensor::from_vec(
+            4,
+            6,
+            probe(24, 5)
+                .iter()
+                .map(|v| v * 2.0 + 0.05f32.copysign(*v))
+                .collect(),
+        )
+        .unwrap();
+        let r = probe(24, 6);
+        let mut layer = ActivationLayer::new(act);
+        layer.forward(x.clone(), true);
+        let dx = layer.backward(Tensor::from_vec(4, 6, r.clone()).unwrap());
+        let n = numeric_gradient(x.data(), 1e-3, |v| {
+            let mut y = v.to_vec();
+            act.apply(&mut y);
+            dot(&r, &y)
+        });
+        let e = max_relative_error(dx.data(), &n);
+        assert!(e < TOL, "{}: {e}", act.name());
+    }
+}
+
+#[test]
+fn mlp_gradients_through_every_layer() {
+    let (b, i) = (6, 5);
+    let x = input(b, i, 7);
+    let r = probe(b, 8);
+    for act in [Activation::Tanh, Activation::Gelu, Activation::Sigmoid] {
+        let mut mlp = Mlp::new(i, &[8, 4], 1, act, 0.0, 9);
+        mlp.forward(x.clone(), true);
+        let dx = mlp.backward(Tensor::from_vec(b, 1, r.clone()).unwrap());
+        let base = mlp.clone();
+        let n = numeric_gradient(x.data(), EPS, |v| {
+            dot(
+                &r,
+                base.infer(&Tensor::from_vec(b, i, v.to_vec()).unwrap())
+                    .unwrap()
+                    .data(),
+            )
+        });
+        assert!(max_relative_error(dx.data(), &n) < TOL, "{}", act.name());
+        for l in 0..base.linears.len() {
+            let n = numeric_gradient(&base.linears[l].weight.value, EPS, |v| {
+                let mut m = base.clone();
+                m.linears[l].weight.value = v.to_vec();
+                dot(&r, m.infer(&x).unwrap().data())
+            });
+            let e = max_relative_error(&mlp.linears[l].weight.grad, &n);
+            assert!(e < TOL, "{} layer {l}: {e}", act.name());
+        }
+    }
+}
+
+#[test]
+fn dropout_passes_gradients_through_its_mask_and_is_identity_at_inference() {
+    let x = input(50, 20, 10);
+    let mut d = Dropout::new(0.3, 1);
+    let y = d.forward(x.clone(), true);
+    let zeros = y.data().iter().filter(|v| **v == 0.0).count();
+    assert!((200..400).contains(&zeros), "{zeros} of 1000 dropped");
+    let g = d.backward(Tensor::from_vec(50, 20, vec![1.0; 1000]).unwrap());
+    for (gy, yy) in g.data().iter().zip(y.data()) {
+        assert_eq!(*gy == 0.0, *yy == 0.0);
+        if *gy != 0.0 {
+            assert!((gy - 1.0 / 0.7).abs() < 1e-6);
+        }
+    }
+    assert_eq!(d.forward(x.clone(), false), x);
+}
+
+#[test]
+fn fm_interaction_gradient() {
+    let (b, f, k) = (4, 5, 3);
+    let x = input(b, f * k, 11);
+    let r = probe(b, 12);
+    let mut fm = FmInteraction::new(f, k);
+    let y = fm.forward(&x, true);
+    // against the pairwise definition
+    for (i, yi) in y.iter().enumerate() {
+        let row = x.row(i);
+        let mut want = 0.0;
+        for p in 0..f {
+            for q in p + 1..f {
+                want += (0..k).map(|d| row[p * k + d] * row[q * k + d]).sum::<f32>();
+            }
+        }
+        assert!((yi - want).abs() < 1e-5);
+    }
+    let dx = fm.backward(&r);
+    let n = numeric_gradient(x.data(), EPS, |v| {
+        dot(
+            &r,
+            &fm.infer(&Tensor::from_vec(b, f * k, v.to_vec()).unwrap()),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL);
+}
+
+#[test]
+fn embedding_pooling_gradient() {
+    let mut t = EmbeddingTable::new(10, 4, 0.5, 3);
+    let mut bags = Bags::new();
+    for (id, w) in [(1, 1.0), (4, 0.5), (1, 0.25)] {
+        bags.push(id, w);
+    }
+    bags.close();
+    bags.push(9, -1.0);
+    bags.close();
+    let r = probe(8, 13);
+    t.backward(&bags, &Tensor::from_vec(2, 4, r.clone()).unwrap());
+    let base = t.clone();
+    let n = numeric_gradient(&base.values, EPS, |v| {
+        let mut m = base.clone();
+        m.values = v.to_vec();
+        dot(&r, m.lookup(&bags).data())
+    });
+    for row in 0..10 {
+        let numeric = &n[row * 4..row * 4 + 4];
+        match t.grad_of(row) {
+            Some(g) => assert!(max_relative_error(g, numeric) < TOL, "row {row}"),
+            None => assert!(numeric.iter().all(|v| v.abs() < 1e-4), "row {row}"),
+        }
+    }
+}
+
+#[test]
+fn loss_gradients() {
+    let z = probe(12, 14).iter().map(|v| v * 3.0).collect::<Vec<_>>();
+    let y: Vec<f32> = (0..12).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    let w: Vec<f32> = (0..12).map(|i| 0.5 + i as f32 / 10.0).collect();
+    for weights in [None, Some(&w[..])] {
+        let (_, g) = loss::bce_with_logits(&z, &y, weights);
+        let n = numeric_gradient(&z, 1e-3, |v| loss::bce_with_logits(v, &y, weights).0 as f64);
+        assert!(max_relative_error(&g, &n) < TOL);
+    }
+    // extreme logits stay finite
+    let (l, g) = loss::bce_with_logits(&[80.0, -80.0], &[0.0, 1.0], None);
+    assert!((l - 80.0).abs() < 1e-3 && g.iter().all(|g| g.is_finite()));
+
+    let logits = input(3, 5, 15);
+    let targets = [4, 0, 2];
+    let (_, g) = loss::softmax_cross_entropy(&logits, &targets);
+    let n = numeric_gradient(logits.data(), 1e-3, |v| {
+        loss::softmax_cross_entropy(&Tensor::from_vec(3, 5, v.to_vec()).unwrap(), &targets).0 as f64
+    });
+    assert!(max_relative_error(g.data(), &n) < TOL);
+
+    let q = Tensor::from_vec(3, 5, probe(15, 16).iter().map(|v| v.abs().ln()).collect()).unwrap();
+    let (_, g) = loss::sampled_softmax(&logits, &q);
+    let n = numeric_gradient(logits.data(), 1e-3, |v| {
+        loss::sampled_softmax(&Tensor::from_vec(3, 5, v.to_vec()).unwrap(), &q).0 as f64
+    });
+    assert!(max_relative_error(g.data(), &n) < TOL);
+
+    let scores = input(4, 4, 17);
+    let lq = vec![-1.0, -2.0, -0.5, -3.0];
+    let (_, g) = loss::in_batch_softmax(&scores, Some(&lq), 0.2);
+    let n = numeric_gradient(scores.data(), 1e-3, |v| {
+        loss::in_batch_softmax(&Tensor::from_vec(4, 4, v.to_vec()).unwrap(), Some(&lq), 0.2).0
+            as f64
+    });
+    assert!(max_relative_error(g.data(), &n) < TOL);
+
+    let (pos, neg) = (probe(6, 18), probe(6, 19));
+    let (_, dp, dn) = loss::bpr(&pos, &neg);
+    let n = numeric_gradient(&pos, 1e-3, |v| loss::bpr(v, &neg).0 as f64);
+    assert!(max_relative_error(&dp, &n) < TOL);
+    let n = numeric_gradient(&neg, 1e-3, |v| loss::bpr(&pos, v).0 as f64);
+    assert!(max_relative_error(&dn, &n) < TOL);
+}

@@ -1,0 +1,127 @@
+"""Reference values for funnel-train from PyTorch (PyPI `torch`, CPU, float64 maths on the
+same float32 inputs): an MLP's loss and gradients, one step of every optimiser, the GELU
+(tanh) activation, softmax cross-entropy and the logQ-corrected sampled softmax.
+
+    python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy
+    .venv-torch/bin/python scripts/torch_fixtures.py          # writes the fixture
+    .venv-torch/bin/python scripts/torch_fixtures.py --check  # recomputes and compares
+
+Writes crates/train/tests/fixtures/torch.json, read by crates/train/tests/torch.rs.
+Inputs are drawn here (numpy, seed 0) and stored in the file, so Rust needs no RNG of
+numpy's. The reference maths run in float64 from the float32 inputs, so the fixture is
+the exact answer and Funnel's float32 result is checked against it to 1e-5.
+"""
+import json, os, sys
+
+import numpy as np
+import torch
+
+torch.set_default_dtype(torch.float64)
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "train", "tests", "fixtures", "torch.json")
+rng = np.random.default_rng(0)
+
+
+def f32(shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def t(a, grad=False):
+    return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
+
+
+def flat(x):
+    return [float(v) for v in np.asarray(x.detach() if torch.is_tensor(x) else x, dtype=np.float64).ravel()]
+
+
+fx = {}
+
+# --- MLP 12 -> 16 -> 8 -> 1 (ReLU), BCE with logits and sample weights, batch 6 ---------
+sizes = [12, 16, 8, 1]
+x = f32((6, 12))
+y = (rng.random(6) < 0.5).astype(np.float32)
+w = (0.5 + rng.random(6)).astype(np.float32)
+Ws = [f32((o, i), (2.0 / i) ** 0.5) for i, o in zip(sizes[:-1], sizes[1:])]
+bs = [f32((o,), 0.1) for o in sizes[1:]]
+xt = t(x, True)
+params = [(t(W, True), t(b, True)) for W, b in zip(Ws, bs)]
+h = xt
+for k, (W, b) in enumerate(params):
+    h = h @ W.T + b
+    if k < len(params) - 1:
+        h = torch.relu(h)
+loss = torch.nn.functional.binary_cross_entropy_with_logits(h.squeeze(1), t(y), weight=t(w))
+loss.backward()
+fx["mlp"] = {
+    "sizes": sizes,
+    "x": flat(x), "y": flat(y), "w": flat(w),
+    "weights": [flat(W) for W in Ws], "biases": [flat(b) for b in bs],
+    "loss": loss.item(),
+    "grad_x": flat(xt.grad),
+    "grad_weights": [flat(W.grad) for W, _ in params],
+    "grad_biases": [flat(b.grad) for _, b in params],
+}
+
+# --- optimisers: three steps on one parameter with given gradients -----------------------
+p0 = f32(10)
+grads = [f32(10) for _ in range(3)]
+opts = {
+    "sgd": lambda p: torch.optim.SGD([p], lr=0.1),
+    "momentum": lambda p: torch.optim.SGD([p], lr=0.1, momentum=0.9),
+    "nesterov": lambda p: torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True),
+    "adagrad": lambda p: torch.optim.Adagrad([p], lr=0.1),
+    "rmsprop": lambda p: torch.optim.RMSprop([p], lr=0.01),
+    "adam": lambda p: torch.optim.Adam([p], lr=0.01, weight_decay=0.1),
+    "adamw": lambda p: torch.optim.AdamW([p], lr=0.01, weight_decay=0.1),
+    "amsgrad": lambda p: torch.optim.Adam([p], lr=0.01, amsgrad=True),
+}
+fx["optimizers"] = {"p0": flat(p0), "grads": [flat(g) for g in grads], "after": {}}
+for name, make in opts.items():
+    p = t(p0, True)
+    o = make(p)
+    for g in grads:
+        o.zero_grad()
+        p.grad = t(g)
+        o.step()
+    g = o.param_groups[0]
+    fx["optimizers"]["after"][name] = {"lr": g["lr"], "weight_decay": g["weight_decay"], "p": flat(p)}
+
+# --- GELU (tanh approximation) and its derivative ----------------------------------------
+z = f32(20, 2.0)
+zt = t(z, True)
+g = torch.nn.functional.gelu(zt, approximate="tanh")
+g.sum().backward()
+fx["gelu"] = {"x": flat(z), "y": flat(g), "dy": flat(zt.grad)}
+
+# --- softmax cross-entropy and sampled softmax with logQ ---------------------------------
+logits = f32((4, 6), 2.0)
+targets = [5, 0, 2, 3]
+lt = t(logits, True)
+ce = torch.nn.functional.cross_entropy(lt, torch.tensor(targets))
+ce.backward()
+logq = np.log(rng.uniform(0.01, 0.5, (4, 6))).astype(np.float32)
+lt2 = t(logits, True)
+ss = torch.nn.functional.cross_entropy(lt2 - t(logq), torch.zeros(4, dtype=torch.long))
+ss.backward()
+fx["softmax"] = {
+    "logits": flat(logits), "rows": 4, "cols": 6, "targets": targets,
+    "loss": ce.item(), "grad": flat(lt.grad),
+    "log_q": flat(logq), "sampled_loss": ss.item(), "sampled_grad": flat(lt2.grad),
+}
+
+fx["torch_version"] = torch.__version__
+if "--check" in sys.argv:
+    old = json.load(open(OUT))
+    def close(a, b, path="") -> bool:
+        if isinstance(a, dict):
+            return all(close(a[k], b[k], f"{path}.{k}") for k in a if k != "torch_version")
+        if isinstance(a, list):
+            return len(a) == len(b) and all(close(u, v, path) for u, v in zip(a, b))
+        if isinstance(a, float):
+            if abs(a - b) > 1e-9 * max(1.0, abs(a)):
+                print("differs:", path, a, b)
+                return False
+        return True
+    sys.exit(0 if close(old, fx) else 1)
+with open(OUT, "w") as f:
+    json.dump(fx, f)
+print("wrote", OUT)
