@@ -1,6 +1,7 @@
 """Reference values for funnel-train from PyTorch (PyPI `torch`, CPU, float64 maths on the
 same float32 inputs): an MLP's loss and gradients, one step of every optimiser, the GELU
-(tanh) activation, softmax cross-entropy and the logQ-corrected sampled softmax.
+(tanh) activation, softmax cross-entropy, the logQ-corrected sampled softmax, and DCN-V2's
+cross network (full-rank layers and the mixture of low-rank experts).
 
     python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy
     .venv-torch/bin/python scripts/torch_fixtures.py          # writes the fixture
@@ -107,6 +108,51 @@ fx["softmax"] = {
     "loss": ce.item(), "grad": flat(lt.grad),
     "log_q": flat(logq), "sampled_loss": ss.item(), "sampled_grad": flat(lt2.grad),
 }
+
+# --- DCN-V2 cross networks: full-rank layers, and a mixture of low-rank experts ---------
+# Parameters are listed in the order CrossNet::params_mut gives them: per full layer W
+# (d x d, PyTorch's out x in) then b; per mixture layer, per expert V^T (r x d), C (r x r),
+# U (d x r), the gate (1 x d), then the layer's shared bias. Loss: sum(r * output).
+def cross_case(d, rows, layers, rank, experts):
+    x0 = f32((rows, d))
+    probe = f32((rows, d))
+    flat_params = []
+    x0t = t(x0, True)
+    x = x0t
+    for _ in range(layers):
+        if rank == 0:
+            W, b = t(f32((d, d), 0.4), True), t(f32(d, 0.1), True)
+            flat_params += [W, b]
+            x = x0t * (x @ W.T + b) + x
+        else:
+            ex = []
+            for _ in range(experts):
+                V, C, U, G = (t(f32(s, 0.5), True) for s in ((rank, d), (rank, rank), (d, rank), (1, d)))
+                ex.append((V, C, U, G))
+                flat_params += [V, C, U, G]
+            b = t(f32(d, 0.1), True)
+            flat_params.append(b)
+            outs, scores = [], []
+            for V, C, U, G in ex:
+                h = torch.tanh(x @ V.T)
+                h = torch.tanh(h @ C.T)
+                outs.append(x0t * (h @ U.T + b))
+                scores.append(x @ G.T)
+            w = torch.softmax(torch.cat(scores, 1), 1)
+            x = x + sum(w[:, e:e + 1] * outs[e] for e in range(experts))
+    loss = (x * t(probe)).sum()
+    loss.backward()
+    return {
+        "d": d, "rows": rows, "layers": layers, "rank": rank, "experts": experts,
+        "x0": flat(x0), "probe": flat(probe),
+        "params": [flat(p) for p in flat_params],
+        "out": flat(x), "grad_x0": flat(x0t.grad),
+        "grad_params": [flat(p.grad) for p in flat_params],
+    }
+
+
+fx["cross_full"] = cross_case(6, 4, 2, 0, 0)
+fx["cross_mix"] = cross_case(6, 4, 2, 2, 3)
 
 fx["torch_version"] = torch.__version__
 if "--check" in sys.argv:

@@ -37,6 +37,15 @@ enum Cmd {
         #[arg(long, default_value_t = 2000)]
         repeats: usize,
     },
+    /// One training step of a ReLU MLP `256 → 512 → 256 → 1` (forward, BCE, backward,
+    /// AdamW) on a batch, `steps` times after 3 warm-up steps; prints the median step and
+    /// the median of the step's GEMMs alone (same shapes), in ms.
+    MlpStep {
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+    },
     /// Read an interaction file into CSR (parse, intern ids, build).
     Parse {
         data: String,
@@ -201,6 +210,10 @@ fn raw_f64(p: &PathBuf) -> Result<Vec<f64>> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::MlpStep { batch, steps } => {
+            let (step, gemm) = mlp_step(batch, steps);
+            println!("{step:.3} {gemm:.3}");
+        }
         Cmd::Auc { scores, labels } => {
             let s = raw_f64(&scores)?;
             let y: Vec<f64> = std::fs::read(&labels)?.into_iter().map(f64::from).collect();
@@ -560,4 +573,58 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Median ms of an MLP training step and of its GEMMs alone (see `Cmd::MlpStep`).
+fn mlp_step(batch: usize, steps: usize) -> (f64, f64) {
+    use funnel_train::{loss, Activation, Backend, Cpu, Mlp, Optimizer, Rule, Tensor};
+    let sizes = [256usize, 512, 256, 1];
+    let x = Tensor::from_fn(batch, sizes[0], |i, j| {
+        ((i * 31 + j * 7) % 97) as f32 / 97.0 - 0.5
+    });
+    let y: Vec<f32> = (0..batch).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    let mut mlp = Mlp::new(sizes[0], &sizes[1..3], 1, Activation::Relu, 0.0, 1);
+    let mut opt = Optimizer::new(Rule::adamw(), 1e-3, 0.01);
+    let mut times = Vec::new();
+    for s in 0..steps + 3 {
+        let t = Instant::now();
+        let z = mlp.forward(x.clone(), true);
+        let (_, g) = loss::bce_with_logits(z.data(), &y, None);
+        mlp.backward_with(Tensor::from_vec(batch, 1, g).unwrap(), false);
+        opt.step(&mut mlp.params_mut());
+        if s >= 3 {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    // The same products alone: 3 forward, 3 weight gradients, 2 input gradients.
+    let mut gemm_times = Vec::new();
+    let mut bufs: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..3)
+        .map(|l| {
+            (
+                vec![0.5f32; batch * sizes[l]],
+                vec![0.25f32; sizes[l] * sizes[l + 1]],
+                vec![0.0f32; batch * sizes[l + 1]],
+            )
+        })
+        .collect();
+    let mut scratch: Vec<Vec<f32>> = (0..3)
+        .map(|l| vec![0.0f32; sizes[l] * sizes[l + 1]])
+        .collect();
+    let mut dx: Vec<Vec<f32>> = (0..3).map(|l| vec![0.0f32; batch * sizes[l]]).collect();
+    for s in 0..steps + 3 {
+        let t = Instant::now();
+        for l in 0..3 {
+            let (i, o) = (sizes[l], sizes[l + 1]);
+            let (a, w, c) = &mut bufs[l];
+            Cpu.gemm(batch, i, o, a, false, w, true, 0.0, c);
+            Cpu.gemm(o, batch, i, c, true, a, false, 1.0, &mut scratch[l]);
+            if l > 0 {
+                Cpu.gemm(batch, o, i, c, false, w, false, 0.0, &mut dx[l]);
+            }
+        }
+        if s >= 3 {
+            gemm_times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    (median(times), median(gemm_times))
 }

@@ -107,6 +107,18 @@ pub const MODELS: &[Entry] = &[
         build: |p| Ok(Box::new(Deep::deepfm(p)?)),
         load: |r, _| Ok(Box::new(Deep::load("deepfm", r)?)),
     },
+    Entry {
+        name: "dcn",
+        summary: "Deep & Cross Network (v1): rank-one cross layers beside an MLP over field embeddings",
+        build: |p| Ok(Box::new(Deep::dcn(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("dcn", r)?)),
+    },
+    Entry {
+        name: "dcnv2",
+        summary: "DCN-V2: full-rank cross layers (or a mixture of low-rank experts) beside or under an MLP",
+        build: |p| Ok(Box::new(Deep::dcnv2(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("dcnv2", r)?)),
+    },
 ];
 
 /// The entry called `name`.

@@ -86,6 +86,18 @@ pub enum SparseRule {
         /// Added to the root of the second moment.
         eps: f32,
     },
+    /// Adam over every row at every step, as a dense `nn.Embedding` under `torch.optim.Adam`
+    /// updates it: untouched rows get the L2 gradient and their decaying momentum, so rows
+    /// not seen lately shrink (a strong regulariser of rare features; each step costs the
+    /// whole table, so it suits small tables only).
+    DenseAdam {
+        /// First-moment decay.
+        beta1: f32,
+        /// Second-moment decay.
+        beta2: f32,
+        /// Added to the root of the second moment.
+        eps: f32,
+    },
 }
 
 impl SparseRule {
@@ -95,7 +107,7 @@ impl SparseRule {
             SparseRule::Sgd => 0,
             SparseRule::AdaGrad { .. } => dim,
             SparseRule::RowwiseAdaGrad { .. } => 1,
-            SparseRule::LazyAdam { .. } => 2 * dim,
+            SparseRule::LazyAdam { .. } | SparseRule::DenseAdam { .. } => 2 * dim,
         }
     }
 }
@@ -271,6 +283,9 @@ impl EmbeddingTable {
     /// Updates the touched rows by `rule` with step size `lr` (`t` is the 1-based global
     /// step, for Adam's bias correction) and clears the gradient.
     pub fn step(&mut self, rule: SparseRule, lr: f32, t: u64) {
+        if let SparseRule::DenseAdam { beta1, beta2, eps } = rule {
+            return self.dense_adam(beta1, beta2, eps, lr, t);
+        }
         let dim = self.dim;
         let slots = rule.slots(dim);
         if self.state.len() < self.rows() * slots {
@@ -303,7 +318,8 @@ impl EmbeddingTable {
                     let s = lr / (st[0].sqrt() + eps);
                     w.iter_mut().zip(g.iter()).for_each(|(w, g)| *w -= s * g);
                 }
-                SparseRule::LazyAdam { beta1, beta2, eps } => {
+                SparseRule::LazyAdam { beta1, beta2, eps }
+                | SparseRule::DenseAdam { beta1, beta2, eps } => {
                     let c1 = 1.0 - beta1.powi(t as i32);
                     let c2 = (1.0 - beta2.powi(t as i32)).sqrt();
                     let (m, v) = st.split_at_mut(dim);
@@ -313,6 +329,38 @@ impl EmbeddingTable {
                         w[j] -= lr * (m[j] / c1) / (v[j].sqrt() / c2 + eps);
                     }
                 }
+            }
+        }
+        self.touched.clear();
+        self.grads.clear();
+    }
+
+    fn dense_adam(&mut self, beta1: f32, beta2: f32, eps: f32, lr: f32, t: u64) {
+        let dim = self.dim;
+        if self.state.len() < self.values.len() * 2 {
+            self.state.resize(self.values.len() * 2, 0.0);
+        }
+        let c1 = 1.0 - beta1.powi(t as i32);
+        let c2 = (1.0 - beta2.powi(t as i32)).sqrt();
+        let mut g = vec![0.0f32; dim];
+        for r in 0..self.rows() {
+            let s = self.slot[r];
+            match s {
+                UNTOUCHED => g.iter_mut().for_each(|x| *x = 0.0),
+                s => g.copy_from_slice(&self.grads[s as usize * dim..(s as usize + 1) * dim]),
+            }
+            self.slot[r] = UNTOUCHED;
+            if self.frozen {
+                continue;
+            }
+            let w = &mut self.values[r * dim..(r + 1) * dim];
+            let st = &mut self.state[r * 2 * dim..(r + 1) * 2 * dim];
+            let (m, v) = st.split_at_mut(dim);
+            for j in 0..dim {
+                let gj = g[j] + self.l2 * w[j];
+                m[j] = beta1 * m[j] + (1.0 - beta1) * gj;
+                v[j] = beta2 * v[j] + (1.0 - beta2) * gj * gj;
+                w[j] -= lr * (m[j] / c1) / (v[j].sqrt() / c2 + eps);
             }
         }
         self.touched.clear();

@@ -54,7 +54,9 @@ mod tensor;
 pub use backend::{Backend, Cpu};
 pub use embedding::{Bags, EmbeddingTable, SparseRule};
 pub use error::{Result, ShapeError, TrainError};
-pub use layers::{Activation, ActivationLayer, Dropout, FmInteraction, Linear, Mlp};
+pub use layers::{
+    Activation, ActivationLayer, CrossLayer, CrossNet, Dropout, FmInteraction, Linear, Mlp,
+};
 pub use optim::{clip_grad_norm, Decay, Optimizer, Rule, Schedule};
 pub use param::Param;
 pub use tensor::Tensor;

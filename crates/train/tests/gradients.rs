@@ -241,3 +241,46 @@ fn loss_gradients() {
     let n = numeric_gradient(&neg, 1e-3, |v| loss::bpr(&pos, v).0 as f64);
     assert!(max_relative_error(&dn, &n) < TOL);
 }
+
+#[test]
+fn cross_network_gradients_for_every_kind_of_layer() {
+    use funnel_train::CrossNet;
+    let (b, d) = (5, 6);
+    let x = input(b, d, 20);
+    let r = probe(b * d, 21);
+    // full-rank (DCN-V2), rank-one vectors (DCN), and a mixture of rank-2 experts
+    for (rank, experts, vector) in [(0, 1, false), (1, 1, true), (2, 3, false)] {
+        let mut net = CrossNet::new(d, 2, rank, experts, vector, 22);
+        for p in net.params_mut() {
+            p.value
+                .iter_mut()
+                .enumerate()
+                .for_each(|(k, v)| *v += 0.05 * ((k % 5) as f32 - 2.0));
+        }
+        net.forward(&x, true);
+        let dx = net.backward(Tensor::from_vec(b, d, r.clone()).unwrap());
+        let base = net.clone();
+        let n = numeric_gradient(x.data(), 1e-2, |v| {
+            dot(
+                &r,
+                base.infer(&Tensor::from_vec(b, d, v.to_vec()).unwrap())
+                    .data(),
+            )
+        });
+        let e = max_relative_error(dx.data(), &n);
+        assert!(e < TOL, "rank {rank} vector {vector}: input gradient {e}");
+        let count = base.params().len();
+        for k in 0..count {
+            let n = numeric_gradient(&base.params()[k].value, 1e-2, |v| {
+                let mut m = base.clone();
+                m.params_mut()[k].value = v.to_vec();
+                dot(&r, m.infer(&x).data())
+            });
+            let e = max_relative_error(&net.params()[k].grad, &n);
+            assert!(
+                e < TOL,
+                "rank {rank} vector {vector}: parameter {k} gradient {e}"
+            );
+        }
+    }
+}

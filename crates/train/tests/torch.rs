@@ -139,3 +139,51 @@ fn softmax_and_sampled_softmax_equal_pytorch() {
         "sampled softmax gradient",
     );
 }
+
+fn cross_case(name: &str) {
+    use funnel_train::CrossNet;
+    let f = &fixture()[name];
+    let u = |k: &str| f[k].as_u64().unwrap() as usize;
+    let (d, rows) = (u("d"), u("rows"));
+    let mut net = CrossNet::new(d, u("layers"), u("rank"), u("experts"), false, 0);
+    let params = f["params"].as_array().unwrap();
+    {
+        let mut ps = net.params_mut();
+        assert_eq!(ps.len(), params.len(), "{name}: parameter count");
+        for (p, v) in ps.iter_mut().zip(params) {
+            p.value = v32(v);
+        }
+    }
+    let x0 = Tensor::from_vec(rows, d, v32(&f["x0"])).unwrap();
+    let out = net.forward(&x0, true);
+    assert_close(out.data(), &v32(&f["out"]), &format!("{name} output"));
+    assert_close(
+        net.infer(&x0).data(),
+        &v32(&f["out"]),
+        &format!("{name} inference"),
+    );
+    let dx0 = net.backward(Tensor::from_vec(rows, d, v32(&f["probe"])).unwrap());
+    assert_close(
+        dx0.data(),
+        &v32(&f["grad_x0"]),
+        &format!("{name} input gradient"),
+    );
+    for (k, (p, g)) in net
+        .params_mut()
+        .iter()
+        .zip(f["grad_params"].as_array().unwrap())
+        .enumerate()
+    {
+        assert_close(&p.grad, &v32(g), &format!("{name} parameter {k} gradient"));
+    }
+}
+
+#[test]
+fn dcnv2_cross_layers_equal_pytorch() {
+    cross_case("cross_full");
+}
+
+#[test]
+fn dcnv2_mixture_of_low_rank_experts_equals_pytorch() {
+    cross_case("cross_mix");
+}

@@ -10,6 +10,7 @@
 //! training samples as the factorised models do, and a run whose loss turns non-finite or
 //! explodes stops with an error naming the epoch, the step and the learning rate.
 
+mod body;
 mod net;
 
 use std::time::Instant;
@@ -24,6 +25,7 @@ use serde_json::{json, Value};
 use crate::error::{RankError, Result};
 use crate::online::{check_finite, merge_rows, sigmoid, EpochOptions, FitReport};
 use crate::Ranker;
+use body::CrossSpec;
 use net::{Arch, Batch, Net, Shape};
 
 /// Samples scored per forward pass when predicting.
@@ -44,7 +46,10 @@ pub struct DeepConfig {
     pub dropout: f32,
     /// Update rule of the dense layers.
     pub optimizer: String,
-    /// Update rule of the embedding tables.
+    /// Update rule of the embedding tables: `adam` (every row, every step, as PyTorch's
+    /// dense embeddings under Adam — rows not seen lately shrink, which regularises rare
+    /// features; the default, measured best on ml-100k), `lazy_adam` (touched rows only:
+    /// for hashed tables of millions of rows), `adagrad`, `rowwise_adagrad`, `sgd`.
     pub embedding_optimizer: String,
     /// Step size.
     pub learning_rate: f32,
@@ -56,6 +61,8 @@ pub struct DeepConfig {
     pub batch_size: usize,
     /// Standard deviation of the initial embeddings.
     pub init_std: f32,
+    /// Standard deviation of the hidden MLP layers' initial weights (0 = He-uniform).
+    pub mlp_init_std: f32,
     /// Clip the global gradient norm to this (0 = off).
     pub clip_norm: f32,
     /// Linear warm-up steps of the learning rate.
@@ -67,6 +74,9 @@ pub struct DeepConfig {
     /// What `partial_fit` (online learning) updates: `all`, or `embeddings` only, keeping
     /// the interaction and MLP layers frozen (seed 002's advice for streaming updates).
     pub online_update: String,
+    /// DCN models: the cross network (`cross_layers`, `cross_rank`, `experts`,
+    /// `structure`) and whether a wide linear part is added (`wide`).
+    pub(crate) cross: Option<(CrossSpec, bool)>,
     /// Epochs, patience, validation share, shuffling.
     pub epochs: EpochOptions,
 }
@@ -114,8 +124,8 @@ impl DeepConfig {
         let embedding_optimizer = p.choice(
             model,
             "embedding_optimizer",
-            "lazy_adam",
-            &["lazy_adam", "adagrad", "rowwise_adagrad", "sgd"],
+            "adam",
+            &["lazy_adam", "adam", "adagrad", "rowwise_adagrad", "sgd"],
         )?;
         let decay = match p
             .choice(
@@ -168,12 +178,14 @@ impl DeepConfig {
             weight_decay: p.get(model, "weight_decay", 0.0, "a number >= 0")?,
             reg_embedding: p.get(model, "reg_embedding", 1e-5, "a number >= 0")?,
             batch_size,
-            init_std: p.get(model, "init_std", 1e-2, "a number > 0")?,
+            init_std: p.get(model, "init_std", 1e-4, "a number > 0")?,
+            mlp_init_std: p.get(model, "mlp_init_std", 0.0, "a number >= 0 (0 = He-uniform)")?,
             clip_norm: p.get(model, "clip_norm", 0.0, "a number >= 0 (0 = off)")?,
             warmup_steps: p.get(model, "warmup_steps", 0, "a non-negative integer")?,
             decay,
             seed: p.get(model, "seed", 0, "an integer")?,
             online_update: p.choice(model, "online_update", "all", &["all", "embeddings"])?,
+            cross: cross_spec(model, p)?,
             epochs: crate::epoch_options(model, p, deep_epochs())?,
         })
     }
@@ -185,7 +197,20 @@ impl DeepConfig {
             activation: self.activation,
             dropout: self.dropout,
             init_std: self.init_std,
+            mlp_init_std: self.mlp_init_std,
             seed: self.seed,
+        }
+    }
+
+    /// The model's architecture with the cross network these settings declare.
+    fn arch(&self, base: Arch) -> Arch {
+        match self.cross {
+            Some((c, wide)) => Arch {
+                wide,
+                fm: false,
+                cross: Some(c),
+            },
+            None => base,
         }
     }
 
@@ -194,7 +219,12 @@ impl DeepConfig {
             "adagrad" => SparseRule::AdaGrad { eps: 1e-10 },
             "rowwise_adagrad" => SparseRule::RowwiseAdaGrad { eps: 1e-10 },
             "sgd" => SparseRule::Sgd,
-            _ => SparseRule::LazyAdam {
+            "lazy_adam" => SparseRule::LazyAdam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            _ => SparseRule::DenseAdam {
                 beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-8,
@@ -204,7 +234,7 @@ impl DeepConfig {
 
     fn to_json(&self) -> Value {
         let e = &self.epochs;
-        json!({
+        let mut v = json!({
             "embedding_dim": self.embedding_dim,
             "hidden": self.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(","),
             "activation": self.activation.name(),
@@ -216,6 +246,7 @@ impl DeepConfig {
             "reg_embedding": self.reg_embedding,
             "batch_size": self.batch_size,
             "init_std": self.init_std,
+            "mlp_init_std": self.mlp_init_std,
             "clip_norm": self.clip_norm,
             "warmup_steps": self.warmup_steps,
             "decay": match self.decay { Decay::Constant => "constant", Decay::Linear => "linear", Decay::Cosine => "cosine" },
@@ -226,7 +257,17 @@ impl DeepConfig {
             "validation_fraction": e.validation_fraction,
             "shuffle": e.shuffle,
             "shuffle_seed": e.seed,
-        })
+        });
+        if let Some((c, wide)) = &self.cross {
+            v["cross_layers"] = json!(c.layers);
+            v["structure"] = json!(if c.parallel { "parallel" } else { "stacked" });
+            v["wide"] = json!(wide);
+            if !c.vector {
+                v["cross_rank"] = json!(c.rank);
+                v["experts"] = json!(c.experts);
+            }
+        }
+        v
     }
 
     /// The settings stored in a model file's header.
@@ -245,6 +286,48 @@ impl DeepConfig {
             .map_err(|m| funnel_model::ModelError::Param { model, message: m })?;
         DeepConfig::from_params(model, &p)
     }
+}
+
+/// The cross network of `dcn` (rank-one vector layers) and `dcnv2` (full-rank, or a
+/// mixture of low-rank experts with `cross_rank > 0`); `None` for other models.
+fn cross_spec(model: &'static str, p: &Params) -> Result<Option<(CrossSpec, bool)>> {
+    if model != "dcn" && model != "dcnv2" {
+        return Ok(None);
+    }
+    let vector = model == "dcn";
+    let layers: usize = p.get(model, "cross_layers", 3, "a positive integer")?;
+    let (rank, experts) = if vector {
+        (1, 1)
+    } else {
+        (
+            p.get(
+                model,
+                "cross_rank",
+                0,
+                "0 (full-rank layers) or the experts' rank",
+            )?,
+            p.get(model, "experts", 4, "a positive integer")?,
+        )
+    };
+    let structure = p.choice(model, "structure", "parallel", &["parallel", "stacked"])?;
+    let wide = p.get(model, "wide", false, "true or false")?;
+    if layers == 0 || experts == 0 {
+        return Err(funnel_model::ModelError::Param {
+            model,
+            message: "`cross_layers` and `experts` must be positive".into(),
+        }
+        .into());
+    }
+    Ok(Some((
+        CrossSpec {
+            layers,
+            rank,
+            experts,
+            vector,
+            parallel: structure == "parallel",
+        },
+        wide,
+    )))
 }
 
 /// The epoch loop of the deep rankers: up to 20 shuffled epochs, early stopping on the
@@ -274,6 +357,7 @@ pub struct Deep {
 impl Deep {
     fn new(name: &'static str, arch: Arch, p: &Params) -> Result<Self> {
         let config = DeepConfig::from_params(name, p)?;
+        let arch = config.arch(arch);
         let rule = Rule::parse(&config.optimizer).expect("a listed optimiser");
         let opt = Optimizer::new(rule, config.learning_rate, config.weight_decay);
         Ok(Deep {
@@ -292,6 +376,7 @@ impl Deep {
             Arch {
                 wide: true,
                 fm: false,
+                cross: None,
             },
             p,
         )
@@ -305,17 +390,32 @@ impl Deep {
             Arch {
                 wide: true,
                 fm: true,
+                cross: None,
             },
             p,
         )
     }
 
+    /// DCN-V2: a cross network of full-rank layers (or a mixture of low-rank experts)
+    /// beside or under an MLP.
+    pub fn dcnv2(p: &Params) -> Result<Self> {
+        Deep::new("dcnv2", Arch::default(), p)
+    }
+
+    /// DCN (v1): rank-one cross layers beside an MLP.
+    pub fn dcn(p: &Params) -> Result<Self> {
+        Deep::new("dcn", Arch::default(), p)
+    }
+
     pub(crate) fn load(name: &'static str, r: &ModelReader) -> Result<Self> {
         let mut d = match name {
             "deepfm" => Deep::deepfm(&Params::default())?,
+            "dcnv2" => Deep::dcnv2(&Params::default())?,
+            "dcn" => Deep::dcn(&Params::default())?,
             _ => Deep::wide_deep(&Params::default())?,
         };
         d.config = DeepConfig::from_json(name, r.params())?;
+        d.arch = d.config.arch(d.arch);
         d.opt = Optimizer::new(
             Rule::parse(&d.config.optimizer).expect("a listed optimiser"),
             d.config.learning_rate,

@@ -5,10 +5,10 @@
 use funnel_features::SampleSet;
 use funnel_model::{ModelReader, ModelWriter};
 use funnel_train::{
-    Activation, Bags, EmbeddingTable, FmInteraction, Linear, Mlp, Optimizer, Param, SparseRule,
-    Tensor,
+    Activation, Bags, EmbeddingTable, FmInteraction, Mlp, Optimizer, Param, SparseRule, Tensor,
 };
 
+use super::body::{Body, CrossSpec};
 use crate::error::{RankError, Result};
 
 /// A batch of samples as the network reads them.
@@ -52,12 +52,14 @@ impl Batch {
 }
 
 /// What a model is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Arch {
     /// A linear term over every feature (the "wide" part, FM's first order).
     pub wide: bool,
     /// The FM interaction over field embeddings.
     pub fm: bool,
+    /// DCN's cross network, and where it sits.
+    pub cross: Option<CrossSpec>,
 }
 
 /// Sizes and initialisation of a network.
@@ -68,6 +70,8 @@ pub(crate) struct Shape {
     pub activation: Activation,
     pub dropout: f32,
     pub init_std: f32,
+    /// Hidden MLP weights: normal with this deviation, or He-uniform when 0.
+    pub mlp_init_std: f32,
     pub seed: u64,
 }
 
@@ -80,13 +84,13 @@ pub(crate) struct Net {
     wide: Option<EmbeddingTable>,
     bias: Param,
     fm: Option<FmInteraction>,
-    mlp: Mlp,
+    body: Body,
 }
 
 impl Net {
     pub fn new(arch: Arch, shape: &Shape, fields: usize, features: usize) -> Net {
         let dim = shape.dim;
-        Net {
+        let mut net = Net {
             arch,
             fields,
             dim,
@@ -96,15 +100,21 @@ impl Net {
                 .then(|| EmbeddingTable::new(features, 1, 0.0, shape.seed ^ 0x5EED)),
             bias: Param::new(vec![0.0]),
             fm: arch.fm.then(|| FmInteraction::new(fields, dim)),
-            mlp: Mlp::new(
-                fields * dim,
-                &shape.hidden,
-                1,
-                shape.activation,
-                shape.dropout,
-                shape.seed.wrapping_add(17),
-            ),
+            body: Body::Mlp(Mlp::new(0, &[], 0, Activation::Identity, 0.0, 0)),
+        };
+        let mut mlp = Mlp::new(
+            fields * dim,
+            &shape.hidden,
+            Body::mlp_has_output(arch.cross) as usize,
+            shape.activation,
+            shape.dropout,
+            shape.seed.wrapping_add(17),
+        );
+        if shape.mlp_init_std > 0.0 {
+            mlp.init_hidden_normal(shape.mlp_init_std, shape.seed.wrapping_add(29));
         }
+        net.body = Body::new(arch.cross, fields * dim, mlp, shape.seed);
+        net
     }
 
     /// Makes room for feature indices below `features`.
@@ -136,8 +146,8 @@ impl Net {
     /// Logits, keeping nothing.
     pub fn infer(&self, b: &Batch) -> Vec<f32> {
         let e = self.embed(b);
-        let deep = self.mlp.infer(&e).expect("the MLP takes fields × dim");
-        let mut z: Vec<f32> = deep.data().iter().map(|d| d + self.bias.value[0]).collect();
+        let mut z = self.body.infer(&e);
+        z.iter_mut().for_each(|z| *z += self.bias.value[0]);
         if let Some(w) = &self.wide {
             z.iter_mut()
                 .zip(w.lookup(&b.all).data())
@@ -152,8 +162,8 @@ impl Net {
     /// Logits of a training pass (dropout on), keeping what backward needs.
     pub fn forward(&mut self, b: &Batch) -> Vec<f32> {
         let e = self.embed(b);
-        let deep = self.mlp.forward(e.clone(), true);
-        let mut z: Vec<f32> = deep.data().iter().map(|d| d + self.bias.value[0]).collect();
+        let mut z = self.body.forward(&e);
+        z.iter_mut().for_each(|z| *z += self.bias.value[0]);
         if let Some(w) = &self.wide {
             z.iter_mut()
                 .zip(w.lookup(&b.all).data())
@@ -174,7 +184,7 @@ impl Net {
         if let Some(w) = &mut self.wide {
             w.backward(&b.all, &dz_t);
         }
-        let mut de = self.mlp.backward(dz_t);
+        let mut de = self.body.backward(dz_t);
         if let Some(fm) = &mut self.fm {
             let dfm = fm.backward(dz);
             de.data_mut()
@@ -189,7 +199,7 @@ impl Net {
     }
 
     fn dense(&mut self) -> Vec<&mut Param> {
-        let mut p = self.mlp.params_mut();
+        let mut p = self.body.params_mut();
         p.push(&mut self.bias);
         p
     }
@@ -232,11 +242,7 @@ impl Net {
         finite(&self.emb.values)
             && self.wide.as_ref().is_none_or(|w| finite(&w.values))
             && finite(&self.bias.value)
-            && self
-                .mlp
-                .linears
-                .iter()
-                .all(|l| finite(&l.weight.value) && finite(&l.bias.value))
+            && self.body.is_finite()
     }
 
     /// Freezes (or thaws) everything but the embedding tables: online learning that keeps
@@ -254,18 +260,7 @@ impl Net {
             w.f32s("wide", vec![rows], &t.values);
         }
         w.f32s("bias", vec![1], &self.bias.value);
-        for (l, lin) in self.mlp.linears.iter().enumerate() {
-            w.f32s(
-                &format!("mlp.{l}.weight"),
-                vec![lin.outputs(), lin.inputs()],
-                &lin.weight.value,
-            );
-            w.f32s(
-                &format!("mlp.{l}.bias"),
-                vec![lin.outputs()],
-                &lin.bias.value,
-            );
-        }
+        self.body.write(w);
     }
 
     pub fn load(arch: Arch, shape: &Shape, fields: usize, r: &ModelReader) -> Result<Net> {
@@ -284,7 +279,10 @@ impl Net {
             )));
         }
         let rows = emb.len() / dim;
-        let wide = if arch.wide {
+        // A network of the same shape, then the file's values over its fresh ones.
+        let mut net = Net::new(arch, shape, fields, 0);
+        net.emb = EmbeddingTable::from_values(dim, emb, shape.init_std, shape.seed);
+        if arch.wide {
             let w = r.f32s("wide")?;
             if w.len() != rows {
                 return Err(bad(format!(
@@ -292,38 +290,10 @@ impl Net {
                     w.len()
                 )));
             }
-            Some(EmbeddingTable::from_values(1, w, 0.0, shape.seed ^ 0x5EED))
-        } else {
-            None
-        };
-        let mut linears = Vec::new();
-        let mut width = fields * dim;
-        for (l, &h) in shape.hidden.iter().chain(std::iter::once(&1)).enumerate() {
-            let lin = Linear::from_parts(
-                width,
-                h,
-                r.f32s(&format!("mlp.{l}.weight"))?,
-                r.f32s(&format!("mlp.{l}.bias"))?,
-            )
-            .map_err(|e| bad(e.to_string()))?;
-            linears.push(lin);
-            width = h;
+            net.wide = Some(EmbeddingTable::from_values(1, w, 0.0, shape.seed ^ 0x5EED));
         }
-        Ok(Net {
-            arch,
-            fields,
-            dim,
-            emb: EmbeddingTable::from_values(dim, emb, shape.init_std, shape.seed),
-            wide,
-            bias: Param::new(r.f32s("bias")?),
-            fm: arch.fm.then(|| FmInteraction::new(fields, dim)),
-            mlp: Mlp::from_linears(
-                linears,
-                shape.activation,
-                shape.dropout,
-                true,
-                shape.seed.wrapping_add(17),
-            ),
-        })
+        net.bias = Param::new(r.f32s("bias")?);
+        net.body.read(r)?;
+        Ok(net)
     }
 }

@@ -13,6 +13,8 @@ pub struct Linear {
     pub bias: Param,
     inp: usize,
     out: usize,
+    /// Without bias the layer is `x·Wᵀ` (the bias stays zero and is not trained).
+    use_bias: bool,
     input: Option<Tensor>,
 }
 
@@ -51,8 +53,21 @@ impl Linear {
             bias: Param::new(b),
             inp,
             out,
+            use_bias: true,
             input: None,
         })
+    }
+
+    /// The same layer without a bias term.
+    pub fn without_bias(mut self) -> Self {
+        self.use_bias = false;
+        self.bias.value.iter_mut().for_each(|b| *b = 0.0);
+        self
+    }
+
+    /// Whether the layer adds a bias.
+    pub fn has_bias(&self) -> bool {
+        self.use_bias
     }
 
     /// Input width.
@@ -105,6 +120,13 @@ impl Linear {
     /// Adds `dyᵀ·x` to the weights' gradient and the column sums of `dy` to the biases',
     /// and returns `dy·W`, the gradient of the input.
     pub fn backward(&mut self, dy: &Tensor) -> Tensor {
+        self.backward_with(dy, true)
+            .expect("asked for the input gradient")
+    }
+
+    /// The backward pass, computing the input's gradient only when `input_grad` (the first
+    /// layer over raw features needs none: one GEMM of three saved).
+    pub fn backward_with(&mut self, dy: &Tensor, input_grad: bool) -> Option<Tensor> {
         let x = self
             .input
             .take()
@@ -122,10 +144,15 @@ impl Linear {
             1.0,
             &mut self.weight.grad,
         );
-        for i in 0..b {
-            for (g, d) in self.bias.grad.iter_mut().zip(dy.row(i)) {
-                *g += d;
+        if self.use_bias {
+            for i in 0..b {
+                for (g, d) in self.bias.grad.iter_mut().zip(dy.row(i)) {
+                    *g += d;
+                }
             }
+        }
+        if !input_grad {
+            return None;
         }
         let mut dx = Tensor::zeros(b, self.inp);
         backend().gemm(
@@ -139,11 +166,15 @@ impl Linear {
             0.0,
             dx.data_mut(),
         );
-        dx
+        Some(dx)
     }
 
     /// The weights and biases.
     pub fn params_mut(&mut self) -> Vec<&mut Param> {
-        vec![&mut self.weight, &mut self.bias]
+        if self.use_bias {
+            vec![&mut self.weight, &mut self.bias]
+        } else {
+            vec![&mut self.weight]
+        }
     }
 }

@@ -73,6 +73,18 @@ impl Mlp {
         }
     }
 
+    /// Draws the hidden layers' weights anew, normal with standard deviation `std` (small
+    /// values start the network near zero, so early steps train what feeds it first, as
+    /// DeepCTR-Torch initialises its DNNs); the output layer keeps its values.
+    pub fn init_hidden_normal(&mut self, std: f32, seed: u64) {
+        let hidden = self.acts.len();
+        for (l, lin) in self.linears.iter_mut().take(hidden).enumerate() {
+            let mut rng = crate::init::rng(seed.wrapping_add(l as u64));
+            let n = lin.weight.value.len();
+            lin.weight.value = crate::init::normal(&mut rng, std, n);
+        }
+    }
+
     /// Input width.
     pub fn inputs(&self) -> usize {
         self.linears.first().map_or(0, |l| l.inputs())
@@ -118,16 +130,26 @@ impl Mlp {
     }
 
     /// Accumulates the gradients and returns the input's.
-    pub fn backward(&mut self, mut dy: Tensor) -> Tensor {
+    pub fn backward(&mut self, dy: Tensor) -> Tensor {
+        self.backward_with(dy, true)
+            .expect("asked for the input gradient")
+    }
+
+    /// Accumulates the gradients; returns the input's only when `input_grad` (an MLP over
+    /// raw features, not embeddings, needs none).
+    pub fn backward_with(&mut self, mut dy: Tensor, input_grad: bool) -> Option<Tensor> {
         let hidden = self.acts.len();
         for l in (0..self.linears.len()).rev() {
             if l < hidden {
                 dy = self.drops[l].backward(dy);
                 dy = self.acts[l].backward(dy);
             }
-            dy = self.linears[l].backward(&dy);
+            match self.linears[l].backward_with(&dy, input_grad || l > 0) {
+                Some(d) => dy = d,
+                None => return None,
+            }
         }
-        dy
+        Some(dy)
     }
 
     /// Every weight and bias.

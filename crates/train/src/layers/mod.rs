@@ -3,12 +3,14 @@
 //! keeps nothing and takes `&self`, so one model serves many threads.
 
 mod activation;
+mod cross;
 mod dropout;
 mod fm;
 mod linear;
 mod mlp;
 
 pub use activation::{Activation, ActivationLayer};
+pub use cross::{CrossLayer, CrossNet};
 pub use dropout::Dropout;
 pub use fm::FmInteraction;
 pub use linear::Linear;

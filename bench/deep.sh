@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Funnel's deep rankers beside DeepCTR-Torch (PyPI) and plain PyTorch, same data, 2 threads.
+#   bash bench/deep.sh [quality|mlp|all]      RUNS=3 by default (medians; sides alternate)
+# quality: ml-100k CTR samples exported by `funnel rank export` (examples/ml-100k-ctr.toml)
+#          into target/bench-data/ml100k-ctr; for each model (MODELS="deepfm widedeep") and
+#          each seed 0..RUNS-1, Funnel `rank eval` and bench/deep_peer.py (DeepCTR-Torch) at
+#          the same embedding size, MLP, batch size and learning rate; AUC / GAUC / LogLoss
+#          and training examples/s, medians over the seeds.
+# mlp:     one training step of a 256 -> 512 -> 256 -> 1 ReLU MLP on a batch of 4096
+#          (forward, BCE, backward, AdamW): Funnel (`funnel-bench mlp-step`) beside PyTorch
+#          (bench/mlp_step.py, torch.set_num_threads(2)) and beside the step's GEMMs alone;
+#          median milliseconds over 50 steps per run, RUNS runs alternating.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+RUNS=${RUNS:-3}
+DATA=${FUNNEL_DATA:-$(cd .. && pwd)/shared/datasets}
+OUT=bench/out/deep
+mkdir -p "$OUT"
+VENV=.venv-torch
+[ -x $VENV/bin/python ] || python3 -m venv $VENV
+$VENV/bin/python -c "import torch, deepctr_torch, sklearn" 2>/dev/null ||
+  $VENV/bin/pip install -q torch numpy scikit-learn deepctr-torch requests
+PY=$VENV/bin/python
+cargo build --release -q -p funnel-cli -p funnel-bench
+F=target/release/funnel
+export RAYON_NUM_THREADS=2
+median() { python3 -c "import statistics,sys; print('%.4f' % statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+
+if [[ $what == all || $what == quality ]]; then
+  D=target/bench-data/ml100k-ctr
+  [ -f $D/train.ffm ] || $F rank export --spec examples/ml-100k-ctr.toml --data "$DATA/ml-100k" --out $D
+  printf '\n%-24s %8s %8s %8s %12s\n' "model (median of $RUNS)" AUC GAUC LogLoss "train ex/s"
+  for m in ${MODELS:-deepfm widedeep}; do
+    declare -A fa=() pa=()
+    for ((s = 0; s < RUNS; s++)); do
+      $F rank eval --train $D/train.ffm --test $D/test.ffm --format libffm --model "$m" \
+        --set seed=$s --set shuffle_seed=$s --json "$OUT/funnel-$m-$s.json" >/dev/null 2>&1
+      $PY bench/deep_peer.py --train $D/train.ffm --test $D/test.ffm --model "$m" --seed $((1024 + s)) \
+        --json "$OUT/torch-$m-$s.json" >/dev/null 2>&1
+    done
+    for side in funnel torch; do
+      read -r auc gauc ll eps < <(python3 - "$OUT" "$side" "$m" "$RUNS" <<'PY'
+import json, statistics, sys
+out, side, m, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+js = [json.load(open(f"{out}/{side}-{m}-{s}.json")) for s in range(runs)]
+def get(j, k):
+    if side == "funnel":
+        return j["metrics"][k] if k in ("auc", "gauc", "logloss") else j["fit"]["examples_per_second"]
+    return j[k] if k != "eps" else j["train_examples_per_second"]
+med = lambda k: statistics.median(get(j, k) for j in js)
+print("%.4f %.4f %.4f %.0f" % (med("auc"), med("gauc"), med("logloss"), med("eps")))
+PY
+)
+      label=$([ $side = funnel ] && echo "Funnel $m" || echo "DeepCTR-Torch $m")
+      printf '%-24s %8s %8s %8s %12s\n' "$label" "$auc" "$gauc" "$ll" "$eps"
+    done
+  done
+fi
+
+if [[ $what == all || $what == mlp ]]; then
+  B=target/release/funnel-bench
+  declare -a fs=() gs=() ts=()
+  for ((r = 0; r < RUNS; r++)); do
+    read -r f g < <($B mlp-step --batch 4096 --steps 50)
+    t=$($PY bench/mlp_step.py --batch 4096 --steps 50 --threads 2)
+    fs+=("$f"); gs+=("$g"); ts+=("$t")
+    echo "run $((r + 1)): funnel step ${f} ms (its GEMMs ${g} ms), torch step ${t} ms"
+  done
+  f=$(median "${fs[@]}"); g=$(median "${gs[@]}"); t=$(median "${ts[@]}")
+  python3 -c "f,g,t=$f,$g,$t; print(f'MLP step, batch 4096, 256-512-256-1, AdamW, 2 threads (medians): funnel {f:.1f} ms = {f/g:.2f}x its GEMMs ({g:.1f} ms); torch {t:.1f} ms; funnel is {t/f:.2f}x faster')"
+fi

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The PyTorch side of Funnel's deep-ranker benchmark: DeepCTR-Torch (PyPI `deepctr-torch`)
+trained and scored on the very libffm files `funnel rank eval` reads.
+
+  deep_peer.py --train F --test F --model deepfm|widedeep [--dim 16] [--hidden 256,128]
+               [--batch 256] [--lr 1e-3] [--epochs 20] [--patience 2] [--threads 2]
+               [--json OUT]
+
+The same model as Funnel's: one shared embedding table over the global feature indices
+(`embedding_name` shared by every field), one pooled embedding per field, the linear part
+over every feature, DeepFM's FM over the field embeddings, the MLP (ReLU) over them
+concatenated; Adam at the same learning rate and batch size; L2 1e-5 on embeddings and
+linear weights (DeepCTR-Torch's defaults; Funnel's reg_embedding is 1e-5 on touched rows).
+One difference the library imposes: a multi-valued field (genres, history, crosses) is
+pooled by DeepCTR-Torch's `sum` combiner, which ignores the feature values (Funnel's
+pipeline writes 1/sqrt(n) there and Funnel's pooling multiplies by them).
+
+The epoch loop is Funnel's: the newest 10% of the training file is held out, epochs run
+until `patience` epochs bring no better validation LogLoss, the best epoch's weights are
+restored, and the tail is learnt once. Metrics: AUC and LogLoss by scikit-learn; GAUC per
+qid as bench/rank_peers.py computes it. `train_examples_per_second` counts only the time
+inside DeepCTR-Torch's fit.
+"""
+import argparse
+import copy
+import json
+import time
+
+import numpy as np
+import torch
+from sklearn.metrics import log_loss, roc_auc_score
+
+
+def read_ffm(path):
+    labels, groups, rows = [], [], []
+    with open(path) as f:
+        for line in f:
+            tok = line.split()
+            labels.append(1.0 if float(tok[0]) > 0 else 0.0)
+            g = None
+            feats = []
+            for t in tok[1:]:
+                if t.startswith("qid:"):
+                    g = int(t[4:])
+                    continue
+                fld, idx, val = t.split(":")
+                feats.append((int(fld), int(idx), float(val)))
+            groups.append(g)
+            rows.append(feats)
+    return np.array(labels, dtype=np.float32), groups, rows
+
+
+def gauc(y, p, groups):
+    by = {}
+    for i, g in enumerate(groups):
+        by.setdefault(g, []).append(i)
+    num = den = 0.0
+    for idx in by.values():
+        yy = y[idx]
+        if yy.min() == yy.max():
+            continue
+        num += len(idx) * roc_auc_score(yy, p[idx])
+        den += len(idx)
+    return num / den if den else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--model", default="deepfm", choices=["deepfm", "widedeep"])
+    ap.add_argument("--dim", type=int, default=16)
+    ap.add_argument("--hidden", default="256,128")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--patience", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1024)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
+    from deepctr_torch.models import WDL, DeepFM
+
+    ytr, gtr, rtr = read_ffm(a.train)
+    yte, gte, rte = read_ffm(a.test)
+    n_fields = 1 + max(f for rows in (rtr, rte) for r in rows for f, _, _ in r)
+    vocab = 2 + max(i for rows in (rtr, rte) for r in rows for _, i, _ in r)
+    maxlen = [1] * n_fields
+    for rows in (rtr, rte):
+        for r in rows:
+            c = [0] * n_fields
+            for f, _, _ in r:
+                c[f] += 1
+            maxlen = [max(m, x) for m, x in zip(maxlen, c)]
+
+    def columns(rows):
+        x = {}
+        for f in range(n_fields):
+            x[f"f{f}"] = np.zeros((len(rows), maxlen[f]), dtype=np.int64)
+        fill = [0] * n_fields
+        for i, r in enumerate(rows):
+            fill = [0] * n_fields
+            for f, idx, _ in r:
+                x[f"f{f}"][i, fill[f]] = idx + 1  # 0 is DeepCTR-Torch's padding
+                fill[f] += 1
+        return {k: (v[:, 0] if maxlen[int(k[1:])] == 1 else v) for k, v in x.items()}
+
+    feats = []
+    for f in range(n_fields):
+        sf = SparseFeat(f"f{f}", vocab, embedding_dim=a.dim, embedding_name="emb")
+        feats.append(sf if maxlen[f] == 1 else VarLenSparseFeat(sf, maxlen=maxlen[f], combiner="sum"))
+    hidden = tuple(int(h) for h in a.hidden.split(",") if h)
+    Model = DeepFM if a.model == "deepfm" else WDL
+    model = Model(feats, feats, dnn_hidden_units=hidden, seed=a.seed, task="binary", device="cpu")
+    model.compile(torch.optim.Adam(model.parameters(), lr=a.lr), "binary_crossentropy")
+
+    cut = len(rtr) - len(rtr) // 10
+    xtr = columns(rtr)
+    xfit = {k: v[:cut] for k, v in xtr.items()}
+    xval = {k: v[cut:] for k, v in xtr.items()}
+    xte = columns(rte)
+    fit_s = 0.0
+    seen = 0
+    best = None
+    losses = []
+    for epoch in range(1, a.epochs + 1):
+        t = time.perf_counter()
+        model.fit(xfit, ytr[:cut], batch_size=a.batch, epochs=1, verbose=0, shuffle=True)
+        fit_s += time.perf_counter() - t
+        seen += cut
+        pv = model.predict(xval, batch_size=4096).ravel()
+        loss = log_loss(ytr[cut:], np.clip(pv, 1e-7, 1 - 1e-7))
+        losses.append(loss)
+        if best is None or loss < best[0]:
+            best = (loss, epoch, copy.deepcopy(model.state_dict()))
+        elif epoch - best[1] >= a.patience:
+            break
+    model.load_state_dict(best[2])
+    t = time.perf_counter()
+    model.fit(xval, ytr[cut:], batch_size=a.batch, epochs=1, verbose=0, shuffle=False)
+    fit_s += time.perf_counter() - t
+    seen += len(rtr) - cut
+    p = model.predict(xte, batch_size=4096).ravel().astype(np.float64)
+    out = {
+        "model": f"deepctr-torch {a.model}",
+        "auc": roc_auc_score(yte, p),
+        "gauc": gauc(yte, p, gte),
+        "logloss": log_loss(yte, np.clip(p, 1e-7, 1 - 1e-7)),
+        "fit_seconds": fit_s,
+        "train_examples_per_second": seen / fit_s,
+        "epochs": len(losses),
+        "best_epoch": best[1],
+        "validation_logloss": losses,
+        "torch": torch.__version__,
+    }
+    print(json.dumps(out))
+    if a.json:
+        json.dump(out, open(a.json, "w"))
+
+
+if __name__ == "__main__":
+    main()
