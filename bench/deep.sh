@@ -2,7 +2,7 @@
 # Funnel's deep rankers beside DeepCTR-Torch (PyPI) and plain PyTorch, same data, 2 threads.
 #   bash bench/deep.sh [quality|mlp|all]      RUNS=3 by default (medians; sides alternate)
 # quality: ml-100k CTR samples exported by `funnel rank export` (examples/ml-100k-ctr.toml)
-#          into target/bench-data/ml100k-ctr; for each model (MODELS="deepfm widedeep") and
+#          into target/bench-data/ml100k-ctr; for each model (MODELS="deepfm widedeep dcnv2") and
 #          each seed 0..RUNS-1, Funnel `rank eval` and bench/deep_peer.py (DeepCTR-Torch) at
 #          the same embedding size, MLP, batch size and learning rate; AUC / GAUC / LogLoss
 #          and training examples/s, medians over the seeds.
@@ -31,11 +31,13 @@ if [[ $what == all || $what == quality ]]; then
   D=target/bench-data/ml100k-ctr
   [ -f $D/train.ffm ] || $F rank export --spec examples/ml-100k-ctr.toml --data "$DATA/ml-100k" --out $D
   printf '\n%-24s %8s %8s %8s %12s\n' "model (median of $RUNS)" AUC GAUC LogLoss "train ex/s"
-  for m in ${MODELS:-deepfm widedeep}; do
+  for m in ${MODELS:-deepfm widedeep dcnv2}; do
     declare -A fa=() pa=()
     for ((s = 0; s < RUNS; s++)); do
+      extra=()
+      [ "$m" = dcnv2 ] && extra=(--set wide=true) # DeepCTR-Torch's DCN always has its linear part
       $F rank eval --train $D/train.ffm --test $D/test.ffm --format libffm --model "$m" \
-        --set seed=$s --set shuffle_seed=$s --json "$OUT/funnel-$m-$s.json" >/dev/null 2>&1
+        --set seed=$s --set shuffle_seed=$s "${extra[@]}" --json "$OUT/funnel-$m-$s.json" >/dev/null 2>&1
       $PY bench/deep_peer.py --train $D/train.ffm --test $D/test.ffm --model "$m" --seed $((1024 + s)) \
         --json "$OUT/torch-$m-$s.json" >/dev/null 2>&1
     done

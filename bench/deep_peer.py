@@ -2,14 +2,16 @@
 """The PyTorch side of Funnel's deep-ranker benchmark: DeepCTR-Torch (PyPI `deepctr-torch`)
 trained and scored on the very libffm files `funnel rank eval` reads.
 
-  deep_peer.py --train F --test F --model deepfm|widedeep [--dim 16] [--hidden 256,128]
-               [--batch 256] [--lr 1e-3] [--epochs 20] [--patience 2] [--threads 2]
-               [--json OUT]
+  deep_peer.py --train F --test F --model deepfm|widedeep|dcnv2 [--dim 16] [--hidden 256,128]
+               [--batch 256] [--lr 5e-4] [--dropout 0.2] [--cross-layers 3] [--epochs 20]
+               [--patience 2] [--threads 2] [--json OUT]
 
 The same model as Funnel's: one shared embedding table over the global feature indices
 (`embedding_name` shared by every field), one pooled embedding per field, the linear part
 over every feature, DeepFM's FM over the field embeddings, the MLP (ReLU) over them
-concatenated; Adam at the same learning rate and batch size; L2 1e-5 on embeddings and
+concatenated (dcnv2: DeepCTR-Torch's DCN with cross_parameterization="matrix", the
+cross network beside the MLP, plus its linear part: Funnel's dcnv2 with wide=true);
+dropout after each hidden layer; Adam at the same learning rate and batch size; L2 1e-5 on embeddings and
 linear weights (DeepCTR-Torch's defaults; Funnel's reg_embedding is 1e-5 on touched rows).
 One difference the library imposes: a multi-valued field (genres, history, crosses) is
 pooled by DeepCTR-Torch's `sum` combiner, which ignores the feature values (Funnel's
@@ -68,11 +70,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
-    ap.add_argument("--model", default="deepfm", choices=["deepfm", "widedeep"])
+    ap.add_argument("--model", default="deepfm", choices=["deepfm", "widedeep", "dcnv2"])
     ap.add_argument("--dim", type=int, default=16)
     ap.add_argument("--hidden", default="256,128")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--cross-layers", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--patience", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
@@ -81,7 +85,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
-    from deepctr_torch.models import WDL, DeepFM
+    from deepctr_torch.models import DCN, WDL, DeepFM
 
     ytr, gtr, rtr = read_ffm(a.train)
     yte, gte, rte = read_ffm(a.test)
@@ -112,8 +116,11 @@ def main():
         sf = SparseFeat(f"f{f}", vocab, embedding_dim=a.dim, embedding_name="emb")
         feats.append(sf if maxlen[f] == 1 else VarLenSparseFeat(sf, maxlen=maxlen[f], combiner="sum"))
     hidden = tuple(int(h) for h in a.hidden.split(",") if h)
-    Model = DeepFM if a.model == "deepfm" else WDL
-    model = Model(feats, feats, dnn_hidden_units=hidden, seed=a.seed, task="binary", device="cpu")
+    common = dict(dnn_hidden_units=hidden, dnn_dropout=a.dropout, seed=a.seed, task="binary", device="cpu")
+    if a.model == "dcnv2":
+        model = DCN(feats, feats, cross_num=a.cross_layers, cross_parameterization="matrix", **common)
+    else:
+        model = (DeepFM if a.model == "deepfm" else WDL)(feats, feats, **common)
     model.compile(torch.optim.Adam(model.parameters(), lr=a.lr), "binary_crossentropy")
 
     cut = len(rtr) - len(rtr) // 10

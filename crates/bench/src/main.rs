@@ -208,6 +208,7 @@ fn raw_f64(p: &PathBuf) -> Result<Vec<f64>> {
 }
 
 fn main() -> Result<()> {
+    funnel_train::alloc::retain_freed_buffers();
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::MlpStep { batch, steps } => {

@@ -64,6 +64,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    funnel_train::alloc::retain_freed_buffers();
     let cli = Cli::parse();
     let r = match &cli.cmd {
         Cmd::Demo { json } => eval_cmd::demo(json.as_ref()),

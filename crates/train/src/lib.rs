@@ -9,8 +9,8 @@
 //! chain of layers; each layer keeps what its backward pass needs (its input or output)
 //! and nothing else, so a training step allocates no graph and every elementwise pass is
 //! fused with its neighbour. The matrix products go through one [`Backend`] (the CPU one
-//! calls `matrixmultiply`'s sgemm on row blocks in parallel), so a second backend can be
-//! added without a second API. Embedding gradients are row-sparse: a batch touches a few
+//! calls faer's GEMM on rayon's threads), so a second backend can be added without a
+//! second API. Embedding gradients are row-sparse: a batch touches a few
 //! hundred rows of a table of millions, and only those rows are read, written and
 //! updated (candle and burn build a dense table-sized gradient instead).
 //!
@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 #![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 
+pub mod alloc;
 pub mod backend;
 pub mod check;
 mod embedding;

@@ -1,4 +1,10 @@
 //! A dense row-major `f32` matrix: a batch of rows, each a vector of features.
+//!
+//! The values sit behind an `Arc`: a layer that keeps its input for the backward pass
+//! keeps a clone, which costs a reference count, not a copy; writing to a shared tensor
+//! copies it first (`Arc::make_mut`), so sharing is never visible.
+
+use std::sync::Arc;
 
 use crate::error::ShapeError;
 
@@ -7,7 +13,7 @@ use crate::error::ShapeError;
 pub struct Tensor {
     rows: usize,
     cols: usize,
-    data: Vec<f32>,
+    data: Arc<Vec<f32>>,
 }
 
 impl Tensor {
@@ -16,7 +22,7 @@ impl Tensor {
         Tensor {
             rows,
             cols,
-            data: vec![0.0; rows * cols],
+            data: Arc::new(vec![0.0; rows * cols]),
         }
     }
 
@@ -32,7 +38,11 @@ impl Tensor {
                 expected: "rows × cols values",
             });
         }
-        Ok(Tensor { rows, cols, data })
+        Ok(Tensor {
+            rows,
+            cols,
+            data: Arc::new(data),
+        })
     }
 
     /// A matrix whose element `(i, j)` is `f(i, j)`.
@@ -43,7 +53,11 @@ impl Tensor {
                 data.push(f(i, j));
             }
         }
-        Tensor { rows, cols, data }
+        Tensor {
+            rows,
+            cols,
+            data: Arc::new(data),
+        }
     }
 
     /// Rows (the batch).
@@ -66,14 +80,15 @@ impl Tensor {
         &self.data
     }
 
-    /// The values, row-major, to write.
+    /// The values, row-major, to write (copied first if another tensor shares them).
     pub fn data_mut(&mut self) -> &mut [f32] {
-        &mut self.data
+        let v: &mut Vec<f32> = Arc::make_mut(&mut self.data);
+        v
     }
 
     /// The buffer.
     pub fn into_vec(self) -> Vec<f32> {
-        self.data
+        Arc::try_unwrap(self.data).unwrap_or_else(|shared| (*shared).clone())
     }
 
     /// Element `(i, j)`.
@@ -88,7 +103,8 @@ impl Tensor {
 
     /// Row `i`, to write.
     pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
-        &mut self.data[i * self.cols..(i + 1) * self.cols]
+        let c = self.cols;
+        &mut self.data_mut()[i * c..(i + 1) * c]
     }
 
     /// The same values seen as `rows × cols` (same count).
@@ -132,7 +148,11 @@ impl Tensor {
                 data.extend_from_slice(p.row(i));
             }
         }
-        Ok(Tensor { rows, cols, data })
+        Ok(Tensor {
+            rows,
+            cols,
+            data: Arc::new(data),
+        })
     }
 
     /// The columns `[start, start + width)` as a new matrix.
@@ -145,7 +165,7 @@ impl Tensor {
         Tensor {
             rows: self.rows,
             cols: width,
-            data,
+            data: Arc::new(data),
         }
     }
 

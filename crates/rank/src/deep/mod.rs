@@ -140,7 +140,7 @@ impl DeepConfig {
             "cosine" => Decay::Cosine,
             _ => Decay::Constant,
         };
-        let dropout: f32 = p.get(model, "dropout", 0.0, "a number in [0, 1)")?;
+        let dropout: f32 = p.get(model, "dropout", 0.2, "a number in [0, 1)")?;
         if !(0.0..1.0).contains(&dropout) {
             return Err(funnel_model::ModelError::Param {
                 model,
@@ -148,7 +148,7 @@ impl DeepConfig {
             }
             .into());
         }
-        let learning_rate: f32 = p.get(model, "learning_rate", 1e-3, "a number > 0")?;
+        let learning_rate: f32 = p.get(model, "learning_rate", 5e-4, "a number > 0")?;
         let batch_size: usize = p.get(model, "batch_size", 256, "a positive integer")?;
         let embedding_dim: usize = p.get(model, "embedding_dim", 16, "a positive integer")?;
         for (k, bad) in [
