@@ -111,7 +111,7 @@ pub struct SynthArgs {
     /// Values per field.
     #[arg(long, default_value_t = 100)]
     pub cardinality: usize,
-    /// Shape of the true interactions: fm or ffm.
+    /// Shape of the true interactions: fm, ffm, or cross3 (fm plus a three-way term).
     #[arg(long, default_value = "fm")]
     pub truth: String,
     /// Seed.
@@ -465,7 +465,8 @@ fn synth(a: &SynthArgs) -> Result<()> {
     let truth = match a.truth.as_str() {
         "fm" => Truth::Fm,
         "ffm" => Truth::Ffm,
-        other => bail!("--truth `{other}`: expected fm or ffm"),
+        "cross3" => Truth::Cross3,
+        other => bail!("--truth `{other}`: expected fm, ffm or cross3"),
     };
     if a.samples < 12 {
         bail!("--samples: expected at least 12");

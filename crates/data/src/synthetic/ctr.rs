@@ -7,7 +7,10 @@
 //! * [`Truth::Fm`]: `s_fg · ⟨u_{f,a}, u_{g,b}⟩` with `s_fg = c_f·c_g` — one latent vector
 //!   per value, a shape a factorisation machine represents exactly;
 //! * [`Truth::Ffm`]: `s_fg · ⟨u_{f,a,g}, u_{g,b,f}⟩` — one vector per value and facing
-//!   field, the shape of a field-aware FM.
+//!   field, the shape of a field-aware FM;
+//! * [`Truth::Cross3`]: the FM-shaped pairs plus a three-way term over fields 0, 1 and 2,
+//!   `3·s·Σ_d t_{0,a,d} t_{1,b,d} t_{2,c,d}` — a product no pairwise model represents,
+//!   which deep models (an MLP, DCN's cross layers) can learn.
 //!
 //! Because the probabilities are known, a model's LogLoss can be compared with the
 //! oracle's (the LogLoss of the true probabilities), which no model can beat on average.
@@ -23,6 +26,8 @@ pub enum Truth {
     Fm,
     /// One latent vector per value and facing field.
     Ffm,
+    /// FM-shaped pairs plus a three-way interaction of the first three fields.
+    Cross3,
 }
 
 /// Parameters of the generator.
@@ -122,7 +127,7 @@ pub fn generate(spec: &CtrSpec) -> CtrData {
     for f in 0..nf {
         for g in f + 1..nf {
             let s = match spec.truth {
-                Truth::Fm => field_strength[f] * field_strength[g],
+                Truth::Fm | Truth::Cross3 => field_strength[f] * field_strength[g],
                 Truth::Ffm if rng.random_range(0..3) == 0 => 0.0,
                 Truth::Ffm => spec.strength * rng.random::<f64>(),
             };
@@ -135,7 +140,7 @@ pub fn generate(spec: &CtrSpec) -> CtrData {
         .collect();
     // Latent vectors scaled so ⟨u, v⟩ has unit variance.
     let per_value = match spec.truth {
-        Truth::Fm => k,
+        Truth::Fm | Truth::Cross3 => k,
         Truth::Ffm => nf * k,
     };
     let scale = (k as f64).powf(-0.25);
@@ -145,9 +150,20 @@ pub fn generate(spec: &CtrSpec) -> CtrData {
     let vec_of = |f: usize, a: usize, facing: usize| -> &[f64] {
         let base = (f * card + a) * per_value;
         match spec.truth {
-            Truth::Fm => &latent[base..base + k],
+            Truth::Fm | Truth::Cross3 => &latent[base..base + k],
             Truth::Ffm => &latent[base + facing * k..base + (facing + 1) * k],
         }
+    };
+    // The three-way term's own vectors (fields 0..3), scaled so the product of three has
+    // unit variance; drawn after the others, so fm data sets are unchanged.
+    let triple = matches!(spec.truth, Truth::Cross3) && nf >= 3;
+    let t_scale = (k as f64).powf(-1.0 / 6.0);
+    let third: Vec<f64> = if triple {
+        (0..3 * card * k)
+            .map(|_| t_scale * normal.sample(&mut rng))
+            .collect()
+    } else {
+        Vec::new()
     };
     let zipf = Zipf::new(card as f64, 1.0).unwrap();
     let mut values = Vec::with_capacity(spec.samples * nf);
@@ -174,6 +190,11 @@ pub fn generate(spec: &CtrSpec) -> CtrData {
                     z += s * d;
                 }
             }
+        }
+        if triple {
+            let t = |f: usize| &third[(f * card + row[f]) * k..(f * card + row[f] + 1) * k];
+            let d: f64 = (0..k).map(|j| t(0)[j] * t(1)[j] * t(2)[j]).sum();
+            z += 3.0 * spec.strength * d;
         }
         let p = 1.0 / (1.0 + (-z).exp());
         probs.push(p);
