@@ -192,3 +192,38 @@ fn a_second_fit_is_a_conflict() {
         .map(|i| i.version);
     assert_eq!(e.unwrap(), 1);
 }
+
+/// The deep rankers are servable like the others: the refit trains them, requests are
+/// ranked by them, and feedback learnt between refits moves their scores.
+#[test]
+fn deep_rankers_are_trained_served_and_learn_online() {
+    for model in ["deepfm", "dcnv2"] {
+        let mut c = config();
+        c.rank.model = model.into();
+        let engine = Engine::new(c);
+        let (items, users, fb) = data();
+        engine.load(&items, &users, &fb);
+        let v = engine.train_blocking().unwrap();
+        let auc = v.metrics["ranker.auc"];
+        assert!(auc > 0.5, "{model}: held-out AUC {auc}");
+        let clicks: Vec<Feedback> = (0..15)
+            .map(|k| {
+                Feedback::new(
+                    "click",
+                    "newbie",
+                    &format!("i{}", 3 + 10 * k),
+                    5000 + k as i64,
+                )
+            })
+            .collect();
+        engine.add_feedback(&clicks);
+        let before = click_probability(&engine, "newbie", "i193");
+        assert!(before > 0.0 && before < 1.0, "{model}: {before}");
+        assert!(engine.learn_queued() >= 15);
+        let after = click_probability(&engine, "newbie", "i193");
+        eprintln!(
+            "{model}: p(click) of another c3 item for the new user: {before:.4} -> {after:.4}"
+        );
+        assert!(after > before, "{model}: p(click) {before} -> {after}");
+    }
+}

@@ -71,6 +71,9 @@ pub struct DeepConfig {
     pub decay: Decay,
     /// Seed of the initial weights, dropout and shuffles.
     pub seed: u64,
+    /// Step size of `partial_fit`: a stream of small batches gets one step each, so it
+    /// learns at ten times the fit's rate by default.
+    pub online_learning_rate: f32,
     /// What `partial_fit` (online learning) updates: `all`, or `embeddings` only, keeping
     /// the interaction and MLP layers frozen (seed 002's advice for streaming updates).
     pub online_update: String,
@@ -184,6 +187,12 @@ impl DeepConfig {
             warmup_steps: p.get(model, "warmup_steps", 0, "a non-negative integer")?,
             decay,
             seed: p.get(model, "seed", 0, "an integer")?,
+            online_learning_rate: p.get(
+                model,
+                "online_learning_rate",
+                learning_rate * 10.0,
+                "a number > 0 (default: 10 × learning_rate)",
+            )?,
             online_update: p.choice(model, "online_update", "all", &["all", "embeddings"])?,
             cross: cross_spec(model, p)?,
             epochs: crate::epoch_options(model, p, deep_epochs())?,
@@ -251,6 +260,7 @@ impl DeepConfig {
             "warmup_steps": self.warmup_steps,
             "decay": match self.decay { Decay::Constant => "constant", Decay::Linear => "linear", Decay::Cosine => "cosine" },
             "seed": self.seed,
+            "online_learning_rate": self.online_learning_rate,
             "online_update": self.online_update,
             "epochs": e.epochs,
             "patience": e.patience,
@@ -458,6 +468,7 @@ impl Deep {
         order: &[u32],
         epoch: usize,
         schedule: &Schedule,
+        base_lr: f32,
     ) -> Result<f64> {
         let c = self.config.clone();
         let rule = c.sparse_rule();
@@ -467,7 +478,7 @@ impl Deep {
             let b = Batch::of(s, chunk.iter().map(|&i| i as usize), net.fields);
             let z = net.forward(&b);
             let (l, dz) = loss::bce_with_logits(&z, &b.labels, None);
-            let lr = c.learning_rate * schedule.factor(self.opt.t + 1);
+            let lr = base_lr * schedule.factor(self.opt.t + 1);
             if !l.is_finite() || l > EXPLODED_LOSS {
                 return Err(TrainError::Diverged {
                     epoch,
@@ -572,7 +583,7 @@ impl Ranker for Deep {
             if o.shuffle {
                 order.shuffle(&mut rng);
             }
-            self.pass(train, &order, epoch, &schedule)?;
+            self.pass(train, &order, epoch, &schedule, self.config.learning_rate)?;
             self.check_weights(epoch)?;
             seen += order.len();
             report.epochs = epoch;
@@ -604,7 +615,8 @@ impl Ranker for Deep {
         // The held-out tail is the newest data: learn it once so the model has seen it.
         if fit_rows < train.len() {
             let tail: Vec<u32> = (fit_rows as u32..train.len() as u32).collect();
-            self.pass(train, &tail, report.epochs + 1, &Schedule::constant())?;
+            let lr = self.config.learning_rate;
+            self.pass(train, &tail, report.epochs + 1, &Schedule::constant(), lr)?;
             self.check_weights(report.epochs + 1)?;
             seen += tail.len();
         }
@@ -622,7 +634,8 @@ impl Ranker for Deep {
         self.reserve(samples.n_features, samples.n_fields)?
             .freeze_dense(freeze);
         let order: Vec<u32> = (0..samples.len() as u32).collect();
-        let pass = self.pass(samples, &order, 1, &Schedule::constant());
+        let lr = self.config.online_learning_rate;
+        let pass = self.pass(samples, &order, 1, &Schedule::constant(), lr);
         if let Some(net) = &mut self.net {
             net.freeze_dense(false);
         }
