@@ -82,6 +82,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1024)
     ap.add_argument("--json")
+    ap.add_argument("--one-epoch", action="store_true",
+                    help="speed only: one epoch over the whole training file, no validation, no test")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
@@ -122,6 +124,18 @@ def main():
     else:
         model = (DeepFM if a.model == "deepfm" else WDL)(feats, feats, **common)
     model.compile(torch.optim.Adam(model.parameters(), lr=a.lr), "binary_crossentropy")
+
+    if a.one_epoch:
+        x = columns(rtr)
+        t = time.perf_counter()
+        model.fit(x, ytr, batch_size=a.batch, epochs=1, verbose=0, shuffle=True)
+        s = time.perf_counter() - t
+        out = {"model": f"deepctr-torch {a.model}", "fit_seconds": s,
+               "train_examples_per_second": len(rtr) / s, "torch": torch.__version__}
+        print(json.dumps(out))
+        if a.json:
+            json.dump(out, open(a.json, "w"))
+        return
 
     cut = len(rtr) - len(rtr) // 10
     xtr = columns(rtr)

@@ -108,6 +108,18 @@ pub const MODELS: &[Entry] = &[
         load: |r, _| Ok(Box::new(Deep::load("deepfm", r)?)),
     },
     Entry {
+        name: "nfm",
+        summary: "NFM: the linear term plus an MLP over the bi-interaction pooling of field embeddings",
+        build: |p| Ok(Box::new(Deep::nfm(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("nfm", r)?)),
+    },
+    Entry {
+        name: "pnn",
+        summary: "PNN: an MLP over field embeddings and their pairwise inner products (product=outer: the outer product of their sum)",
+        build: |p| Ok(Box::new(Deep::pnn(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("pnn", r)?)),
+    },
+    Entry {
         name: "dcn",
         summary: "Deep & Cross Network (v1): rank-one cross layers beside an MLP over field embeddings",
         build: |p| Ok(Box::new(Deep::dcn(p)?)),

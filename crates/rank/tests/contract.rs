@@ -115,6 +115,10 @@ fn predicting_with_shared_features_equals_predicting_merged_rows() {
         ("gbdt_lr", ""),
         ("widedeep", ""),
         ("deepfm", ""),
+        ("nfm", ""),
+        ("pnn", ""),
+        ("pnn", "product=outer"),
+        ("dcnv2", "cross_rank=4"),
     ] {
         let mut set: Vec<&str> = vec![if name == "gbdt" {
             "num_trees=20"

@@ -284,3 +284,45 @@ fn cross_network_gradients_for_every_kind_of_layer() {
         }
     }
 }
+
+#[test]
+fn bi_interaction_and_product_layer_gradients() {
+    use funnel_train::{BiInteraction, Products};
+    let (b, f, k) = (4, 5, 3);
+    let x = input(b, f * k, 30);
+    let mut bi = BiInteraction::new(f, k);
+    let y = bi.forward(&x, true);
+    // summed over dimensions it is the FM interaction
+    let fm = FmInteraction::new(f, k).infer(&x);
+    for i in 0..b {
+        assert!((y.row(i).iter().sum::<f32>() - fm[i]).abs() < 1e-5);
+    }
+    let r = probe(b * k, 31);
+    let dx = bi.backward(&Tensor::from_vec(b, k, r.clone()).unwrap());
+    let n = numeric_gradient(x.data(), EPS, |v| {
+        dot(
+            &r,
+            bi.infer(&Tensor::from_vec(b, f * k, v.to_vec()).unwrap())
+                .data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "bi-interaction");
+    for outer in [false, true] {
+        let mut p = Products::new(f, k, outer);
+        let y = p.forward(&x, true);
+        assert_eq!(y.cols(), if outer { k * k } else { f * (f - 1) / 2 });
+        let r = probe(b * y.cols(), 32);
+        let dx = p.backward(&Tensor::from_vec(b, y.cols(), r.clone()).unwrap());
+        let n = numeric_gradient(x.data(), EPS, |v| {
+            dot(
+                &r,
+                p.infer(&Tensor::from_vec(b, f * k, v.to_vec()).unwrap())
+                    .data(),
+            )
+        });
+        assert!(
+            max_relative_error(dx.data(), &n) < TOL,
+            "products outer={outer}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! MLP (Wide & Deep, DeepFM), or DCN's cross network stacked under an MLP or beside it.
 
 use funnel_model::{ModelReader, ModelWriter};
-use funnel_train::{CrossNet, Linear, Mlp, Param, Tensor};
+use funnel_train::{BiInteraction, CrossNet, Linear, Mlp, Param, Products, Tensor};
 
 use crate::error::{RankError, Result};
 
@@ -22,6 +22,28 @@ pub(crate) struct CrossSpec {
     pub parallel: bool,
 }
 
+/// A product layer between the field embeddings and the MLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Product {
+    /// NFM: the MLP reads the bi-interaction pooling alone.
+    Bi,
+    /// IPNN: the MLP reads the embeddings and every pair's inner product.
+    Inner,
+    /// OPNN: the MLP reads the embeddings and the outer product of their sum.
+    Outer,
+}
+
+impl Product {
+    /// The MLP's input width over `fields` embeddings of `dim`.
+    pub fn mlp_inputs(self, fields: usize, dim: usize) -> usize {
+        match self {
+            Product::Bi => dim,
+            Product::Inner => fields * dim + fields * fields.saturating_sub(1) / 2,
+            Product::Outer => fields * dim + dim * dim,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)] // one per model, never in a collection
 pub(crate) enum Body {
@@ -29,6 +51,10 @@ pub(crate) enum Body {
     Mlp(Mlp),
     /// cross → MLP → logit.
     Stacked { cross: CrossNet, mlp: Mlp },
+    /// NFM: MLP(bi-interaction(x)) → logit.
+    Nfm { bi: BiInteraction, mlp: Mlp },
+    /// PNN: MLP([x | products(x)]) → logit.
+    Pnn { products: Products, mlp: Mlp },
     /// [cross(x) | MLP(x)] → linear → logit.
     Parallel {
         cross: CrossNet,
@@ -40,7 +66,26 @@ pub(crate) enum Body {
 impl Body {
     /// A body over inputs of width `d`: `mlp` is built by the caller with or without an
     /// output layer, as `cross` requires (see [`Body::mlp_has_output`]).
-    pub fn new(cross: Option<CrossSpec>, d: usize, mlp: Mlp, seed: u64) -> Body {
+    pub fn new(
+        cross: Option<CrossSpec>,
+        product: Option<(Product, usize)>,
+        d: usize,
+        mlp: Mlp,
+        seed: u64,
+    ) -> Body {
+        if let Some((p, fields)) = product {
+            let dim = d / fields.max(1);
+            return match p {
+                Product::Bi => Body::Nfm {
+                    bi: BiInteraction::new(fields, dim),
+                    mlp,
+                },
+                Product::Inner | Product::Outer => Body::Pnn {
+                    products: Products::new(fields, dim, p == Product::Outer),
+                    mlp,
+                },
+            };
+        }
         match cross {
             None => Body::Mlp(mlp),
             Some(c) => {
@@ -73,6 +118,11 @@ impl Body {
     pub fn infer(&self, e: &Tensor) -> Vec<f32> {
         match self {
             Body::Mlp(m) => m.infer(e).expect("fields × dim").into_vec(),
+            Body::Nfm { bi, mlp } => mlp.infer(&bi.infer(e)).expect("dim").into_vec(),
+            Body::Pnn { products, mlp } => {
+                let joined = Tensor::concat_cols(&[e, &products.infer(e)]).expect("same rows");
+                mlp.infer(&joined).expect("widths made together").into_vec()
+            }
             Body::Stacked { cross, mlp } => mlp
                 .infer(&cross.infer(e))
                 .expect("the cross network keeps the width")
@@ -94,6 +144,12 @@ impl Body {
     pub fn forward(&mut self, e: &Tensor) -> Vec<f32> {
         match self {
             Body::Mlp(m) => m.forward(e.clone(), true).into_vec(),
+            Body::Nfm { bi, mlp } => mlp.forward(bi.forward(e, true), true).into_vec(),
+            Body::Pnn { products, mlp } => {
+                let p = products.forward(e, true);
+                let joined = Tensor::concat_cols(&[e, &p]).expect("same rows");
+                mlp.forward(joined, true).into_vec()
+            }
             Body::Stacked { cross, mlp } => {
                 let c = cross.forward(e, true);
                 mlp.forward(c, true).into_vec()
@@ -117,6 +173,18 @@ impl Body {
     pub fn backward(&mut self, dz: Tensor) -> Tensor {
         match self {
             Body::Mlp(m) => m.backward(dz),
+            Body::Nfm { bi, mlp } => bi.backward(&mlp.backward(dz)),
+            Body::Pnn { products, mlp } => {
+                let dj = mlp.backward(dz);
+                let w = dj.cols() - products.outputs();
+                let mut de = dj.slice_cols(0, w);
+                let dp = products.backward(&dj.slice_cols(w, products.outputs()));
+                de.data_mut()
+                    .iter_mut()
+                    .zip(dp.data())
+                    .for_each(|(a, b)| *a += b);
+                de
+            }
             Body::Stacked { cross, mlp } => {
                 let dc = mlp.backward(dz);
                 cross.backward(dc)
@@ -139,7 +207,7 @@ impl Body {
 
     pub fn params_mut(&mut self) -> Vec<&mut Param> {
         match self {
-            Body::Mlp(m) => m.params_mut(),
+            Body::Mlp(m) | Body::Nfm { mlp: m, .. } | Body::Pnn { mlp: m, .. } => m.params_mut(),
             Body::Stacked { cross, mlp } => {
                 let mut p = cross.params_mut();
                 p.extend(mlp.params_mut());
@@ -156,7 +224,7 @@ impl Body {
 
     fn parts(&self) -> (Option<&CrossNet>, &Mlp, Option<&Linear>) {
         match self {
-            Body::Mlp(m) => (None, m, None),
+            Body::Mlp(m) | Body::Nfm { mlp: m, .. } | Body::Pnn { mlp: m, .. } => (None, m, None),
             Body::Stacked { cross, mlp } => (Some(cross), mlp, None),
             Body::Parallel { cross, mlp, out } => (Some(cross), mlp, Some(out)),
         }
@@ -209,7 +277,7 @@ impl Body {
             Ok(())
         };
         let (cross, mlp, out) = match self {
-            Body::Mlp(m) => (None, m, None),
+            Body::Mlp(m) | Body::Nfm { mlp: m, .. } | Body::Pnn { mlp: m, .. } => (None, m, None),
             Body::Stacked { cross, mlp } => (Some(cross), mlp, None),
             Body::Parallel { cross, mlp, out } => (Some(cross), mlp, Some(out)),
         };

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use crate::error::{RankError, Result};
 use crate::online::{check_finite, merge_rows, sigmoid, EpochOptions, FitReport};
 use crate::Ranker;
-use body::CrossSpec;
+use body::{CrossSpec, Product};
 use net::{Arch, Batch, Net, Shape};
 
 /// Samples scored per forward pass when predicting.
@@ -80,6 +80,8 @@ pub struct DeepConfig {
     /// DCN models: the cross network (`cross_layers`, `cross_rank`, `experts`,
     /// `structure`) and whether a wide linear part is added (`wide`).
     pub(crate) cross: Option<(CrossSpec, bool)>,
+    /// PNN: inner or outer products (`product`); NFM: the bi-interaction.
+    pub(crate) product: Option<Product>,
     /// Epochs, patience, validation share, shuffling.
     pub epochs: EpochOptions,
 }
@@ -195,6 +197,19 @@ impl DeepConfig {
             )?,
             online_update: p.choice(model, "online_update", "all", &["all", "embeddings"])?,
             cross: cross_spec(model, p)?,
+            product: match model {
+                "nfm" => Some(Product::Bi),
+                "pnn" => Some(
+                    match p
+                        .choice(model, "product", "inner", &["inner", "outer"])?
+                        .as_str()
+                    {
+                        "outer" => Product::Outer,
+                        _ => Product::Inner,
+                    },
+                ),
+                _ => None,
+            },
             epochs: crate::epoch_options(model, p, deep_epochs())?,
         })
     }
@@ -218,8 +233,12 @@ impl DeepConfig {
                 wide,
                 fm: false,
                 cross: Some(c),
+                product: None,
             },
-            None => base,
+            None => Arch {
+                product: self.product.or(base.product),
+                ..base
+            },
         }
     }
 
@@ -268,6 +287,13 @@ impl DeepConfig {
             "shuffle": e.shuffle,
             "shuffle_seed": e.seed,
         });
+        if let Some(Product::Inner | Product::Outer) = self.product {
+            v["product"] = json!(if self.product == Some(Product::Outer) {
+                "outer"
+            } else {
+                "inner"
+            });
+        }
         if let Some((c, wide)) = &self.cross {
             v["cross_layers"] = json!(c.layers);
             v["structure"] = json!(if c.parallel { "parallel" } else { "stacked" });
@@ -387,6 +413,7 @@ impl Deep {
                 wide: true,
                 fm: false,
                 cross: None,
+                product: None,
             },
             p,
         )
@@ -401,6 +428,7 @@ impl Deep {
                 wide: true,
                 fm: true,
                 cross: None,
+                product: None,
             },
             p,
         )
@@ -410,6 +438,25 @@ impl Deep {
     /// beside or under an MLP.
     pub fn dcnv2(p: &Params) -> Result<Self> {
         Deep::new("dcnv2", Arch::default(), p)
+    }
+
+    /// NFM: the linear term plus an MLP over the bi-interaction pooling of the field
+    /// embeddings.
+    pub fn nfm(p: &Params) -> Result<Self> {
+        Deep::new(
+            "nfm",
+            Arch {
+                wide: true,
+                ..Arch::default()
+            },
+            p,
+        )
+    }
+
+    /// PNN: an MLP over the field embeddings and their inner (IPNN) or outer (OPNN)
+    /// products.
+    pub fn pnn(p: &Params) -> Result<Self> {
+        Deep::new("pnn", Arch::default(), p)
     }
 
     /// DCN (v1): rank-one cross layers beside an MLP.
@@ -422,6 +469,8 @@ impl Deep {
             "deepfm" => Deep::deepfm(&Params::default())?,
             "dcnv2" => Deep::dcnv2(&Params::default())?,
             "dcn" => Deep::dcn(&Params::default())?,
+            "nfm" => Deep::nfm(&Params::default())?,
+            "pnn" => Deep::pnn(&Params::default())?,
             _ => Deep::wide_deep(&Params::default())?,
         };
         d.config = DeepConfig::from_json(name, r.params())?;

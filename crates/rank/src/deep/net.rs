@@ -8,7 +8,7 @@ use funnel_train::{
     Activation, Bags, EmbeddingTable, FmInteraction, Mlp, Optimizer, Param, SparseRule, Tensor,
 };
 
-use super::body::{Body, CrossSpec};
+use super::body::{Body, CrossSpec, Product};
 use crate::error::{RankError, Result};
 
 /// A batch of samples as the network reads them.
@@ -60,6 +60,8 @@ pub(crate) struct Arch {
     pub fm: bool,
     /// DCN's cross network, and where it sits.
     pub cross: Option<CrossSpec>,
+    /// A product layer under the MLP (NFM, PNN).
+    pub product: Option<Product>,
 }
 
 /// Sizes and initialisation of a network.
@@ -103,7 +105,8 @@ impl Net {
             body: Body::Mlp(Mlp::new(0, &[], 0, Activation::Identity, 0.0, 0)),
         };
         let mut mlp = Mlp::new(
-            fields * dim,
+            arch.product
+                .map_or(fields * dim, |p| p.mlp_inputs(fields, dim)),
             &shape.hidden,
             Body::mlp_has_output(arch.cross) as usize,
             shape.activation,
@@ -113,7 +116,13 @@ impl Net {
         if shape.mlp_init_std > 0.0 {
             mlp.init_hidden_normal(shape.mlp_init_std, shape.seed.wrapping_add(29));
         }
-        net.body = Body::new(arch.cross, fields * dim, mlp, shape.seed);
+        net.body = Body::new(
+            arch.cross,
+            arch.product.map(|p| (p, fields)),
+            fields * dim,
+            mlp,
+            shape.seed,
+        );
         net
     }
 

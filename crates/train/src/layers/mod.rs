@@ -8,6 +8,7 @@ mod dropout;
 mod fm;
 mod linear;
 mod mlp;
+mod products;
 
 pub use activation::{Activation, ActivationLayer};
 pub use cross::{CrossLayer, CrossNet};
@@ -15,6 +16,7 @@ pub use dropout::Dropout;
 pub use fm::FmInteraction;
 pub use linear::Linear;
 pub use mlp::Mlp;
+pub use products::{BiInteraction, Products};
 
 use crate::backend::{Backend, Cpu};
 
