@@ -120,6 +120,12 @@ pub const MODELS: &[Entry] = &[
         load: |r, _| Ok(Box::new(Deep::load("pnn", r)?)),
     },
     Entry {
+        name: "autoint",
+        summary: "AutoInt+: multi-head self-attention layers over field embeddings beside an MLP",
+        build: |p| Ok(Box::new(Deep::autoint(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("autoint", r)?)),
+    },
+    Entry {
         name: "dcn",
         summary: "Deep & Cross Network (v1): rank-one cross layers beside an MLP over field embeddings",
         build: |p| Ok(Box::new(Deep::dcn(p)?)),

@@ -118,6 +118,7 @@ fn predicting_with_shared_features_equals_predicting_merged_rows() {
         ("nfm", ""),
         ("pnn", ""),
         ("pnn", "product=outer"),
+        ("autoint", ""),
         ("dcnv2", "cross_rank=4"),
     ] {
         let mut set: Vec<&str> = vec![if name == "gbdt" {

@@ -57,7 +57,7 @@ pub use embedding::{Bags, EmbeddingTable, SparseRule};
 pub use error::{Result, ShapeError, TrainError};
 pub use layers::{
     Activation, ActivationLayer, BiInteraction, CrossLayer, CrossNet, Dropout, FmInteraction,
-    Linear, Mlp, Products,
+    Linear, Mlp, Products, SelfAttention,
 };
 pub use optim::{clip_grad_norm, Decay, Optimizer, Rule, Schedule};
 pub use param::Param;

@@ -294,8 +294,8 @@ fn bi_interaction_and_product_layer_gradients() {
     let y = bi.forward(&x, true);
     // summed over dimensions it is the FM interaction
     let fm = FmInteraction::new(f, k).infer(&x);
-    for i in 0..b {
-        assert!((y.row(i).iter().sum::<f32>() - fm[i]).abs() < 1e-5);
+    for (i, f) in fm.iter().enumerate() {
+        assert!((y.row(i).iter().sum::<f32>() - f).abs() < 1e-5);
     }
     let r = probe(b * k, 31);
     let dx = bi.backward(&Tensor::from_vec(b, k, r.clone()).unwrap());
@@ -324,5 +324,39 @@ fn bi_interaction_and_product_layer_gradients() {
             max_relative_error(dx.data(), &n) < TOL,
             "products outer={outer}"
         );
+    }
+}
+
+#[test]
+fn self_attention_gradients() {
+    use funnel_train::SelfAttention;
+    let (b, t, d) = (3, 4, 5);
+    let x = input(b, t * d, 40);
+    // small steps: the output ReLU has kinks a 1e-2 step crosses
+    for scaled in [false, true] {
+        let mut att = SelfAttention::new(t, d, 2, 3, scaled, 41);
+        let y = att.forward(&x, true);
+        assert_eq!(y, att.infer(&x));
+        let r = probe(b * att.outputs(), 42);
+        let dx = att.backward(&Tensor::from_vec(b, att.outputs(), r.clone()).unwrap());
+        let base = att.clone();
+        let n = numeric_gradient(x.data(), 1e-3, |v| {
+            dot(
+                &r,
+                base.infer(&Tensor::from_vec(b, t * d, v.to_vec()).unwrap())
+                    .data(),
+            )
+        });
+        let e = max_relative_error(dx.data(), &n);
+        assert!(e < TOL, "input gradient {e}");
+        for k in 0..4 {
+            let n = numeric_gradient(&base.params()[k].value, 1e-3, |v| {
+                let mut m = base.clone();
+                m.params_mut()[k].value = v.to_vec();
+                dot(&r, m.infer(&x).data())
+            });
+            let e = max_relative_error(&att.params()[k].grad, &n);
+            assert!(e < TOL, "projection {k} gradient {e} (scaled {scaled})");
+        }
     }
 }

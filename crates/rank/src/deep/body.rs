@@ -2,7 +2,9 @@
 //! MLP (Wide & Deep, DeepFM), or DCN's cross network stacked under an MLP or beside it.
 
 use funnel_model::{ModelReader, ModelWriter};
-use funnel_train::{BiInteraction, CrossNet, Linear, Mlp, Param, Products, Tensor};
+use funnel_train::{BiInteraction, CrossNet, Linear, Mlp, Param, Products, SelfAttention, Tensor};
+
+use super::net::Arch;
 
 use crate::error::{RankError, Result};
 
@@ -55,6 +57,12 @@ pub(crate) enum Body {
     Nfm { bi: BiInteraction, mlp: Mlp },
     /// PNN: MLP([x | products(x)]) → logit.
     Pnn { products: Products, mlp: Mlp },
+    /// AutoInt: [flatten(self-attention layers(x)) | MLP(x)] → linear → logit.
+    AutoInt {
+        layers: Vec<SelfAttention>,
+        mlp: Mlp,
+        out: Linear,
+    },
     /// [cross(x) | MLP(x)] → linear → logit.
     Parallel {
         cross: CrossNet,
@@ -64,17 +72,11 @@ pub(crate) enum Body {
 }
 
 impl Body {
-    /// A body over inputs of width `d`: `mlp` is built by the caller with or without an
-    /// output layer, as `cross` requires (see [`Body::mlp_has_output`]).
-    pub fn new(
-        cross: Option<CrossSpec>,
-        product: Option<(Product, usize)>,
-        d: usize,
-        mlp: Mlp,
-        seed: u64,
-    ) -> Body {
-        if let Some((p, fields)) = product {
-            let dim = d / fields.max(1);
+    /// The body `arch` declares over `fields` embeddings of `dim` values; `mlp` is built by
+    /// the caller with or without an output layer as [`Body::mlp_has_output`] says.
+    pub fn new(arch: &Arch, fields: usize, dim: usize, mlp: Mlp, seed: u64) -> Body {
+        let d = fields * dim;
+        if let Some(p) = arch.product {
             return match p {
                 Product::Bi => Body::Nfm {
                     bi: BiInteraction::new(fields, dim),
@@ -86,19 +88,41 @@ impl Body {
                 },
             };
         }
-        match cross {
+        let mlp_width = if mlp.linears.is_empty() {
+            0
+        } else {
+            mlp.outputs()
+        };
+        if let Some((layers, heads)) = arch.attention {
+            let head_dim = (dim / heads).max(1);
+            let layers: Vec<SelfAttention> = (0..layers)
+                .map(|l| {
+                    let inp = if l == 0 { dim } else { heads * head_dim };
+                    SelfAttention::new(
+                        fields,
+                        inp,
+                        heads,
+                        head_dim,
+                        false,
+                        seed ^ (0xA77 + l as u64),
+                    )
+                })
+                .collect();
+            let width = layers.last().map_or(d, |a| a.outputs()) + mlp_width;
+            return Body::AutoInt {
+                layers,
+                out: Linear::new(width, 1, seed ^ 0x0A7),
+                mlp,
+            };
+        }
+        match arch.cross {
             None => Body::Mlp(mlp),
             Some(c) => {
                 let net = CrossNet::new(d, c.layers, c.rank, c.experts, c.vector, seed ^ 0xC205);
                 if c.parallel {
-                    let width = d + if mlp.linears.is_empty() {
-                        0
-                    } else {
-                        mlp.outputs()
-                    };
                     Body::Parallel {
                         cross: net,
-                        out: Linear::new(width, 1, seed ^ 0x0C7),
+                        out: Linear::new(d + mlp_width, 1, seed ^ 0x0C7),
                         mlp,
                     }
                 } else {
@@ -109,9 +133,9 @@ impl Body {
     }
 
     /// Whether the MLP of this arrangement ends in a one-unit output layer (all but the
-    /// parallel one, whose output layer reads the MLP and the cross network together).
-    pub fn mlp_has_output(cross: Option<CrossSpec>) -> bool {
-        !cross.is_some_and(|c| c.parallel)
+    /// side-by-side ones, whose output layer reads the MLP and the other tower together).
+    pub fn mlp_has_output(arch: &Arch) -> bool {
+        !arch.cross.is_some_and(|c| c.parallel) && arch.attention.is_none()
     }
 
     /// One logit per row, keeping nothing.
@@ -122,6 +146,17 @@ impl Body {
             Body::Pnn { products, mlp } => {
                 let joined = Tensor::concat_cols(&[e, &products.infer(e)]).expect("same rows");
                 mlp.infer(&joined).expect("widths made together").into_vec()
+            }
+            Body::AutoInt { layers, mlp, out } => {
+                let mut h = e.clone();
+                for l in layers {
+                    h = l.infer(&h);
+                }
+                if !mlp.linears.is_empty() {
+                    let m = mlp.infer(e).expect("fields × dim");
+                    h = Tensor::concat_cols(&[&h, &m]).expect("same rows");
+                }
+                out.infer(&h).expect("widths made together").into_vec()
             }
             Body::Stacked { cross, mlp } => mlp
                 .infer(&cross.infer(e))
@@ -149,6 +184,19 @@ impl Body {
                 let p = products.forward(e, true);
                 let joined = Tensor::concat_cols(&[e, &p]).expect("same rows");
                 mlp.forward(joined, true).into_vec()
+            }
+            Body::AutoInt { layers, mlp, out } => {
+                let mut h = e.clone();
+                for l in layers.iter_mut() {
+                    h = l.forward(&h, true);
+                }
+                if !mlp.linears.is_empty() {
+                    let m = mlp.forward(e.clone(), true);
+                    h = Tensor::concat_cols(&[&h, &m]).expect("same rows");
+                }
+                out.forward(h, true)
+                    .expect("widths made together")
+                    .into_vec()
             }
             Body::Stacked { cross, mlp } => {
                 let c = cross.forward(e, true);
@@ -189,6 +237,23 @@ impl Body {
                 let dc = mlp.backward(dz);
                 cross.backward(dc)
             }
+            Body::AutoInt { layers, mlp, out } => {
+                let dj = out.backward(&dz);
+                let w = layers.last().map_or(dj.cols(), |a| a.outputs());
+                let w = if mlp.linears.is_empty() { dj.cols() } else { w };
+                let mut dh = dj.slice_cols(0, w);
+                for l in layers.iter_mut().rev() {
+                    dh = l.backward(&dh);
+                }
+                if !mlp.linears.is_empty() {
+                    let dm = mlp.backward(dj.slice_cols(w, dj.cols() - w));
+                    dh.data_mut()
+                        .iter_mut()
+                        .zip(dm.data())
+                        .for_each(|(a, b)| *a += b);
+                }
+                dh
+            }
             Body::Parallel { cross, mlp, out } => {
                 let dj = out.backward(&dz);
                 let w = cross.width();
@@ -205,35 +270,51 @@ impl Body {
         }
     }
 
-    pub fn params_mut(&mut self) -> Vec<&mut Param> {
+    /// The interaction layers' parameters (cross or attention), the MLP and the output
+    /// layer of the side-by-side arrangements.
+    fn parts(&self) -> (Vec<&Param>, &Mlp, Option<&Linear>) {
         match self {
-            Body::Mlp(m) | Body::Nfm { mlp: m, .. } | Body::Pnn { mlp: m, .. } => m.params_mut(),
-            Body::Stacked { cross, mlp } => {
-                let mut p = cross.params_mut();
-                p.extend(mlp.params_mut());
-                p
+            Body::Mlp(m) | Body::Nfm { mlp: m, .. } | Body::Pnn { mlp: m, .. } => {
+                (Vec::new(), m, None)
             }
-            Body::Parallel { cross, mlp, out } => {
-                let mut p = cross.params_mut();
-                p.extend(mlp.params_mut());
-                p.extend(out.params_mut());
-                p
-            }
+            Body::Stacked { cross, mlp } => (cross.params(), mlp, None),
+            Body::Parallel { cross, mlp, out } => (cross.params(), mlp, Some(out)),
+            Body::AutoInt { layers, mlp, out } => (
+                layers.iter().flat_map(|l| l.params()).collect(),
+                mlp,
+                Some(out),
+            ),
         }
     }
 
-    fn parts(&self) -> (Option<&CrossNet>, &Mlp, Option<&Linear>) {
+    fn parts_mut(&mut self) -> (Vec<&mut Param>, &mut Mlp, Option<&mut Linear>) {
         match self {
-            Body::Mlp(m) | Body::Nfm { mlp: m, .. } | Body::Pnn { mlp: m, .. } => (None, m, None),
-            Body::Stacked { cross, mlp } => (Some(cross), mlp, None),
-            Body::Parallel { cross, mlp, out } => (Some(cross), mlp, Some(out)),
+            Body::Mlp(m) | Body::Nfm { mlp: m, .. } | Body::Pnn { mlp: m, .. } => {
+                (Vec::new(), m, None)
+            }
+            Body::Stacked { cross, mlp } => (cross.params_mut(), mlp, None),
+            Body::Parallel { cross, mlp, out } => (cross.params_mut(), mlp, Some(out)),
+            Body::AutoInt { layers, mlp, out } => (
+                layers.iter_mut().flat_map(|l| l.params_mut()).collect(),
+                mlp,
+                Some(out),
+            ),
         }
+    }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Param> {
+        let (mut p, mlp, out) = self.parts_mut();
+        p.extend(mlp.params_mut());
+        if let Some(o) = out {
+            p.extend(o.params_mut());
+        }
+        p
     }
 
     pub fn is_finite(&self) -> bool {
         let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
-        let (cross, mlp, out) = self.parts();
-        cross.is_none_or(|c| c.params().iter().all(|p| finite(&p.value)))
+        let (inner, mlp, out) = self.parts();
+        inner.iter().all(|p| finite(&p.value))
             && mlp
                 .linears
                 .iter()
@@ -242,14 +323,12 @@ impl Body {
     }
 
     pub fn write(&self, w: &mut ModelWriter) {
-        let (cross, mlp, out) = self.parts();
+        let (inner, mlp, out) = self.parts();
         for (l, lin) in mlp.linears.iter().enumerate() {
             write_linear(w, &format!("mlp.{l}"), lin);
         }
-        if let Some(c) = cross {
-            for (k, p) in c.params().iter().enumerate() {
-                w.f32s(&format!("cross.{k}"), vec![p.value.len()], &p.value);
-            }
+        for (k, p) in inner.iter().enumerate() {
+            w.f32s(&format!("interaction.{k}"), vec![p.value.len()], &p.value);
         }
         if let Some(o) = out {
             write_linear(w, "out", o);
@@ -276,19 +355,13 @@ impl Body {
             p.value = v;
             Ok(())
         };
-        let (cross, mlp, out) = match self {
-            Body::Mlp(m) | Body::Nfm { mlp: m, .. } | Body::Pnn { mlp: m, .. } => (None, m, None),
-            Body::Stacked { cross, mlp } => (Some(cross), mlp, None),
-            Body::Parallel { cross, mlp, out } => (Some(cross), mlp, Some(out)),
-        };
+        let (inner, mlp, out) = self.parts_mut();
         for (l, lin) in mlp.linears.iter_mut().enumerate() {
             fill(&format!("mlp.{l}.weight"), &mut lin.weight)?;
             fill(&format!("mlp.{l}.bias"), &mut lin.bias)?;
         }
-        if let Some(c) = cross {
-            for (k, p) in c.params_mut().into_iter().enumerate() {
-                fill(&format!("cross.{k}"), p)?;
-            }
+        for (k, p) in inner.into_iter().enumerate() {
+            fill(&format!("interaction.{k}"), p)?;
         }
         if let Some(o) = out {
             fill("out.weight", &mut o.weight)?;

@@ -82,6 +82,8 @@ pub struct DeepConfig {
     pub(crate) cross: Option<(CrossSpec, bool)>,
     /// PNN: inner or outer products (`product`); NFM: the bi-interaction.
     pub(crate) product: Option<Product>,
+    /// AutoInt: `attention_layers` and `heads` (head width `embedding_dim / heads`).
+    pub(crate) attention: Option<(usize, usize)>,
     /// Epochs, patience, validation share, shuffling.
     pub epochs: EpochOptions,
 }
@@ -197,6 +199,27 @@ impl DeepConfig {
             )?,
             online_update: p.choice(model, "online_update", "all", &["all", "embeddings"])?,
             cross: cross_spec(model, p)?,
+            attention: if model == "autoint" {
+                let layers: usize = p.get(model, "attention_layers", 3, "a positive integer")?;
+                let heads: usize = p.get(
+                    model,
+                    "heads",
+                    2,
+                    "a positive integer dividing embedding_dim",
+                )?;
+                if layers == 0 || heads == 0 || embedding_dim % heads != 0 {
+                    return Err(funnel_model::ModelError::Param {
+                        model,
+                        message: format!(
+                            "`attention_layers` and `heads` must be positive and `heads` must divide embedding_dim ({embedding_dim})"
+                        ),
+                    }
+                    .into());
+                }
+                Some((layers, heads))
+            } else {
+                None
+            },
             product: match model {
                 "nfm" => Some(Product::Bi),
                 "pnn" => Some(
@@ -234,9 +257,11 @@ impl DeepConfig {
                 fm: false,
                 cross: Some(c),
                 product: None,
+                attention: None,
             },
             None => Arch {
                 product: self.product.or(base.product),
+                attention: self.attention.or(base.attention),
                 ..base
             },
         }
@@ -293,6 +318,10 @@ impl DeepConfig {
             } else {
                 "inner"
             });
+        }
+        if let Some((layers, heads)) = self.attention {
+            v["attention_layers"] = json!(layers);
+            v["heads"] = json!(heads);
         }
         if let Some((c, wide)) = &self.cross {
             v["cross_layers"] = json!(c.layers);
@@ -414,6 +443,7 @@ impl Deep {
                 fm: false,
                 cross: None,
                 product: None,
+                attention: None,
             },
             p,
         )
@@ -429,6 +459,7 @@ impl Deep {
                 fm: true,
                 cross: None,
                 product: None,
+                attention: None,
             },
             p,
         )
@@ -459,6 +490,11 @@ impl Deep {
         Deep::new("pnn", Arch::default(), p)
     }
 
+    /// AutoInt+: multi-head self-attention layers over the field embeddings beside an MLP.
+    pub fn autoint(p: &Params) -> Result<Self> {
+        Deep::new("autoint", Arch::default(), p)
+    }
+
     /// DCN (v1): rank-one cross layers beside an MLP.
     pub fn dcn(p: &Params) -> Result<Self> {
         Deep::new("dcn", Arch::default(), p)
@@ -471,6 +507,7 @@ impl Deep {
             "dcn" => Deep::dcn(&Params::default())?,
             "nfm" => Deep::nfm(&Params::default())?,
             "pnn" => Deep::pnn(&Params::default())?,
+            "autoint" => Deep::autoint(&Params::default())?,
             _ => Deep::wide_deep(&Params::default())?,
         };
         d.config = DeepConfig::from_json(name, r.params())?;

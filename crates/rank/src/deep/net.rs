@@ -62,6 +62,8 @@ pub(crate) struct Arch {
     pub cross: Option<CrossSpec>,
     /// A product layer under the MLP (NFM, PNN).
     pub product: Option<Product>,
+    /// AutoInt's self-attention layers over the fields: `(layers, heads)`.
+    pub attention: Option<(usize, usize)>,
 }
 
 /// Sizes and initialisation of a network.
@@ -108,7 +110,7 @@ impl Net {
             arch.product
                 .map_or(fields * dim, |p| p.mlp_inputs(fields, dim)),
             &shape.hidden,
-            Body::mlp_has_output(arch.cross) as usize,
+            Body::mlp_has_output(&arch) as usize,
             shape.activation,
             shape.dropout,
             shape.seed.wrapping_add(17),
@@ -116,13 +118,7 @@ impl Net {
         if shape.mlp_init_std > 0.0 {
             mlp.init_hidden_normal(shape.mlp_init_std, shape.seed.wrapping_add(29));
         }
-        net.body = Body::new(
-            arch.cross,
-            arch.product.map(|p| (p, fields)),
-            fields * dim,
-            mlp,
-            shape.seed,
-        );
+        net.body = Body::new(&arch, fields, dim, mlp, shape.seed);
         net
     }
 

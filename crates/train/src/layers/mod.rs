@@ -3,6 +3,7 @@
 //! keeps nothing and takes `&self`, so one model serves many threads.
 
 mod activation;
+mod attention;
 mod cross;
 mod dropout;
 mod fm;
@@ -11,6 +12,7 @@ mod mlp;
 mod products;
 
 pub use activation::{Activation, ActivationLayer};
+pub use attention::SelfAttention;
 pub use cross::{CrossLayer, CrossNet};
 pub use dropout::Dropout;
 pub use fm::FmInteraction;
