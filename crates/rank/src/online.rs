@@ -1,6 +1,7 @@
 //! What the three rankers share: a model that learns one example at a time, and the
 //! epoch loop around it (shuffling, a validation set, early stopping, the report).
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use funnel_features::{Row, SampleSet};
@@ -142,6 +143,29 @@ pub(crate) fn learn_in_order<M: Online>(m: &mut M, s: &SampleSet) -> Result<()> 
     Ok(())
 }
 
+/// The rows of `train` a fit learns from, and the set it stops early on: `valid` when
+/// given; otherwise, with patience and a validation share, the newest tail of `train`
+/// (the last rows of a time-ordered file), held out and learnt once at the end.
+pub(crate) fn validation_split<'a>(
+    train: &SampleSet,
+    valid: Option<&'a SampleSet>,
+    o: &EpochOptions,
+) -> Result<(usize, Option<Cow<'a, SampleSet>>)> {
+    Ok(match valid {
+        Some(v) => {
+            check_finite(v)?;
+            (train.len(), Some(Cow::Borrowed(v)))
+        }
+        None if o.validation_fraction > 0.0 && o.patience > 0 && train.len() >= 20 => {
+            let n_valid = ((train.len() as f64 * o.validation_fraction) as usize).max(1);
+            let cut = train.len() - n_valid;
+            let tail = train.select(&(cut..train.len()).collect::<Vec<_>>());
+            (cut, Some(Cow::Owned(tail)))
+        }
+        None => (train.len(), None),
+    })
+}
+
 /// The epoch loop: train, score the validation set, keep the best model, stop early.
 pub(crate) fn fit_epochs<M: Online>(
     m: &mut M,
@@ -154,20 +178,8 @@ pub(crate) fn fit_epochs<M: Online>(
     if train.is_empty() {
         return Err(RankError::Samples("no training samples".into()));
     }
-    let held_out;
-    let (fit_rows, valid): (usize, Option<&SampleSet>) = match valid {
-        Some(v) => {
-            check_finite(v)?;
-            (train.len(), Some(v))
-        }
-        None if o.validation_fraction > 0.0 && o.patience > 0 && train.len() >= 20 => {
-            let n_valid = ((train.len() as f64 * o.validation_fraction) as usize).max(1);
-            let cut = train.len() - n_valid;
-            held_out = train.select(&(cut..train.len()).collect::<Vec<_>>());
-            (cut, Some(&held_out))
-        }
-        None => (train.len(), None),
-    };
+    let (fit_rows, valid) = validation_split(train, valid, o)?;
+    let valid = valid.as_deref();
     let reserve_fields = train.n_fields.max(valid.map_or(0, |v| v.n_fields));
     m.reserve(
         train.n_features.max(valid.map_or(0, |v| v.n_features)),
@@ -225,20 +237,9 @@ pub(crate) fn fit_epochs<M: Online>(
 }
 
 /// Deterministic pseudo-random initial values for row `row` of a table (so a table that
-/// grows while learning online gets the same values whatever the order rows arrive in).
-pub(crate) fn init_row(seed: u64, row: u64, std: f32, out: &mut [f32]) {
-    let mut s = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    for x in out.iter_mut() {
-        // SplitMix64, then a uniform in [-√3·std, √3·std] (variance std²).
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let u = (z >> 40) as f32 / (1u64 << 24) as f32;
-        *x = (2.0 * u - 1.0) * 3f32.sqrt() * std;
-    }
-}
+/// grows while learning online gets the same values whatever the order rows arrive in):
+/// the substrate's per-row draw, shared with its embedding tables.
+pub(crate) use funnel_train::init::uniform_row as init_row;
 
 /// `a` and `b` (each in field order, fields disjoint) as one list in field order.
 pub(crate) fn merge_rows(a: Row<'_>, b: Row<'_>, out: &mut Vec<(u32, u32, f32)>) {

@@ -185,7 +185,7 @@ impl EmbeddingTable {
         }
         self.values.resize(rows * self.dim, 0.0);
         for r in have..rows {
-            init_row(
+            crate::init::uniform_row(
                 self.seed,
                 r as u64,
                 self.init_std,
@@ -379,21 +379,6 @@ impl EmbeddingTable {
     /// Forgets the optimiser's slots.
     pub fn reset_state(&mut self) {
         self.state.clear();
-    }
-}
-
-/// Deterministic initial values of row `row`: SplitMix64 of `(seed, row)`, uniform with
-/// standard deviation `std`.
-fn init_row(seed: u64, row: u64, std: f32, out: &mut [f32]) {
-    let mut s = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    for x in out.iter_mut() {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let u = (z >> 40) as f32 / (1u64 << 24) as f32;
-        *x = (2.0 * u - 1.0) * 3f32.sqrt() * std;
     }
 }
 

@@ -30,3 +30,24 @@ pub fn normal(rng: &mut ChaCha8Rng, std: f32, n: usize) -> Vec<f32> {
         })
         .collect()
 }
+
+/// Row `row`'s initial values, drawn from `(seed, row)` alone (SplitMix64), uniform with
+/// standard deviation `std`: a table that grows while learning online gets the values it
+/// would have had if made that big at once, whatever order its rows arrive in.
+pub fn uniform_row(seed: u64, row: u64, std: f32, out: &mut [f32]) {
+    let mut s = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    for x in out.iter_mut() {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let u = (z >> 40) as f32 / (1u64 << 24) as f32;
+        *x = (2.0 * u - 1.0) * 3f32.sqrt() * std;
+    }
+}
+
+/// A linear layer's weights (`out × inp`), Xavier-uniform from `seed`.
+pub fn xavier_weights(inp: usize, out: usize, seed: u64) -> Vec<f32> {
+    xavier_uniform(&mut rng(seed), inp, out, inp * out)
+}

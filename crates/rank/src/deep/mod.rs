@@ -23,7 +23,7 @@ use rand::SeedableRng;
 use serde_json::{json, Value};
 
 use crate::error::{RankError, Result};
-use crate::online::{check_finite, merge_rows, sigmoid, EpochOptions, FitReport};
+use crate::online::{check_finite, merge_rows, sigmoid, validation_split, EpochOptions, FitReport};
 use crate::Ranker;
 use body::{CrossSpec, Product};
 use net::{Arch, Batch, Net, Shape};
@@ -631,20 +631,8 @@ impl Ranker for Deep {
             return Err(RankError::Samples("no training samples".into()));
         }
         let o = self.config.epochs;
-        let held_out;
-        let (fit_rows, valid) = match valid {
-            Some(v) => {
-                check_finite(v)?;
-                (train.len(), Some(v))
-            }
-            None if o.validation_fraction > 0.0 && o.patience > 0 && train.len() >= 20 => {
-                let n_valid = ((train.len() as f64 * o.validation_fraction) as usize).max(1);
-                let cut = train.len() - n_valid;
-                held_out = train.select(&(cut..train.len()).collect::<Vec<_>>());
-                (cut, Some(&held_out))
-            }
-            None => (train.len(), None),
-        };
+        let (fit_rows, valid) = validation_split(train, valid, &o)?;
+        let valid = valid.as_deref();
         self.reserve(
             train.n_features.max(valid.map_or(0, |v| v.n_features)),
             train.n_fields.max(valid.map_or(0, |v| v.n_fields)),

@@ -40,18 +40,6 @@ struct Saved {
     out: Tensor,
 }
 
-fn projection(inp: usize, out: usize, seed: u64) -> Linear {
-    let mut rng = crate::init::rng(seed);
-    Linear::from_parts(
-        inp,
-        out,
-        crate::init::xavier_uniform(&mut rng, inp, out, inp * out),
-        vec![0.0; out],
-    )
-    .expect("sizes made here")
-    .without_bias()
-}
-
 impl SelfAttention {
     /// A layer over `tokens` tokens of width `dim`, `heads` heads of width `head_dim`.
     pub fn new(
@@ -69,10 +57,10 @@ impl SelfAttention {
             heads,
             head_dim,
             scaled,
-            q: projection(dim, w, seed),
-            k: projection(dim, w, seed.wrapping_add(1)),
-            v: projection(dim, w, seed.wrapping_add(2)),
-            residual: projection(dim, w, seed.wrapping_add(3)),
+            q: Linear::xavier(dim, w, seed).without_bias(),
+            k: Linear::xavier(dim, w, seed.wrapping_add(1)).without_bias(),
+            v: Linear::xavier(dim, w, seed.wrapping_add(2)).without_bias(),
+            residual: Linear::xavier(dim, w, seed.wrapping_add(3)).without_bias(),
             saved: None,
         }
     }

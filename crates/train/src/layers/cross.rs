@@ -102,23 +102,23 @@ impl CrossNet {
             let s = seed.wrapping_add(101 * l as u64);
             if vector {
                 CrossLayer::Vector {
-                    w: xavier(d, 1, s).without_bias(),
+                    w: Linear::xavier(d, 1, s).without_bias(),
                     b: Param::new(vec![0.0; d]),
                 }
             } else if rank == 0 {
-                CrossLayer::Full(xavier(d, d, s))
+                CrossLayer::Full(Linear::xavier(d, d, s))
             } else {
                 CrossLayer::Mix {
                     experts: (0..experts.max(1))
                         .map(|e| {
                             let s = s.wrapping_add(7 * e as u64 + 1);
                             Expert {
-                                v: xavier(d, rank, s).without_bias(),
-                                c: xavier(rank, rank, s + 1).without_bias(),
-                                u: xavier(rank, d, s + 2).without_bias(),
+                                v: Linear::xavier(d, rank, s).without_bias(),
+                                c: Linear::xavier(rank, rank, s + 1).without_bias(),
+                                u: Linear::xavier(rank, d, s + 2).without_bias(),
                                 t1: ActivationLayer::new(Activation::Tanh),
                                 t2: ActivationLayer::new(Activation::Tanh),
-                                gate: xavier(d, 1, s + 3).without_bias(),
+                                gate: Linear::xavier(d, 1, s + 3).without_bias(),
                             }
                         })
                         .collect(),
@@ -393,17 +393,6 @@ impl CrossNet {
         }
         out
     }
-}
-
-fn xavier(inp: usize, out: usize, seed: u64) -> Linear {
-    let mut rng = crate::init::rng(seed);
-    Linear::from_parts(
-        inp,
-        out,
-        crate::init::xavier_uniform(&mut rng, inp, out, inp * out),
-        vec![0.0; out],
-    )
-    .expect("sizes made here")
 }
 
 fn softmax_rows(v: &mut [f32], k: usize) {

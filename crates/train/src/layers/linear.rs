@@ -31,6 +31,18 @@ impl Linear {
         .expect("sizes made here")
     }
 
+    /// A layer from `inp` to `out` features with Xavier-uniform weights (for layers not
+    /// followed by a ReLU: projections, cross layers) and zero biases.
+    pub fn xavier(inp: usize, out: usize, seed: u64) -> Self {
+        Linear::from_parts(
+            inp,
+            out,
+            init::xavier_weights(inp, out, seed),
+            vec![0.0; out],
+        )
+        .expect("sizes made here")
+    }
+
     /// A layer with given weights (`out × inp`) and biases.
     pub fn from_parts(
         inp: usize,
