@@ -476,3 +476,89 @@ fn trees_learn_one_hot_samples_and_gbdt_lr_fits_its_trees_first() {
         assert!(r["metrics"]["logloss"].as_f64().unwrap() < 0.69, "{r}");
     }
 }
+
+/// A deep ranker end to end from the CLI: trained, saved, predicted from its file; a
+/// diverging run exits with the epoch, step and learning rate and writes no model file.
+#[test]
+fn deep_rankers_train_predict_and_diverging_runs_save_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let o = funnel(&[
+        "rank",
+        "synth",
+        "--out",
+        s(dir),
+        "--samples",
+        "12000",
+        "--fields",
+        "5",
+        "--cardinality",
+        "20",
+        "--truth",
+        "cross3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (train, test, model) = (
+        dir.join("train.ffm"),
+        dir.join("test.ffm"),
+        dir.join("m.funnel"),
+    );
+    let o = funnel(&[
+        "rank",
+        "train",
+        "--train",
+        s(&train),
+        "--format",
+        "libffm",
+        "--model",
+        "dcnv2",
+        "--set",
+        "epochs=2",
+        "--out",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let probs = dir.join("p.txt");
+    let o = funnel(&[
+        "rank",
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&test),
+        "--format",
+        "libffm",
+        "--out",
+        s(&probs),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let p: Vec<f64> = std::fs::read_to_string(&probs)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(p.len(), 2000);
+    assert!(p.iter().all(|&x| x > 0.0 && x < 1.0));
+    let bad = dir.join("bad.funnel");
+    let o = funnel(&[
+        "rank",
+        "train",
+        "--train",
+        s(&train),
+        "--format",
+        "libffm",
+        "--model",
+        "deepfm",
+        "--set",
+        "learning_rate=100000",
+        "--out",
+        s(&bad),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("diverged at epoch") && err.contains("learning rate 100000"),
+        "{err}"
+    );
+    assert!(!bad.exists(), "a diverged run wrote a model file");
+}
