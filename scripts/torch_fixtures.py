@@ -1,7 +1,8 @@
 """Reference values for funnel-train from PyTorch (PyPI `torch`, CPU, float64 maths on the
 same float32 inputs): an MLP's loss and gradients, one step of every optimiser, the GELU
 (tanh) activation, softmax cross-entropy, the logQ-corrected sampled softmax, and DCN-V2's
-cross network (full-rank layers and the mixture of low-rank experts).
+cross network (full-rank layers and the mixture of low-rank experts), and DIN's activation
+unit.
 
     python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy
     .venv-torch/bin/python scripts/torch_fixtures.py          # writes the fixture
@@ -153,6 +154,30 @@ def cross_case(d, rows, layers, rank, experts):
 
 fx["cross_full"] = cross_case(6, 4, 2, 0, 0)
 fx["cross_mix"] = cross_case(6, 4, 2, 2, 3)
+
+# --- DIN's activation unit: w = MLP([q, k, q-k, q*k]) (sigmoid hidden layer), pooled
+# sum_l mask_l * w_l * k_l; loss = sum(probe * pooled). Gradients of q, keys, MLP weights.
+rows, L, d, hid = 3, 4, 5, 6
+q = f32((rows, d))
+keys = f32((rows, L * d))
+mask = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=np.float32)
+probe_u = f32((rows, d))
+W1, b1, W2, b2 = f32((hid, 4 * d), 0.4), f32(hid, 0.1), f32((1, hid), 0.4), f32(1, 0.1)
+qt, kt = t(q, True), t(keys, True)
+W1t, b1t, W2t, b2t = (t(v, True) for v in (W1, b1, W2, b2))
+kv = kt.reshape(rows, L, d)
+qv = qt.unsqueeze(1).expand(rows, L, d)
+x = torch.cat([qv, kv, qv - kv, qv * kv], dim=2)
+w = torch.sigmoid(x @ W1t.T + b1t) @ W2t.T + b2t  # rows x L x 1
+pooled = (w * t(mask).unsqueeze(2) * kv).sum(1)
+(pooled * t(probe_u)).sum().backward()
+fx["din_unit"] = {
+    "rows": rows, "len": L, "dim": d, "hidden": hid,
+    "q": flat(q), "keys": flat(keys), "mask": flat(mask), "probe": flat(probe_u),
+    "weights": [flat(W1), flat(W2)], "biases": [flat(b1), flat(b2)],
+    "pooled": flat(pooled), "grad_q": flat(qt.grad), "grad_keys": flat(kt.grad),
+    "grad_weights": [flat(W1t.grad), flat(W2t.grad)], "grad_biases": [flat(b1t.grad), flat(b2t.grad)],
+}
 
 fx["torch_version"] = torch.__version__
 if "--check" in sys.argv:

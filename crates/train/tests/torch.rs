@@ -187,3 +187,41 @@ fn dcnv2_cross_layers_equal_pytorch() {
 fn dcnv2_mixture_of_low_rank_experts_equals_pytorch() {
     cross_case("cross_mix");
 }
+
+#[test]
+fn din_activation_unit_equals_pytorch() {
+    use funnel_train::AttentionUnit;
+    let f = &fixture()["din_unit"];
+    let u = |k: &str| f[k].as_u64().unwrap() as usize;
+    let (rows, len, dim, hidden) = (u("rows"), u("len"), u("dim"), u("hidden"));
+    let mut unit = AttentionUnit::new(len, dim, &[hidden], Activation::Sigmoid, 0);
+    for (l, lin) in unit.mlp.linears.iter_mut().enumerate() {
+        lin.weight.value = v32(&f["weights"][l]);
+        lin.bias.value = v32(&f["biases"][l]);
+    }
+    let q = Tensor::from_vec(rows, dim, v32(&f["q"])).unwrap();
+    let keys = Tensor::from_vec(rows, len * dim, v32(&f["keys"])).unwrap();
+    let mask = v32(&f["mask"]);
+    let pooled = unit.forward(&q, &keys, &mask, true);
+    assert_close(pooled.data(), &v32(&f["pooled"]), "pooled history");
+    assert_close(
+        unit.infer(&q, &keys, &mask).data(),
+        &v32(&f["pooled"]),
+        "inference",
+    );
+    let (dq, dk) = unit.backward(&Tensor::from_vec(rows, dim, v32(&f["probe"])).unwrap());
+    assert_close(dq.data(), &v32(&f["grad_q"]), "query gradient");
+    assert_close(dk.data(), &v32(&f["grad_keys"]), "keys gradient");
+    for (l, lin) in unit.mlp.linears.iter().enumerate() {
+        assert_close(
+            &lin.weight.grad,
+            &v32(&f["grad_weights"][l]),
+            &format!("layer {l} weights"),
+        );
+        assert_close(
+            &lin.bias.grad,
+            &v32(&f["grad_biases"][l]),
+            &format!("layer {l} biases"),
+        );
+    }
+}

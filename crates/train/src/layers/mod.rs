@@ -10,6 +10,7 @@ mod fm;
 mod linear;
 mod mlp;
 mod products;
+mod unit;
 
 pub use activation::{Activation, ActivationLayer};
 pub use attention::SelfAttention;
@@ -19,6 +20,7 @@ pub use fm::FmInteraction;
 pub use linear::Linear;
 pub use mlp::Mlp;
 pub use products::{BiInteraction, Products};
+pub use unit::AttentionUnit;
 
 use crate::backend::{Backend, Cpu};
 
