@@ -360,3 +360,80 @@ fn self_attention_gradients() {
         }
     }
 }
+
+#[test]
+fn layer_norm_batch_norm_and_prelu_gradients() {
+    use funnel_train::{BatchNorm, LayerNorm, PRelu};
+    let (b, w) = (6, 5);
+    let x = input(b, w, 50);
+    let r = probe(b * w, 51);
+    let dy = Tensor::from_vec(b, w, r.clone()).unwrap();
+
+    let mut ln = LayerNorm::new(w);
+    ln.gamma.value = probe(w, 52).iter().map(|v| 1.0 + v).collect();
+    ln.beta.value = probe(w, 53);
+    ln.forward(&x, true);
+    let dx = ln.backward(&dy);
+    let n = numeric_gradient(x.data(), 1e-3, |v| {
+        dot(
+            &r,
+            ln.infer(&Tensor::from_vec(b, w, v.to_vec()).unwrap())
+                .data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "layer norm input");
+    let base = ln.clone();
+    let n = numeric_gradient(&base.gamma.value, 1e-3, |v| {
+        let mut m = base.clone();
+        m.gamma.value = v.to_vec();
+        dot(&r, m.infer(&x).data())
+    });
+    assert!(
+        max_relative_error(&ln.gamma.grad, &n) < TOL,
+        "layer norm gain"
+    );
+
+    // batch norm: the training pass's function of the whole batch
+    let mut bn = BatchNorm::new(w);
+    bn.gamma.value = probe(w, 54).iter().map(|v| 1.0 + v).collect();
+    let base = bn.clone();
+    bn.forward(&x, true);
+    let dx = bn.backward(&dy);
+    let n = numeric_gradient(x.data(), 1e-3, |v| {
+        let mut m = base.clone();
+        dot(
+            &r,
+            m.forward(&Tensor::from_vec(b, w, v.to_vec()).unwrap(), true)
+                .data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "batch norm input");
+    // running statistics move towards the batch's and serve inference
+    assert!(bn.running_mean.iter().any(|m| *m != 0.0));
+    assert_ne!(bn.infer(&x), bn.clone().forward(&x, true));
+
+    let mut pr = PRelu::new(w);
+    let xs = Tensor::from_vec(
+        b,
+        w,
+        x.data().iter().map(|v| v + 0.05f32.copysign(*v)).collect(),
+    )
+    .unwrap();
+    pr.forward(&xs, true);
+    let dx = pr.backward(&dy);
+    let n = numeric_gradient(xs.data(), 1e-3, |v| {
+        dot(
+            &r,
+            pr.infer(&Tensor::from_vec(b, w, v.to_vec()).unwrap())
+                .data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "prelu input");
+    let base = pr.clone();
+    let n = numeric_gradient(&base.alpha.value, 1e-3, |v| {
+        let mut m = base.clone();
+        m.alpha.value = v.to_vec();
+        dot(&r, m.infer(&xs).data())
+    });
+    assert!(max_relative_error(&pr.alpha.grad, &n) < TOL, "prelu slopes");
+}

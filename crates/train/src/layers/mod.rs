@@ -9,6 +9,7 @@ mod dropout;
 mod fm;
 mod linear;
 mod mlp;
+mod norm;
 mod products;
 mod unit;
 
@@ -19,6 +20,7 @@ pub use dropout::Dropout;
 pub use fm::FmInteraction;
 pub use linear::Linear;
 pub use mlp::Mlp;
+pub use norm::{BatchNorm, LayerNorm, PRelu};
 pub use products::{BiInteraction, Products};
 pub use unit::AttentionUnit;
 
