@@ -120,6 +120,12 @@ pub const MODELS: &[Entry] = &[
         load: |r, _| Ok(Box::new(Deep::load("pnn", r)?)),
     },
     Entry {
+        name: "xdeepfm",
+        summary: "xDeepFM: the linear term, a compressed interaction network (CIN) and an MLP over field embeddings",
+        build: |p| Ok(Box::new(Deep::xdeepfm(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("xdeepfm", r)?)),
+    },
+    Entry {
         name: "autoint",
         summary: "AutoInt+: multi-head self-attention layers over field embeddings beside an MLP",
         build: |p| Ok(Box::new(Deep::autoint(p)?)),

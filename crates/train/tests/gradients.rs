@@ -437,3 +437,60 @@ fn layer_norm_batch_norm_and_prelu_gradients() {
     });
     assert!(max_relative_error(&pr.alpha.grad, &n) < TOL, "prelu slopes");
 }
+
+#[test]
+fn cin_gradients_and_the_first_layer_by_definition() {
+    use funnel_train::Cin;
+    let (b, m, d) = (3, 4, 3);
+    let x = input(b, m * d, 60);
+    let mut cin = Cin::new(m, d, &[5, 3], 61);
+    for p in cin.params_mut() {
+        p.value
+            .iter_mut()
+            .enumerate()
+            .for_each(|(k, v)| *v += 0.03 * ((k % 7) as f32 - 3.0));
+    }
+    let y = cin.forward(&x, true);
+    assert_eq!(y.shape(), (b, 8));
+    // layer 1, map h, by the definition: Σ_d Σ_ij W_h,ij x_i,d x_j,d + D·bias_h
+    let l0 = &cin.layers[0];
+    for row in 0..b {
+        for h in 0..5 {
+            let mut want = d as f32 * l0.bias.value[h];
+            for k in 0..d {
+                for i in 0..m {
+                    for j in 0..m {
+                        want += l0.weight.value[h * m * m + i * m + j]
+                            * x.get(row, i * d + k)
+                            * x.get(row, j * d + k);
+                    }
+                }
+            }
+            assert!(
+                (y.get(row, h) - want).abs() < 1e-4,
+                "{} vs {want}",
+                y.get(row, h)
+            );
+        }
+    }
+    let r = probe(b * 8, 62);
+    let dx = cin.backward(&Tensor::from_vec(b, 8, r.clone()).unwrap());
+    let base = cin.clone();
+    let n = numeric_gradient(x.data(), 1e-3, |v| {
+        dot(
+            &r,
+            base.infer(&Tensor::from_vec(b, m * d, v.to_vec()).unwrap())
+                .data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "cin input");
+    for k in 0..base.params().len() {
+        let n = numeric_gradient(&base.params()[k].value, 1e-3, |v| {
+            let mut c = base.clone();
+            c.params_mut()[k].value = v.to_vec();
+            dot(&r, c.infer(&x).data())
+        });
+        let e = max_relative_error(&cin.params()[k].grad, &n);
+        assert!(e < TOL, "cin parameter {k}: {e}");
+    }
+}

@@ -1,10 +1,14 @@
 //! The part of a deep ranker above the field embeddings that turns them into a logit: an
-//! MLP (Wide & Deep, DeepFM), or DCN's cross network stacked under an MLP or beside it.
+//! MLP (Wide & Deep, DeepFM), an MLP over a product layer (NFM, PNN), or an interaction
+//! tower beside the MLP (DCN's cross network — or under it —, AutoInt's self-attention,
+//! xDeepFM's CIN).
 
 use funnel_model::{ModelReader, ModelWriter};
-use funnel_train::{BiInteraction, CrossNet, Linear, Mlp, Param, Products, SelfAttention, Tensor};
+use funnel_train::{
+    BiInteraction, Cin, CrossNet, Linear, Mlp, Param, Products, SelfAttention, Tensor,
+};
 
-use super::net::Arch;
+use super::net::{Arch, Shape};
 
 use crate::error::{RankError, Result};
 
@@ -57,6 +61,8 @@ pub(crate) enum Body {
     Nfm { bi: BiInteraction, mlp: Mlp },
     /// PNN: MLP([x | products(x)]) → logit.
     Pnn { products: Products, mlp: Mlp },
+    /// xDeepFM: [CIN(x) | MLP(x)] → linear → logit.
+    XDeepFm { cin: Cin, mlp: Mlp, out: Linear },
     /// AutoInt: [flatten(self-attention layers(x)) | MLP(x)] → linear → logit.
     AutoInt {
         layers: Vec<SelfAttention>,
@@ -74,7 +80,8 @@ pub(crate) enum Body {
 impl Body {
     /// The body `arch` declares over `fields` embeddings of `dim` values; `mlp` is built by
     /// the caller with or without an output layer as [`Body::mlp_has_output`] says.
-    pub fn new(arch: &Arch, fields: usize, dim: usize, mlp: Mlp, seed: u64) -> Body {
+    pub fn new(arch: &Arch, shape: &Shape, fields: usize, mlp: Mlp) -> Body {
+        let (dim, seed) = (shape.dim, shape.seed);
         let d = fields * dim;
         if let Some(p) = arch.product {
             return match p {
@@ -93,6 +100,14 @@ impl Body {
         } else {
             mlp.outputs()
         };
+        if arch.cin {
+            let cin = Cin::new(fields, dim, &shape.cin, seed ^ 0xC1);
+            return Body::XDeepFm {
+                out: Linear::new(cin.outputs() + mlp_width, 1, seed ^ 0x0C1),
+                cin,
+                mlp,
+            };
+        }
         if let Some((layers, heads)) = arch.attention {
             let head_dim = (dim / heads).max(1);
             let layers: Vec<SelfAttention> = (0..layers)
@@ -135,7 +150,7 @@ impl Body {
     /// Whether the MLP of this arrangement ends in a one-unit output layer (all but the
     /// side-by-side ones, whose output layer reads the MLP and the other tower together).
     pub fn mlp_has_output(arch: &Arch) -> bool {
-        !arch.cross.is_some_and(|c| c.parallel) && arch.attention.is_none()
+        !arch.cross.is_some_and(|c| c.parallel) && arch.attention.is_none() && !arch.cin
     }
 
     /// One logit per row, keeping nothing.
@@ -146,6 +161,14 @@ impl Body {
             Body::Pnn { products, mlp } => {
                 let joined = Tensor::concat_cols(&[e, &products.infer(e)]).expect("same rows");
                 mlp.infer(&joined).expect("widths made together").into_vec()
+            }
+            Body::XDeepFm { cin, mlp, out } => {
+                let mut h = cin.infer(e);
+                if !mlp.linears.is_empty() {
+                    let m = mlp.infer(e).expect("fields × dim");
+                    h = Tensor::concat_cols(&[&h, &m]).expect("same rows");
+                }
+                out.infer(&h).expect("widths made together").into_vec()
             }
             Body::AutoInt { layers, mlp, out } => {
                 let mut h = e.clone();
@@ -184,6 +207,16 @@ impl Body {
                 let p = products.forward(e, true);
                 let joined = Tensor::concat_cols(&[e, &p]).expect("same rows");
                 mlp.forward(joined, true).into_vec()
+            }
+            Body::XDeepFm { cin, mlp, out } => {
+                let mut h = cin.forward(e, true);
+                if !mlp.linears.is_empty() {
+                    let m = mlp.forward(e.clone(), true);
+                    h = Tensor::concat_cols(&[&h, &m]).expect("same rows");
+                }
+                out.forward(h, true)
+                    .expect("widths made together")
+                    .into_vec()
             }
             Body::AutoInt { layers, mlp, out } => {
                 let mut h = e.clone();
@@ -237,6 +270,19 @@ impl Body {
                 let dc = mlp.backward(dz);
                 cross.backward(dc)
             }
+            Body::XDeepFm { cin, mlp, out } => {
+                let dj = out.backward(&dz);
+                let w = cin.outputs();
+                let mut de = cin.backward(&dj.slice_cols(0, w));
+                if !mlp.linears.is_empty() {
+                    let dm = mlp.backward(dj.slice_cols(w, dj.cols() - w));
+                    de.data_mut()
+                        .iter_mut()
+                        .zip(dm.data())
+                        .for_each(|(a, b)| *a += b);
+                }
+                de
+            }
             Body::AutoInt { layers, mlp, out } => {
                 let dj = out.backward(&dz);
                 let w = layers.last().map_or(dj.cols(), |a| a.outputs());
@@ -284,6 +330,7 @@ impl Body {
                 mlp,
                 Some(out),
             ),
+            Body::XDeepFm { cin, mlp, out } => (cin.params(), mlp, Some(out)),
         }
     }
 
@@ -299,6 +346,7 @@ impl Body {
                 mlp,
                 Some(out),
             ),
+            Body::XDeepFm { cin, mlp, out } => (cin.params_mut(), mlp, Some(out)),
         }
     }
 

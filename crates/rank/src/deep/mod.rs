@@ -84,6 +84,8 @@ pub struct DeepConfig {
     pub(crate) product: Option<Product>,
     /// AutoInt: `attention_layers` and `heads` (head width `embedding_dim / heads`).
     pub(crate) attention: Option<(usize, usize)>,
+    /// xDeepFM: feature maps per CIN layer (`cin_layers`); empty for other models.
+    pub cin: Vec<usize>,
     /// Epochs, patience, validation share, shuffling.
     pub epochs: EpochOptions,
 }
@@ -199,6 +201,28 @@ impl DeepConfig {
             )?,
             online_update: p.choice(model, "online_update", "all", &["all", "embeddings"])?,
             cross: cross_spec(model, p)?,
+            cin: if model == "xdeepfm" {
+                let sizes: String = p.get(
+                    model,
+                    "cin_layers",
+                    "128,128".to_string(),
+                    "feature maps per CIN layer, such as 128,128",
+                )?;
+                let sizes = parse_hidden(model, &sizes).map_err(|_| funnel_model::ModelError::Param {
+                    model,
+                    message: format!("`cin_layers={sizes}`: expected feature maps per layer, such as 128,128"),
+                })?;
+                if sizes.is_empty() {
+                    return Err(funnel_model::ModelError::Param {
+                        model,
+                        message: "`cin_layers` needs at least one layer".into(),
+                    }
+                    .into());
+                }
+                sizes
+            } else {
+                Vec::new()
+            },
             attention: if model == "autoint" {
                 let layers: usize = p.get(model, "attention_layers", 3, "a positive integer")?;
                 let heads: usize = p.get(
@@ -245,6 +269,7 @@ impl DeepConfig {
             dropout: self.dropout,
             init_std: self.init_std,
             mlp_init_std: self.mlp_init_std,
+            cin: self.cin.clone(),
             seed: self.seed,
         }
     }
@@ -258,10 +283,12 @@ impl DeepConfig {
                 cross: Some(c),
                 product: None,
                 attention: None,
+                cin: false,
             },
             None => Arch {
                 product: self.product.or(base.product),
                 attention: self.attention.or(base.attention),
+                cin: !self.cin.is_empty(),
                 ..base
             },
         }
@@ -318,6 +345,14 @@ impl DeepConfig {
             } else {
                 "inner"
             });
+        }
+        if !self.cin.is_empty() {
+            v["cin_layers"] = json!(self
+                .cin
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(","));
         }
         if let Some((layers, heads)) = self.attention {
             v["attention_layers"] = json!(layers);
@@ -444,6 +479,7 @@ impl Deep {
                 cross: None,
                 product: None,
                 attention: None,
+                cin: false,
             },
             p,
         )
@@ -460,6 +496,7 @@ impl Deep {
                 cross: None,
                 product: None,
                 attention: None,
+                cin: false,
             },
             p,
         )
@@ -490,6 +527,18 @@ impl Deep {
         Deep::new("pnn", Arch::default(), p)
     }
 
+    /// xDeepFM: the linear term, a compressed interaction network and an MLP, side by side.
+    pub fn xdeepfm(p: &Params) -> Result<Self> {
+        Deep::new(
+            "xdeepfm",
+            Arch {
+                wide: true,
+                ..Arch::default()
+            },
+            p,
+        )
+    }
+
     /// AutoInt+: multi-head self-attention layers over the field embeddings beside an MLP.
     pub fn autoint(p: &Params) -> Result<Self> {
         Deep::new("autoint", Arch::default(), p)
@@ -508,6 +557,7 @@ impl Deep {
             "nfm" => Deep::nfm(&Params::default())?,
             "pnn" => Deep::pnn(&Params::default())?,
             "autoint" => Deep::autoint(&Params::default())?,
+            "xdeepfm" => Deep::xdeepfm(&Params::default())?,
             _ => Deep::wide_deep(&Params::default())?,
         };
         d.config = DeepConfig::from_json(name, r.params())?;

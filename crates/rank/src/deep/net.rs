@@ -64,6 +64,8 @@ pub(crate) struct Arch {
     pub product: Option<Product>,
     /// AutoInt's self-attention layers over the fields: `(layers, heads)`.
     pub attention: Option<(usize, usize)>,
+    /// xDeepFM's CIN beside the MLP (its sizes are in [`Shape::cin`]).
+    pub cin: bool,
 }
 
 /// Sizes and initialisation of a network.
@@ -76,6 +78,8 @@ pub(crate) struct Shape {
     pub init_std: f32,
     /// Hidden MLP weights: normal with this deviation, or He-uniform when 0.
     pub mlp_init_std: f32,
+    /// Feature maps of each CIN layer (xDeepFM).
+    pub cin: Vec<usize>,
     pub seed: u64,
 }
 
@@ -118,7 +122,7 @@ impl Net {
         if shape.mlp_init_std > 0.0 {
             mlp.init_hidden_normal(shape.mlp_init_std, shape.seed.wrapping_add(29));
         }
-        net.body = Body::new(&arch, fields, dim, mlp, shape.seed);
+        net.body = Body::new(&arch, shape, fields, mlp);
         net
     }
 

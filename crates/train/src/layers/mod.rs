@@ -4,6 +4,7 @@
 
 mod activation;
 mod attention;
+mod cin;
 mod cross;
 mod dropout;
 mod fm;
@@ -15,6 +16,7 @@ mod unit;
 
 pub use activation::{Activation, ActivationLayer};
 pub use attention::SelfAttention;
+pub use cin::Cin;
 pub use cross::{CrossLayer, CrossNet};
 pub use dropout::Dropout;
 pub use fm::FmInteraction;
