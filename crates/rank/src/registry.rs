@@ -120,6 +120,12 @@ pub const MODELS: &[Entry] = &[
         load: |r, _| Ok(Box::new(Deep::load("pnn", r)?)),
     },
     Entry {
+        name: "afm",
+        summary: "AFM: the linear term plus an attention-weighted sum of the field pairs' elementwise products",
+        build: |p| Ok(Box::new(Deep::afm(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("afm", r)?)),
+    },
+    Entry {
         name: "xdeepfm",
         summary: "xDeepFM: the linear term, a compressed interaction network (CIN) and an MLP over field embeddings",
         build: |p| Ok(Box::new(Deep::xdeepfm(p)?)),

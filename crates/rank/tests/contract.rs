@@ -120,6 +120,7 @@ fn predicting_with_shared_features_equals_predicting_merged_rows() {
         ("pnn", "product=outer"),
         ("autoint", ""),
         ("xdeepfm", ""),
+        ("afm", ""),
         ("dcnv2", "cross_rank=4"),
     ] {
         let mut set: Vec<&str> = vec![if name == "gbdt" {

@@ -494,3 +494,38 @@ fn cin_gradients_and_the_first_layer_by_definition() {
         assert!(e < TOL, "cin parameter {k}: {e}");
     }
 }
+
+#[test]
+fn afm_pooling_gradients() {
+    use funnel_train::AfmPooling;
+    let (b, f, d) = (3, 4, 3);
+    let x = input(b, f * d, 70);
+    let mut afm = AfmPooling::new(f, d, 5, 71);
+    for p in afm.params_mut() {
+        p.value
+            .iter_mut()
+            .enumerate()
+            .for_each(|(k, v)| *v += 0.05 * ((k % 5) as f32 - 2.0));
+    }
+    let y = afm.forward(&x, true);
+    assert_eq!(y, afm.infer(&x));
+    let r = probe(b, 72);
+    let dx = afm.backward(&r);
+    let base = afm.clone();
+    let n = numeric_gradient(x.data(), 1e-3, |v| {
+        dot(
+            &r,
+            &base.infer(&Tensor::from_vec(b, f * d, v.to_vec()).unwrap()),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "afm input");
+    for k in 0..base.params().len() {
+        let n = numeric_gradient(&base.params()[k].value, 1e-3, |v| {
+            let mut m = base.clone();
+            m.params_mut()[k].value = v.to_vec();
+            dot(&r, &m.infer(&x))
+        });
+        let e = max_relative_error(&afm.params()[k].grad, &n);
+        assert!(e < TOL, "afm parameter {k}: {e}");
+    }
+}

@@ -5,7 +5,7 @@
 
 use funnel_model::{ModelReader, ModelWriter};
 use funnel_train::{
-    BiInteraction, Cin, CrossNet, Linear, Mlp, Param, Products, SelfAttention, Tensor,
+    AfmPooling, BiInteraction, Cin, CrossNet, Linear, Mlp, Param, Products, SelfAttention, Tensor,
 };
 
 use super::net::{Arch, Shape};
@@ -61,6 +61,8 @@ pub(crate) enum Body {
     Nfm { bi: BiInteraction, mlp: Mlp },
     /// PNN: MLP([x | products(x)]) → logit.
     Pnn { products: Products, mlp: Mlp },
+    /// AFM: attention-pooled pair products → logit (`mlp` is empty).
+    Afm { afm: AfmPooling, mlp: Mlp },
     /// xDeepFM: [CIN(x) | MLP(x)] → linear → logit.
     XDeepFm { cin: Cin, mlp: Mlp, out: Linear },
     /// AutoInt: [flatten(self-attention layers(x)) | MLP(x)] → linear → logit.
@@ -100,6 +102,12 @@ impl Body {
         } else {
             mlp.outputs()
         };
+        if arch.afm {
+            return Body::Afm {
+                afm: AfmPooling::new(fields, dim, shape.afm_units, seed ^ 0xAF),
+                mlp,
+            };
+        }
         if arch.cin {
             let cin = Cin::new(fields, dim, &shape.cin, seed ^ 0xC1);
             return Body::XDeepFm {
@@ -150,7 +158,10 @@ impl Body {
     /// Whether the MLP of this arrangement ends in a one-unit output layer (all but the
     /// side-by-side ones, whose output layer reads the MLP and the other tower together).
     pub fn mlp_has_output(arch: &Arch) -> bool {
-        !arch.cross.is_some_and(|c| c.parallel) && arch.attention.is_none() && !arch.cin
+        !arch.cross.is_some_and(|c| c.parallel)
+            && arch.attention.is_none()
+            && !arch.cin
+            && !arch.afm
     }
 
     /// One logit per row, keeping nothing.
@@ -162,6 +173,7 @@ impl Body {
                 let joined = Tensor::concat_cols(&[e, &products.infer(e)]).expect("same rows");
                 mlp.infer(&joined).expect("widths made together").into_vec()
             }
+            Body::Afm { afm, .. } => afm.infer(e),
             Body::XDeepFm { cin, mlp, out } => {
                 let mut h = cin.infer(e);
                 if !mlp.linears.is_empty() {
@@ -208,6 +220,7 @@ impl Body {
                 let joined = Tensor::concat_cols(&[e, &p]).expect("same rows");
                 mlp.forward(joined, true).into_vec()
             }
+            Body::Afm { afm, .. } => afm.forward(e, true),
             Body::XDeepFm { cin, mlp, out } => {
                 let mut h = cin.forward(e, true);
                 if !mlp.linears.is_empty() {
@@ -270,6 +283,7 @@ impl Body {
                 let dc = mlp.backward(dz);
                 cross.backward(dc)
             }
+            Body::Afm { afm, .. } => afm.backward(dz.data()),
             Body::XDeepFm { cin, mlp, out } => {
                 let dj = out.backward(&dz);
                 let w = cin.outputs();
@@ -331,6 +345,7 @@ impl Body {
                 Some(out),
             ),
             Body::XDeepFm { cin, mlp, out } => (cin.params(), mlp, Some(out)),
+            Body::Afm { afm, mlp } => (afm.params(), mlp, None),
         }
     }
 
@@ -347,6 +362,7 @@ impl Body {
                 Some(out),
             ),
             Body::XDeepFm { cin, mlp, out } => (cin.params_mut(), mlp, Some(out)),
+            Body::Afm { afm, mlp } => (afm.params_mut(), mlp, None),
         }
     }
 

@@ -86,6 +86,9 @@ pub struct DeepConfig {
     pub(crate) attention: Option<(usize, usize)>,
     /// xDeepFM: feature maps per CIN layer (`cin_layers`); empty for other models.
     pub cin: Vec<usize>,
+    /// AFM: units of the attention network over the pairs (`attention_units`); 0 for
+    /// other models.
+    pub afm_units: usize,
     /// Epochs, patience, validation share, shuffling.
     pub epochs: EpochOptions,
 }
@@ -109,18 +112,28 @@ fn parse_hidden(model: &'static str, s: &str) -> Result<Vec<usize>> {
 impl DeepConfig {
     /// The settings from `--set` parameters over the models' defaults.
     pub fn from_params(model: &'static str, p: &Params) -> Result<Self> {
-        let hidden: String = p.get(
-            model,
-            "hidden",
-            "256,128".to_string(),
-            "layer widths such as 256,128, or none",
-        )?;
-        let act = p.choice(
-            model,
-            "activation",
-            "relu",
-            &["relu", "tanh", "sigmoid", "gelu"],
-        )?;
+        // AFM has no MLP: it does not read the MLP's keys.
+        let has_mlp = model != "afm";
+        let hidden: String = if has_mlp {
+            p.get(
+                model,
+                "hidden",
+                "256,128".to_string(),
+                "layer widths such as 256,128, or none",
+            )?
+        } else {
+            "none".into()
+        };
+        let act = if has_mlp {
+            p.choice(
+                model,
+                "activation",
+                "relu",
+                &["relu", "tanh", "sigmoid", "gelu"],
+            )?
+        } else {
+            "relu".into()
+        };
         let optimizer = p.choice(
             model,
             "optimizer",
@@ -149,7 +162,11 @@ impl DeepConfig {
             "cosine" => Decay::Cosine,
             _ => Decay::Constant,
         };
-        let dropout: f32 = p.get(model, "dropout", 0.2, "a number in [0, 1)")?;
+        let dropout: f32 = if has_mlp {
+            p.get(model, "dropout", 0.2, "a number in [0, 1)")?
+        } else {
+            0.0
+        };
         if !(0.0..1.0).contains(&dropout) {
             return Err(funnel_model::ModelError::Param {
                 model,
@@ -188,7 +205,24 @@ impl DeepConfig {
             reg_embedding: p.get(model, "reg_embedding", 1e-5, "a number >= 0")?,
             batch_size,
             init_std: p.get(model, "init_std", 1e-4, "a number > 0")?,
-            mlp_init_std: p.get(model, "mlp_init_std", 0.0, "a number >= 0 (0 = He-uniform)")?,
+            mlp_init_std: if has_mlp {
+                p.get(model, "mlp_init_std", 0.0, "a number >= 0 (0 = He-uniform)")?
+            } else {
+                0.0
+            },
+            afm_units: if has_mlp {
+                0
+            } else {
+                let t: usize = p.get(model, "attention_units", 8, "a positive integer")?;
+                if t == 0 {
+                    return Err(funnel_model::ModelError::Param {
+                        model,
+                        message: "`attention_units` must be positive".into(),
+                    }
+                    .into());
+                }
+                t
+            },
             clip_norm: p.get(model, "clip_norm", 0.0, "a number >= 0 (0 = off)")?,
             warmup_steps: p.get(model, "warmup_steps", 0, "a non-negative integer")?,
             decay,
@@ -270,6 +304,7 @@ impl DeepConfig {
             init_std: self.init_std,
             mlp_init_std: self.mlp_init_std,
             cin: self.cin.clone(),
+            afm_units: self.afm_units,
             seed: self.seed,
         }
     }
@@ -284,11 +319,13 @@ impl DeepConfig {
                 product: None,
                 attention: None,
                 cin: false,
+                afm: false,
             },
             None => Arch {
                 product: self.product.or(base.product),
                 attention: self.attention.or(base.attention),
                 cin: !self.cin.is_empty(),
+                afm: self.afm_units > 0,
                 ..base
             },
         }
@@ -345,6 +382,9 @@ impl DeepConfig {
             } else {
                 "inner"
             });
+        }
+        if self.afm_units > 0 {
+            v["attention_units"] = json!(self.afm_units);
         }
         if !self.cin.is_empty() {
             v["cin_layers"] = json!(self
@@ -480,6 +520,7 @@ impl Deep {
                 product: None,
                 attention: None,
                 cin: false,
+                afm: false,
             },
             p,
         )
@@ -497,6 +538,7 @@ impl Deep {
                 product: None,
                 attention: None,
                 cin: false,
+                afm: false,
             },
             p,
         )
@@ -525,6 +567,19 @@ impl Deep {
     /// products.
     pub fn pnn(p: &Params) -> Result<Self> {
         Deep::new("pnn", Arch::default(), p)
+    }
+
+    /// AFM: the linear term plus the attention-weighted sum of the field pairs'
+    /// elementwise products, projected to one value.
+    pub fn afm(p: &Params) -> Result<Self> {
+        Deep::new(
+            "afm",
+            Arch {
+                wide: true,
+                ..Arch::default()
+            },
+            p,
+        )
     }
 
     /// xDeepFM: the linear term, a compressed interaction network and an MLP, side by side.
@@ -558,6 +613,7 @@ impl Deep {
             "pnn" => Deep::pnn(&Params::default())?,
             "autoint" => Deep::autoint(&Params::default())?,
             "xdeepfm" => Deep::xdeepfm(&Params::default())?,
+            "afm" => Deep::afm(&Params::default())?,
             _ => Deep::wide_deep(&Params::default())?,
         };
         d.config = DeepConfig::from_json(name, r.params())?;

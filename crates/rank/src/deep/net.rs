@@ -66,6 +66,8 @@ pub(crate) struct Arch {
     pub attention: Option<(usize, usize)>,
     /// xDeepFM's CIN beside the MLP (its sizes are in [`Shape::cin`]).
     pub cin: bool,
+    /// AFM's attention-based pooling of the pairs instead of an MLP.
+    pub afm: bool,
 }
 
 /// Sizes and initialisation of a network.
@@ -80,6 +82,8 @@ pub(crate) struct Shape {
     pub mlp_init_std: f32,
     /// Feature maps of each CIN layer (xDeepFM).
     pub cin: Vec<usize>,
+    /// Units of AFM's attention network.
+    pub afm_units: usize,
     pub seed: u64,
 }
 

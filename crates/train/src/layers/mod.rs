@@ -3,6 +3,7 @@
 //! keeps nothing and takes `&self`, so one model serves many threads.
 
 mod activation;
+mod afm;
 mod attention;
 mod cin;
 mod cross;
@@ -15,6 +16,7 @@ mod products;
 mod unit;
 
 pub use activation::{Activation, ActivationLayer};
+pub use afm::AfmPooling;
 pub use attention::SelfAttention;
 pub use cin::Cin;
 pub use cross::{CrossLayer, CrossNet};
