@@ -38,12 +38,7 @@ pub(crate) trait Online: Clone + Send + Sync {
     /// the rows'): by default each row merged with `shared` in field order — exactly the
     /// full row's logit; a model whose logit splits (FM) computes the shared part once.
     fn predict_shared(&self, shared: Row<'_>, rows: &SampleSet) -> Vec<f32> {
-        let mut merged = SampleSet::new();
-        let mut buf = Vec::new();
-        for k in 0..rows.len() {
-            merge_rows(shared, rows.row(k), &mut buf);
-            merged.push(0.0, None, &buf);
-        }
+        let merged = merged_with(shared, rows);
         (0..merged.len())
             .map(|k| sigmoid(self.logit(merged.row(k))))
             .collect()
@@ -192,7 +187,7 @@ pub(crate) fn fit_epochs<M: Online>(
         validation_samples: valid.map_or(0, |v| v.len()),
         ..Default::default()
     };
-    let mut best: Option<(f64, M)> = None;
+    let mut best = BestEpoch::new();
     let mut steps = 0usize;
     for epoch in 1..=o.epochs.max(1) {
         if o.shuffle {
@@ -212,17 +207,11 @@ pub(crate) fn fit_epochs<M: Online>(
             continue;
         };
         let loss = mean_logloss(m, v);
-        report.validation_logloss.push(loss);
-        if best.as_ref().is_none_or(|(b, _)| loss < *b) {
-            best = Some((loss, m.clone()));
-            report.best_epoch = epoch;
-        } else if o.patience > 0 && epoch - report.best_epoch >= o.patience {
+        if best.observe(epoch, loss, m, o.patience, &mut report) {
             break;
         }
     }
-    if let Some((_, b)) = best {
-        *m = b;
-    }
+    best.restore(m);
     // The held-out tail is the newest data: learn it once so the model has seen it.
     if fit_rows < train.len() {
         for i in fit_rows..train.len() {
@@ -240,6 +229,56 @@ pub(crate) fn fit_epochs<M: Online>(
 /// grows while learning online gets the same values whatever the order rows arrive in):
 /// the substrate's per-row draw, shared with its embedding tables.
 pub(crate) use funnel_train::init::uniform_row as init_row;
+
+/// Each row of `rows` merged with the features of `shared` (fields disjoint), in field
+/// order: what a model without a split logit scores for `predict_shared`.
+pub(crate) fn merged_with(shared: Row<'_>, rows: &SampleSet) -> SampleSet {
+    let mut merged = SampleSet::new();
+    let mut buf = Vec::new();
+    for k in 0..rows.len() {
+        merge_rows(shared, rows.row(k), &mut buf);
+        merged.push(0.0, None, &buf);
+    }
+    merged
+}
+
+/// The best epoch so far by validation LogLoss, kept to restore after the loop.
+pub(crate) struct BestEpoch<M> {
+    best: Option<(f64, M)>,
+}
+
+impl<M: Clone> BestEpoch<M> {
+    pub(crate) fn new() -> Self {
+        BestEpoch { best: None }
+    }
+
+    /// Records epoch `epoch`'s validation `loss` of `model` in `report`, keeps the model
+    /// if it is the best so far, and says whether `patience` epochs passed without one.
+    pub(crate) fn observe(
+        &mut self,
+        epoch: usize,
+        loss: f64,
+        model: &M,
+        patience: usize,
+        report: &mut FitReport,
+    ) -> bool {
+        report.validation_logloss.push(loss);
+        if self.best.as_ref().is_none_or(|(b, _)| loss < *b) {
+            self.best = Some((loss, model.clone()));
+            report.best_epoch = epoch;
+            false
+        } else {
+            patience > 0 && epoch - report.best_epoch >= patience
+        }
+    }
+
+    /// Puts the best model back (nothing when no epoch was validated).
+    pub(crate) fn restore(self, model: &mut M) {
+        if let Some((_, b)) = self.best {
+            *model = b;
+        }
+    }
+}
 
 /// `a` and `b` (each in field order, fields disjoint) as one list in field order.
 pub(crate) fn merge_rows(a: Row<'_>, b: Row<'_>, out: &mut Vec<(u32, u32, f32)>) {

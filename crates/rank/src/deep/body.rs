@@ -63,20 +63,87 @@ pub(crate) enum Body {
     Pnn { products: Products, mlp: Mlp },
     /// AFM: attention-pooled pair products → logit (`mlp` is empty).
     Afm { afm: AfmPooling, mlp: Mlp },
-    /// xDeepFM: [CIN(x) | MLP(x)] → linear → logit.
-    XDeepFm { cin: Cin, mlp: Mlp, out: Linear },
-    /// AutoInt: [flatten(self-attention layers(x)) | MLP(x)] → linear → logit.
-    AutoInt {
-        layers: Vec<SelfAttention>,
-        mlp: Mlp,
-        out: Linear,
-    },
-    /// [cross(x) | MLP(x)] → linear → logit.
-    Parallel {
-        cross: CrossNet,
-        mlp: Mlp,
-        out: Linear,
-    },
+    /// An interaction tower beside the MLP: [tower(x) | MLP(x)] → linear → logit
+    /// (DCN's parallel structure, AutoInt+, xDeepFM).
+    Beside { tower: Tower, mlp: Mlp, out: Linear },
+}
+
+/// The interaction tower of [`Body::Beside`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Tower {
+    /// DCN's cross network.
+    Cross(CrossNet),
+    /// AutoInt's self-attention layers, flattened.
+    Attention(Vec<SelfAttention>),
+    /// xDeepFM's compressed interaction network.
+    Cin(Cin),
+}
+
+impl Tower {
+    fn outputs(&self, input: usize) -> usize {
+        match self {
+            Tower::Cross(c) => c.width(),
+            Tower::Attention(layers) => layers.last().map_or(input, |a| a.outputs()),
+            Tower::Cin(c) => c.outputs(),
+        }
+    }
+
+    fn infer(&self, e: &Tensor) -> Tensor {
+        match self {
+            Tower::Cross(c) => c.infer(e),
+            Tower::Attention(layers) => layers.iter().fold(e.clone(), |h, l| l.infer(&h)),
+            Tower::Cin(c) => c.infer(e),
+        }
+    }
+
+    fn forward(&mut self, e: &Tensor) -> Tensor {
+        match self {
+            Tower::Cross(c) => c.forward(e, true),
+            Tower::Attention(layers) => layers
+                .iter_mut()
+                .fold(e.clone(), |h, l| l.forward(&h, true)),
+            Tower::Cin(c) => c.forward(e, true),
+        }
+    }
+
+    fn backward(&mut self, d: Tensor) -> Tensor {
+        match self {
+            Tower::Cross(c) => c.backward(d),
+            Tower::Attention(layers) => layers.iter_mut().rev().fold(d, |g, l| l.backward(&g)),
+            Tower::Cin(c) => c.backward(&d),
+        }
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        match self {
+            Tower::Cross(c) => c.params(),
+            Tower::Attention(layers) => layers.iter().flat_map(|l| l.params()).collect(),
+            Tower::Cin(c) => c.params(),
+        }
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        match self {
+            Tower::Cross(c) => c.params_mut(),
+            Tower::Attention(layers) => layers.iter_mut().flat_map(|l| l.params_mut()).collect(),
+            Tower::Cin(c) => c.params_mut(),
+        }
+    }
+}
+
+/// The tower's output beside the MLP's (when the MLP has layers).
+fn beside(tower_out: Tensor, mlp_out: Option<Tensor>) -> Tensor {
+    match mlp_out {
+        Some(m) => Tensor::concat_cols(&[&tower_out, &m]).expect("same rows"),
+        None => tower_out,
+    }
+}
+
+fn add_into(a: &mut Tensor, b: &Tensor) {
+    a.data_mut()
+        .iter_mut()
+        .zip(b.data())
+        .for_each(|(x, y)| *x += y);
 }
 
 impl Body {
@@ -108,50 +175,41 @@ impl Body {
                 mlp,
             };
         }
-        if arch.cin {
-            let cin = Cin::new(fields, dim, &shape.cin, seed ^ 0xC1);
-            return Body::XDeepFm {
-                out: Linear::new(cin.outputs() + mlp_width, 1, seed ^ 0x0C1),
-                cin,
-                mlp,
-            };
-        }
-        if let Some((layers, heads)) = arch.attention {
+        let tower = if arch.cin {
+            Tower::Cin(Cin::new(fields, dim, &shape.cin, seed ^ 0xC1))
+        } else if let Some((layers, heads)) = arch.attention {
             let head_dim = (dim / heads).max(1);
-            let layers: Vec<SelfAttention> = (0..layers)
-                .map(|l| {
-                    let inp = if l == 0 { dim } else { heads * head_dim };
-                    SelfAttention::new(
-                        fields,
-                        inp,
-                        heads,
-                        head_dim,
-                        false,
-                        seed ^ (0xA77 + l as u64),
-                    )
-                })
-                .collect();
-            let width = layers.last().map_or(d, |a| a.outputs()) + mlp_width;
-            return Body::AutoInt {
-                layers,
-                out: Linear::new(width, 1, seed ^ 0x0A7),
-                mlp,
-            };
-        }
-        match arch.cross {
-            None => Body::Mlp(mlp),
-            Some(c) => {
-                let net = CrossNet::new(d, c.layers, c.rank, c.experts, c.vector, seed ^ 0xC205);
-                if c.parallel {
-                    Body::Parallel {
-                        cross: net,
-                        out: Linear::new(d + mlp_width, 1, seed ^ 0x0C7),
-                        mlp,
+            Tower::Attention(
+                (0..layers)
+                    .map(|l| {
+                        let inp = if l == 0 { dim } else { heads * head_dim };
+                        let seed = seed ^ (0xA77 + l as u64);
+                        SelfAttention::new(fields, inp, heads, head_dim, false, seed)
+                    })
+                    .collect(),
+            )
+        } else {
+            match arch.cross {
+                None => return Body::Mlp(mlp),
+                Some(c) => {
+                    let net =
+                        CrossNet::new(d, c.layers, c.rank, c.experts, c.vector, seed ^ 0xC205);
+                    if !c.parallel {
+                        return Body::Stacked { cross: net, mlp };
                     }
-                } else {
-                    Body::Stacked { cross: net, mlp }
+                    Tower::Cross(net)
                 }
             }
+        };
+        let out_seed = match tower {
+            Tower::Cin(_) => seed ^ 0x0C1,
+            Tower::Attention(_) => seed ^ 0x0A7,
+            Tower::Cross(_) => seed ^ 0x0C7,
+        };
+        Body::Beside {
+            out: Linear::new(tower.outputs(d) + mlp_width, 1, out_seed),
+            tower,
+            mlp,
         }
     }
 
@@ -174,38 +232,15 @@ impl Body {
                 mlp.infer(&joined).expect("widths made together").into_vec()
             }
             Body::Afm { afm, .. } => afm.infer(e),
-            Body::XDeepFm { cin, mlp, out } => {
-                let mut h = cin.infer(e);
-                if !mlp.linears.is_empty() {
-                    let m = mlp.infer(e).expect("fields × dim");
-                    h = Tensor::concat_cols(&[&h, &m]).expect("same rows");
-                }
-                out.infer(&h).expect("widths made together").into_vec()
-            }
-            Body::AutoInt { layers, mlp, out } => {
-                let mut h = e.clone();
-                for l in layers {
-                    h = l.infer(&h);
-                }
-                if !mlp.linears.is_empty() {
-                    let m = mlp.infer(e).expect("fields × dim");
-                    h = Tensor::concat_cols(&[&h, &m]).expect("same rows");
-                }
-                out.infer(&h).expect("widths made together").into_vec()
-            }
             Body::Stacked { cross, mlp } => mlp
                 .infer(&cross.infer(e))
                 .expect("the cross network keeps the width")
                 .into_vec(),
-            Body::Parallel { cross, mlp, out } => {
-                let c = cross.infer(e);
-                let joined = if mlp.linears.is_empty() {
-                    c
-                } else {
-                    let m = mlp.infer(e).expect("fields × dim");
-                    Tensor::concat_cols(&[&c, &m]).expect("same rows")
-                };
-                out.infer(&joined).expect("widths made together").into_vec()
+            Body::Beside { tower, mlp, out } => {
+                let m = (!mlp.linears.is_empty()).then(|| mlp.infer(e).expect("fields × dim"));
+                out.infer(&beside(tower.infer(e), m))
+                    .expect("widths made together")
+                    .into_vec()
             }
         }
     }
@@ -221,42 +256,13 @@ impl Body {
                 mlp.forward(joined, true).into_vec()
             }
             Body::Afm { afm, .. } => afm.forward(e, true),
-            Body::XDeepFm { cin, mlp, out } => {
-                let mut h = cin.forward(e, true);
-                if !mlp.linears.is_empty() {
-                    let m = mlp.forward(e.clone(), true);
-                    h = Tensor::concat_cols(&[&h, &m]).expect("same rows");
-                }
-                out.forward(h, true)
-                    .expect("widths made together")
-                    .into_vec()
-            }
-            Body::AutoInt { layers, mlp, out } => {
-                let mut h = e.clone();
-                for l in layers.iter_mut() {
-                    h = l.forward(&h, true);
-                }
-                if !mlp.linears.is_empty() {
-                    let m = mlp.forward(e.clone(), true);
-                    h = Tensor::concat_cols(&[&h, &m]).expect("same rows");
-                }
-                out.forward(h, true)
-                    .expect("widths made together")
-                    .into_vec()
-            }
             Body::Stacked { cross, mlp } => {
                 let c = cross.forward(e, true);
                 mlp.forward(c, true).into_vec()
             }
-            Body::Parallel { cross, mlp, out } => {
-                let c = cross.forward(e, true);
-                let joined = if mlp.linears.is_empty() {
-                    c
-                } else {
-                    let m = mlp.forward(e.clone(), true);
-                    Tensor::concat_cols(&[&c, &m]).expect("same rows")
-                };
-                out.forward(joined, true)
+            Body::Beside { tower, mlp, out } => {
+                let m = (!mlp.linears.is_empty()).then(|| mlp.forward(e.clone(), true));
+                out.forward(beside(tower.forward(e), m), true)
                     .expect("widths made together")
                     .into_vec()
             }
@@ -272,11 +278,10 @@ impl Body {
                 let dj = mlp.backward(dz);
                 let w = dj.cols() - products.outputs();
                 let mut de = dj.slice_cols(0, w);
-                let dp = products.backward(&dj.slice_cols(w, products.outputs()));
-                de.data_mut()
-                    .iter_mut()
-                    .zip(dp.data())
-                    .for_each(|(a, b)| *a += b);
+                add_into(
+                    &mut de,
+                    &products.backward(&dj.slice_cols(w, products.outputs())),
+                );
                 de
             }
             Body::Stacked { cross, mlp } => {
@@ -284,46 +289,16 @@ impl Body {
                 cross.backward(dc)
             }
             Body::Afm { afm, .. } => afm.backward(dz.data()),
-            Body::XDeepFm { cin, mlp, out } => {
+            Body::Beside { tower, mlp, out } => {
                 let dj = out.backward(&dz);
-                let w = cin.outputs();
-                let mut de = cin.backward(&dj.slice_cols(0, w));
+                let w = if mlp.linears.is_empty() {
+                    dj.cols()
+                } else {
+                    dj.cols() - mlp.outputs()
+                };
+                let mut de = tower.backward(dj.slice_cols(0, w));
                 if !mlp.linears.is_empty() {
-                    let dm = mlp.backward(dj.slice_cols(w, dj.cols() - w));
-                    de.data_mut()
-                        .iter_mut()
-                        .zip(dm.data())
-                        .for_each(|(a, b)| *a += b);
-                }
-                de
-            }
-            Body::AutoInt { layers, mlp, out } => {
-                let dj = out.backward(&dz);
-                let w = layers.last().map_or(dj.cols(), |a| a.outputs());
-                let w = if mlp.linears.is_empty() { dj.cols() } else { w };
-                let mut dh = dj.slice_cols(0, w);
-                for l in layers.iter_mut().rev() {
-                    dh = l.backward(&dh);
-                }
-                if !mlp.linears.is_empty() {
-                    let dm = mlp.backward(dj.slice_cols(w, dj.cols() - w));
-                    dh.data_mut()
-                        .iter_mut()
-                        .zip(dm.data())
-                        .for_each(|(a, b)| *a += b);
-                }
-                dh
-            }
-            Body::Parallel { cross, mlp, out } => {
-                let dj = out.backward(&dz);
-                let w = cross.width();
-                let mut de = cross.backward(dj.slice_cols(0, w));
-                if !mlp.linears.is_empty() {
-                    let dm = mlp.backward(dj.slice_cols(w, dj.cols() - w));
-                    de.data_mut()
-                        .iter_mut()
-                        .zip(dm.data())
-                        .for_each(|(a, b)| *a += b);
+                    add_into(&mut de, &mlp.backward(dj.slice_cols(w, dj.cols() - w)));
                 }
                 de
             }
@@ -338,13 +313,7 @@ impl Body {
                 (Vec::new(), m, None)
             }
             Body::Stacked { cross, mlp } => (cross.params(), mlp, None),
-            Body::Parallel { cross, mlp, out } => (cross.params(), mlp, Some(out)),
-            Body::AutoInt { layers, mlp, out } => (
-                layers.iter().flat_map(|l| l.params()).collect(),
-                mlp,
-                Some(out),
-            ),
-            Body::XDeepFm { cin, mlp, out } => (cin.params(), mlp, Some(out)),
+            Body::Beside { tower, mlp, out } => (tower.params(), mlp, Some(out)),
             Body::Afm { afm, mlp } => (afm.params(), mlp, None),
         }
     }
@@ -355,13 +324,7 @@ impl Body {
                 (Vec::new(), m, None)
             }
             Body::Stacked { cross, mlp } => (cross.params_mut(), mlp, None),
-            Body::Parallel { cross, mlp, out } => (cross.params_mut(), mlp, Some(out)),
-            Body::AutoInt { layers, mlp, out } => (
-                layers.iter_mut().flat_map(|l| l.params_mut()).collect(),
-                mlp,
-                Some(out),
-            ),
-            Body::XDeepFm { cin, mlp, out } => (cin.params_mut(), mlp, Some(out)),
+            Body::Beside { tower, mlp, out } => (tower.params_mut(), mlp, Some(out)),
             Body::Afm { afm, mlp } => (afm.params_mut(), mlp, None),
         }
     }

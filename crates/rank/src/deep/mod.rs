@@ -23,7 +23,9 @@ use rand::SeedableRng;
 use serde_json::{json, Value};
 
 use crate::error::{RankError, Result};
-use crate::online::{check_finite, merge_rows, sigmoid, validation_split, EpochOptions, FitReport};
+use crate::online::{
+    check_finite, merged_with, sigmoid, validation_split, BestEpoch, EpochOptions, FitReport,
+};
 use crate::Ranker;
 use body::{CrossSpec, Product};
 use net::{Arch, Batch, Net, Shape};
@@ -757,7 +759,7 @@ impl Ranker for Deep {
             validation_samples: valid.map_or(0, |v| v.len()),
             ..Default::default()
         };
-        let mut best: Option<(f64, Deep)> = None;
+        let mut best = BestEpoch::new();
         let mut seen = 0usize;
         for epoch in 1..=o.epochs.max(1) {
             if o.shuffle {
@@ -781,17 +783,11 @@ impl Ranker for Deep {
                 }
                 .into());
             }
-            report.validation_logloss.push(loss);
-            if best.as_ref().is_none_or(|(b, _)| loss < *b) {
-                best = Some((loss, self.clone()));
-                report.best_epoch = epoch;
-            } else if o.patience > 0 && epoch - report.best_epoch >= o.patience {
+            if best.observe(epoch, loss, self, o.patience, &mut report) {
                 break;
             }
         }
-        if let Some((_, b)) = best {
-            *self = b;
-        }
+        best.restore(self);
         // The held-out tail is the newest data: learn it once so the model has seen it.
         if fit_rows < train.len() {
             let tail: Vec<u32> = (fit_rows as u32..train.len() as u32).collect();
@@ -831,13 +827,7 @@ impl Ranker for Deep {
         if shared.is_empty() {
             return self.predict(rows);
         }
-        let mut merged = SampleSet::new();
-        let mut buf = Vec::new();
-        for k in 0..rows.len() {
-            merge_rows(shared.row(0), rows.row(k), &mut buf);
-            merged.push(0.0, None, &buf);
-        }
-        self.predict(&merged)
+        self.predict(&merged_with(shared.row(0), rows))
     }
 
     fn params(&self) -> Value {
