@@ -5,7 +5,10 @@
 //! place (online learning), `predict` a batch, save/load as a versioned model file.
 //!
 //! Models: [`FtrlLr`] (logistic regression, FTRL-Proximal), [`Fm`] (factorisation
-//! machine), [`Ffm`] (field-aware FM). [`RankModel`] bundles a ranker with what serving
+//! machine), [`Ffm`] (field-aware FM), [`Gbdt`] (histogram GBDT, LambdaMART, GBDT+LR in
+//! [`gbdt`]), and the deep CTR models in [`deep`] ([`Deep`]: Wide & Deep, DeepFM, NFM,
+//! AFM, PNN, AutoInt, xDeepFM, DCN, DCN-V2) on the `funnel-train` substrate; [`registry`]
+//! lists them all. [`RankModel`] bundles a ranker with what serving
 //! needs around it: the calibration map, the negative keep rate it was trained with,
 //! and the fitted feature pipeline (as JSON), all in one file.
 //!
@@ -60,7 +63,7 @@ use online::Online;
 
 /// A click-probability model.
 pub trait Ranker: Send + Sync {
-    /// `lr`, `fm` or `ffm`.
+    /// The registered name (`lr`, `fm`, `deepfm`, … — see [`registry`]).
     fn name(&self) -> &'static str;
     /// Trains on `train` (several epochs; early stopping on `valid`, or on the newest
     /// tail of `train` when no validation set is given and patience is set).
