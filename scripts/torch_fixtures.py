@@ -1,8 +1,8 @@
 """Reference values for funnel-train from PyTorch (PyPI `torch`, CPU, float64 maths on the
 same float32 inputs): an MLP's loss and gradients, one step of every optimiser, the GELU
 (tanh) activation, softmax cross-entropy, the logQ-corrected sampled softmax, and DCN-V2's
-cross network (full-rank layers and the mixture of low-rank experts), and DIN's activation
-unit.
+cross network (full-rank layers and the mixture of low-rank experts), DIN's activation
+unit, and a GRU over rows of different lengths.
 
     python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy
     .venv-torch/bin/python scripts/torch_fixtures.py          # writes the fixture
@@ -177,6 +177,34 @@ fx["din_unit"] = {
     "weights": [flat(W1), flat(W2)], "biases": [flat(b1), flat(b2)],
     "pooled": flat(pooled), "grad_q": flat(qt.grad), "grad_keys": flat(kt.grad),
     "grad_weights": [flat(W1t.grad), flat(W2t.grad)], "grad_biases": [flat(b1t.grad), flat(b2t.grad)],
+}
+
+# --- GRU (torch.nn.GRU), rows of lengths 4, 1 and 3 over 4 steps: each row runs alone
+# on its own steps, and its padding repeats its last state; loss = sum(probe * states).
+rows, steps, I, H = 3, 4, 3, 5
+lengths = [4, 1, 3]
+xg = f32((rows, steps * I))
+probe_g = f32((rows, steps * H))
+Wih, bih, Whh, bhh = f32((3 * H, I), 0.4), f32(3 * H, 0.1), f32((3 * H, H), 0.4), f32(3 * H, 0.1)
+gru = torch.nn.GRU(I, H, batch_first=True)
+with torch.no_grad():
+    for name, v in [("weight_ih_l0", Wih), ("bias_ih_l0", bih), ("weight_hh_l0", Whh), ("bias_hh_l0", bhh)]:
+        getattr(gru, name).copy_(t(v))
+xgt = t(xg, True)
+xs = xgt.reshape(rows, steps, I)
+states = []
+for i, n in enumerate(lengths):
+    out, _ = gru(xs[i:i + 1, :n])
+    pad = out[:, -1:].expand(1, steps - n, H)
+    states.append(torch.cat([out, pad], 1).reshape(1, steps * H))
+states = torch.cat(states, 0)
+(states * t(probe_g)).sum().backward()
+fx["gru"] = {
+    "rows": rows, "steps": steps, "input": I, "hidden": H, "lengths": lengths,
+    "x": flat(xg), "probe": flat(probe_g),
+    "params": [flat(Wih), flat(bih), flat(Whh), flat(bhh)],
+    "states": flat(states), "grad_x": flat(xgt.grad),
+    "grad_params": [flat(getattr(gru, n).grad) for n in ["weight_ih_l0", "bias_ih_l0", "weight_hh_l0", "bias_hh_l0"]],
 }
 
 fx["torch_version"] = torch.__version__

@@ -56,9 +56,9 @@ pub use backend::{Backend, Cpu};
 pub use embedding::{Bags, EmbeddingTable, SparseRule};
 pub use error::{Result, ShapeError, TrainError};
 pub use layers::{
-    Activation, ActivationLayer, AfmPooling, AttentionUnit, BatchNorm, BiInteraction, Cin,
-    CrossLayer, CrossNet, Dropout, FmInteraction, LayerNorm, Linear, Mlp, PRelu, Products,
-    SelfAttention,
+    Activation, ActivationLayer, AfmPooling, AttentionUnit, BatchNorm, BiInteraction, Bilinear,
+    BilinearKind, Cin, CrossLayer, CrossNet, Dice, Dropout, FmInteraction, Gru, LayerNorm, Linear,
+    Mlp, PRelu, Products, SeNet, SelfAttention,
 };
 pub use optim::{clip_grad_norm, Decay, Optimizer, Rule, Schedule};
 pub use param::Param;

@@ -529,3 +529,176 @@ fn afm_pooling_gradients() {
         assert!(e < TOL, "afm parameter {k}: {e}");
     }
 }
+
+#[test]
+fn senet_gradients() {
+    use funnel_train::SeNet;
+    let (b, f, d) = (3, 6, 4);
+    // positive means keep the squeeze's ReLUs away from their kinks
+    let x = Tensor::from_vec(
+        b,
+        f * d,
+        probe(b * f * d, 80).iter().map(|v| v + 0.6).collect(),
+    )
+    .unwrap();
+    let mut se = SeNet::new(f, d, 2, 81);
+    for p in se.params_mut() {
+        p.value.iter_mut().for_each(|v| *v = v.abs() + 0.05);
+    }
+    let y = se.forward(&x, true);
+    assert_eq!(y, se.infer(&x));
+    let r = probe(b * f * d, 82);
+    let dx = se.backward(&Tensor::from_vec(b, f * d, r.clone()).unwrap());
+    let base = se.clone();
+    let n = numeric_gradient(x.data(), 1e-3, |v| {
+        dot(
+            &r,
+            base.infer(&Tensor::from_vec(b, f * d, v.to_vec()).unwrap())
+                .data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "senet input");
+    for k in 0..base.params().len() {
+        let n = numeric_gradient(&base.params()[k].value, 1e-3, |v| {
+            let mut m = base.clone();
+            m.params_mut()[k].value = v.to_vec();
+            dot(&r, m.infer(&x).data())
+        });
+        let e = max_relative_error(&se.params()[k].grad, &n);
+        assert!(e < TOL, "senet parameter {k}: {e}");
+    }
+}
+
+#[test]
+fn bilinear_gradients_of_every_kind() {
+    use funnel_train::{Bilinear, BilinearKind};
+    let (b, f, d) = (3, 4, 3);
+    let x = input(b, f * d, 90);
+    for kind in [
+        BilinearKind::All,
+        BilinearKind::Each,
+        BilinearKind::Interaction,
+    ] {
+        let mut bi = Bilinear::new(f, d, kind, 91);
+        let y = bi.forward(&x, true);
+        assert_eq!(y.shape(), (b, 6 * d));
+        assert_eq!(y, bi.infer(&x));
+        // p_01 = (e_0 W) ⊙ e_1, by hand for the first row
+        let w = &bi.params()[0].value;
+        let e = x.row(0);
+        for t in 0..d {
+            let left: f32 = (0..d).map(|s| e[s] * w[t * d + s]).sum();
+            assert!((y.row(0)[t] - left * e[d + t]).abs() < 1e-5, "{kind:?}");
+        }
+        let r = probe(b * 6 * d, 92);
+        let dx = bi.backward(&Tensor::from_vec(b, 6 * d, r.clone()).unwrap());
+        let base = bi.clone();
+        let n = numeric_gradient(x.data(), 1e-3, |v| {
+            dot(
+                &r,
+                base.infer(&Tensor::from_vec(b, f * d, v.to_vec()).unwrap())
+                    .data(),
+            )
+        });
+        assert!(max_relative_error(dx.data(), &n) < TOL, "{kind:?} input");
+        for k in 0..base.params().len() {
+            let n = numeric_gradient(&base.params()[k].value, 1e-3, |v| {
+                let mut m = base.clone();
+                m.params_mut()[k].value = v.to_vec();
+                dot(&r, m.infer(&x).data())
+            });
+            let e = max_relative_error(&bi.params()[k].grad, &n);
+            assert!(e < TOL, "{kind:?} parameter {k}: {e}");
+        }
+    }
+}
+
+#[test]
+fn dice_gradients_through_the_batch_statistics() {
+    use funnel_train::Dice;
+    let (b, w) = (7, 4);
+    let x = input(b, w, 100);
+    let r = probe(b * w, 101);
+    let mut dice = Dice::new(w);
+    dice.alpha.value = probe(w, 102);
+    dice.bn.gamma.value = probe(w, 103).iter().map(|v| 1.0 + v).collect();
+    dice.bn.beta.value = probe(w, 104);
+    let base = dice.clone();
+    dice.forward(&x, true);
+    let dx = dice.backward(&Tensor::from_vec(b, w, r.clone()).unwrap());
+    let train_pass = |m: &Dice, x: &Tensor| m.clone().forward(x, true);
+    let n = numeric_gradient(x.data(), 1e-3, |v| {
+        dot(
+            &r,
+            train_pass(&base, &Tensor::from_vec(b, w, v.to_vec()).unwrap()).data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "dice input");
+    let n = numeric_gradient(&base.alpha.value, 1e-3, |v| {
+        let mut m = base.clone();
+        m.alpha.value = v.to_vec();
+        dot(&r, train_pass(&m, &x).data())
+    });
+    assert!(max_relative_error(&dice.alpha.grad, &n) < TOL, "dice alpha");
+    let n = numeric_gradient(&base.bn.gamma.value, 1e-3, |v| {
+        let mut m = base.clone();
+        m.bn.gamma.value = v.to_vec();
+        dot(&r, train_pass(&m, &x).data())
+    });
+    assert!(
+        max_relative_error(&dice.bn.gamma.grad, &n) < TOL,
+        "dice gain"
+    );
+    // α = 1 makes Dice the identity; at inference the running statistics place the kink
+    let mut id = Dice::new(w);
+    id.alpha.value = vec![1.0; w];
+    let y = id.forward(&x, true);
+    assert!(y
+        .data()
+        .iter()
+        .zip(x.data())
+        .all(|(a, b)| (a - b).abs() < 1e-6));
+    assert_ne!(dice.infer(&x), train_pass(&dice, &x));
+}
+
+#[test]
+fn gru_gradients_through_time_with_rows_of_different_lengths() {
+    use funnel_train::Gru;
+    let (b, steps, i, h) = (3, 4, 3, 5);
+    let x = input(b, steps * i, 110);
+    let lengths = [4, 1, 3];
+    let mut gru = Gru::new(i, h, 111);
+    let y = gru.forward(&x, Some(&lengths), true);
+    assert_eq!(y.shape(), (b, steps * h));
+    assert_eq!(y, gru.infer(&x, Some(&lengths)));
+    // a row's padding keeps its last state
+    assert_eq!(&y.row(1)[h..2 * h], &y.row(1)[..h]);
+    assert_eq!(&y.row(2)[3 * h..], &y.row(2)[2 * h..3 * h]);
+    // a row's states do not depend on the steps after its length
+    let mut x2 = x.clone();
+    x2.row_mut(1)[i..].iter_mut().for_each(|v| *v += 1.0);
+    assert_eq!(gru.infer(&x2, Some(&lengths)).row(1), y.row(1));
+    let r = probe(b * steps * h, 112);
+    let dx = gru.backward(&Tensor::from_vec(b, steps * h, r.clone()).unwrap());
+    let base = gru.clone();
+    let n = numeric_gradient(x.data(), 1e-3, |v| {
+        dot(
+            &r,
+            base.infer(
+                &Tensor::from_vec(b, steps * i, v.to_vec()).unwrap(),
+                Some(&lengths),
+            )
+            .data(),
+        )
+    });
+    assert!(max_relative_error(dx.data(), &n) < TOL, "gru input");
+    for k in 0..base.params().len() {
+        let n = numeric_gradient(&base.params()[k].value, 1e-3, |v| {
+            let mut m = base.clone();
+            m.params_mut()[k].value = v.to_vec();
+            dot(&r, m.infer(&x, Some(&lengths)).data())
+        });
+        let e = max_relative_error(&gru.params()[k].grad, &n);
+        assert!(e < TOL, "gru parameter {k}: {e}");
+    }
+}

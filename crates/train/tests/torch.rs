@@ -225,3 +225,33 @@ fn din_activation_unit_equals_pytorch() {
         );
     }
 }
+
+#[test]
+fn gru_states_and_gradients_equal_pytorch() {
+    use funnel_train::Gru;
+    let f = &fixture()["gru"];
+    let u = |k: &str| f[k].as_u64().unwrap() as usize;
+    let (rows, steps, input, hidden) = (u("rows"), u("steps"), u("input"), u("hidden"));
+    let lengths: Vec<usize> = f["lengths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let mut gru = Gru::new(input, hidden, 0);
+    for (k, p) in gru.params_mut().into_iter().enumerate() {
+        p.value = v32(&f["params"][k]);
+    }
+    let x = Tensor::from_vec(rows, steps * input, v32(&f["x"])).unwrap();
+    let states = gru.forward(&x, Some(&lengths), true);
+    assert_close(states.data(), &v32(&f["states"]), "states");
+    let dx = gru.backward(&Tensor::from_vec(rows, steps * hidden, v32(&f["probe"])).unwrap());
+    assert_close(dx.data(), &v32(&f["grad_x"]), "input gradient");
+    for (k, p) in gru.params().into_iter().enumerate() {
+        assert_close(
+            &p.grad,
+            &v32(&f["grad_params"][k]),
+            &format!("parameter {k}"),
+        );
+    }
+}

@@ -143,6 +143,12 @@ impl Linear {
             .input
             .take()
             .expect("Linear::backward needs a forward pass with train = true");
+        self.backward_from(&x, dy, input_grad)
+    }
+
+    /// The backward pass for an input `x` given here rather than kept by `forward`: a
+    /// layer applied at several steps (a recurrent cell's) keeps its inputs itself.
+    pub fn backward_from(&mut self, x: &Tensor, dy: &Tensor, input_grad: bool) -> Option<Tensor> {
         assert_eq!(dy.shape(), (x.rows(), self.out), "linear: gradient shape");
         let b = x.rows();
         backend().gemm(

@@ -287,3 +287,102 @@ impl PRelu {
         vec![&mut self.alpha]
     }
 }
+
+/// DIN's Dice activation (Zhou et al. 2018): `p = σ(BN(x))` per column, then
+/// `p·x + (1 − p)·α·x` with a learnt `α` per column (starting at 0, as DeepCTR-Torch's).
+/// A PReLU whose kink follows the data: the batch statistics while training, the running
+/// ones at inference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dice {
+    /// The normalisation that places the kink.
+    pub bn: BatchNorm,
+    /// Slopes where `p` is 0.
+    pub alpha: Param,
+    saved: Option<(Tensor, Tensor)>,
+}
+
+impl Dice {
+    /// A layer over `width` columns (`eps` 1e-8, as DIN's).
+    pub fn new(width: usize) -> Self {
+        let mut bn = BatchNorm::new(width);
+        bn.eps = 1e-8;
+        Dice {
+            bn,
+            alpha: Param::new(vec![0.0; width]),
+            saved: None,
+        }
+    }
+
+    fn gate(&self, x: &Tensor, p: &Tensor) -> Tensor {
+        let mut y = x.clone();
+        for i in 0..y.rows() {
+            let pr = p.row(i);
+            for (j, v) in y.row_mut(i).iter_mut().enumerate() {
+                *v *= pr[j] + (1.0 - pr[j]) * self.alpha.value[j];
+            }
+        }
+        y
+    }
+
+    fn sigmoid(mut t: Tensor) -> Tensor {
+        t.data_mut()
+            .iter_mut()
+            .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp()));
+        t
+    }
+
+    /// Applied with the running statistics, keeping nothing.
+    pub fn infer(&self, x: &Tensor) -> Tensor {
+        self.gate(x, &Self::sigmoid(self.bn.infer(x)))
+    }
+
+    /// Applied; with `train`, on the batch's statistics (updating the running ones),
+    /// keeping what backward needs.
+    pub fn forward(&mut self, x: &Tensor, train: bool) -> Tensor {
+        if !train {
+            return self.infer(x);
+        }
+        let p = Self::sigmoid(self.bn.forward(x, true));
+        let y = self.gate(x, &p);
+        self.saved = Some((x.clone(), p));
+        y
+    }
+
+    /// The input's gradient; `α`'s and the normalisation's gradients accumulate.
+    pub fn backward(&mut self, dy: &Tensor) -> Tensor {
+        let (x, p) = self
+            .saved
+            .take()
+            .expect("Dice::backward needs a forward pass with train = true");
+        // y = x·(α + (1 − α)p): directly through x, and through p = σ(BN(x)).
+        let mut dx = dy.clone();
+        let mut dz = Tensor::zeros(x.rows(), x.cols());
+        for i in 0..x.rows() {
+            let (xr, pr, g) = (x.row(i).to_vec(), p.row(i).to_vec(), dy.row(i).to_vec());
+            let d = dx.row_mut(i);
+            for j in 0..xr.len() {
+                let a = self.alpha.value[j];
+                d[j] = g[j] * (pr[j] + (1.0 - pr[j]) * a);
+                self.alpha.grad[j] += g[j] * xr[j] * (1.0 - pr[j]);
+            }
+            let z = dz.row_mut(i);
+            for j in 0..xr.len() {
+                let a = self.alpha.value[j];
+                z[j] = g[j] * xr[j] * (1.0 - a) * pr[j] * (1.0 - pr[j]);
+            }
+        }
+        let through_bn = self.bn.backward(&dz);
+        dx.data_mut()
+            .iter_mut()
+            .zip(through_bn.data())
+            .for_each(|(a, b)| *a += b);
+        dx
+    }
+
+    /// `α`, then the normalisation's gain and shift.
+    pub fn params_mut(&mut self) -> Vec<&mut Param> {
+        let mut p = vec![&mut self.alpha];
+        p.extend(self.bn.params_mut());
+        p
+    }
+}
