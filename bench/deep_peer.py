@@ -2,7 +2,7 @@
 """The PyTorch side of Funnel's deep-ranker benchmark: DeepCTR-Torch (PyPI `deepctr-torch`)
 trained and scored on the very libffm files `funnel rank eval` reads.
 
-  deep_peer.py --train F --test F --model deepfm|widedeep|dcnv2 [--dim 16] [--hidden 256,128]
+  deep_peer.py --train F --test F --model deepfm|widedeep|dcnv2|fibinet [--dim 16] [--hidden 256,128]
                [--batch 256] [--lr 5e-4] [--dropout 0.2] [--cross-layers 3] [--epochs 20]
                [--patience 2] [--threads 2] [--json OUT]
 
@@ -10,7 +10,9 @@ The same model as Funnel's: one shared embedding table over the global feature i
 (`embedding_name` shared by every field), one pooled embedding per field, the linear part
 over every feature, DeepFM's FM over the field embeddings, the MLP (ReLU) over them
 concatenated (dcnv2: DeepCTR-Torch's DCN with cross_parameterization="matrix", the
-cross network beside the MLP, plus its linear part: Funnel's dcnv2 with wide=true);
+cross network beside the MLP, plus its linear part: Funnel's dcnv2 with wide=true;
+fibinet: DeepCTR-Torch's FiBiNET, bilinear_type="interaction", reduction_ratio=3, as
+Funnel's defaults);
 dropout after each hidden layer; Adam at the same learning rate and batch size; L2 1e-5 on embeddings and
 linear weights (DeepCTR-Torch's defaults; Funnel's reg_embedding is 1e-5 on touched rows).
 One difference the library imposes: a multi-valued field (genres, history, crosses) is
@@ -70,7 +72,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
-    ap.add_argument("--model", default="deepfm", choices=["deepfm", "widedeep", "dcnv2"])
+    ap.add_argument("--model", default="deepfm", choices=["deepfm", "widedeep", "dcnv2", "fibinet"])
     ap.add_argument("--dim", type=int, default=16)
     ap.add_argument("--hidden", default="256,128")
     ap.add_argument("--batch", type=int, default=256)
@@ -87,7 +89,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
-    from deepctr_torch.models import DCN, WDL, DeepFM
+    from deepctr_torch.models import DCN, WDL, DeepFM, FiBiNET
 
     ytr, gtr, rtr = read_ffm(a.train)
     yte, gte, rte = read_ffm(a.test)
@@ -121,6 +123,14 @@ def main():
     common = dict(dnn_hidden_units=hidden, dnn_dropout=a.dropout, seed=a.seed, task="binary", device="cpu")
     if a.model == "dcnv2":
         model = DCN(feats, feats, cross_num=a.cross_layers, cross_parameterization="matrix", **common)
+    elif a.model == "fibinet":
+        from deepctr_torch.layers.interaction import BilinearInteraction, SENETLayer
+        model = FiBiNET(feats, feats, bilinear_type="interaction", reduction_ratio=3, **common)
+        # FiBiNET counts fields by embedding tables, one here (every field shares "emb"):
+        # its SENet and bilinear layers are rebuilt over the real fields.
+        model.field_size = n_fields
+        model.SE = SENETLayer(n_fields, 3, a.seed, "cpu")
+        model.Bilinear = BilinearInteraction(n_fields, a.dim, "interaction", a.seed, "cpu")
     else:
         model = (DeepFM if a.model == "deepfm" else WDL)(feats, feats, **common)
     model.compile(torch.optim.Adam(model.parameters(), lr=a.lr), "binary_crossentropy")

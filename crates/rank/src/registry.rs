@@ -126,6 +126,12 @@ pub const MODELS: &[Entry] = &[
         load: |r, _| Ok(Box::new(Deep::load("afm", r)?)),
     },
     Entry {
+        name: "fibinet",
+        summary: "FiBiNET: the linear term plus an MLP over bilinear interactions of field embeddings and of their SENet-reweighted copies",
+        build: |p| Ok(Box::new(Deep::fibinet(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("fibinet", r)?)),
+    },
+    Entry {
         name: "xdeepfm",
         summary: "xDeepFM: the linear term, a compressed interaction network (CIN) and an MLP over field embeddings",
         build: |p| Ok(Box::new(Deep::xdeepfm(p)?)),

@@ -121,6 +121,8 @@ fn predicting_with_shared_features_equals_predicting_merged_rows() {
         ("autoint", ""),
         ("xdeepfm", ""),
         ("afm", ""),
+        ("fibinet", ""),
+        ("fibinet", "bilinear_type=all"),
         ("dcnv2", "cross_rank=4"),
     ] {
         let mut set: Vec<&str> = vec![if name == "gbdt" {

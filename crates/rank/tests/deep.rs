@@ -179,6 +179,8 @@ fn bad_settings_are_refused_naming_the_key() {
         ("dcnv2", "structure=sideways", "structure"),
         ("dcnv2", "optimizer=adamax", "optimizer"),
         ("deepfm", "cross_layers=2", "cross_layers"),
+        ("fibinet", "bilinear_type=diagonal", "bilinear_type"),
+        ("fibinet", "reduction_ratio=0", "reduction_ratio"),
     ] {
         let err = build(model, &Params::parse(&[set]).unwrap())
             .err()

@@ -1,11 +1,12 @@
 //! The part of a deep ranker above the field embeddings that turns them into a logit: an
 //! MLP (Wide & Deep, DeepFM), an MLP over a product layer (NFM, PNN), or an interaction
 //! tower beside the MLP (DCN's cross network — or under it —, AutoInt's self-attention,
-//! xDeepFM's CIN).
+//! xDeepFM's CIN), AFM's attention pooling, or FiBiNET's SENet and bilinear layers.
 
 use funnel_model::{ModelReader, ModelWriter};
 use funnel_train::{
-    AfmPooling, BiInteraction, Cin, CrossNet, Linear, Mlp, Param, Products, SelfAttention, Tensor,
+    AfmPooling, BiInteraction, Bilinear, Cin, CrossNet, Linear, Mlp, Param, Products, SeNet,
+    SelfAttention, Tensor,
 };
 
 use super::net::{Arch, Shape};
@@ -63,6 +64,13 @@ pub(crate) enum Body {
     Pnn { products: Products, mlp: Mlp },
     /// AFM: attention-pooled pair products → logit (`mlp` is empty).
     Afm { afm: AfmPooling, mlp: Mlp },
+    /// FiBiNET: MLP([bilinear(x) | bilinear(SENet(x))]) → logit, one bilinear layer
+    /// shared by both (as DeepCTR has it).
+    Fibinet {
+        se: SeNet,
+        bilinear: Bilinear,
+        mlp: Mlp,
+    },
     /// An interaction tower beside the MLP: [tower(x) | MLP(x)] → linear → logit
     /// (DCN's parallel structure, AutoInt+, xDeepFM).
     Beside { tower: Tower, mlp: Mlp, out: Linear },
@@ -139,6 +147,30 @@ fn beside(tower_out: Tensor, mlp_out: Option<Tensor>) -> Tensor {
     }
 }
 
+/// `a` above `b` (the same widths).
+fn stack_rows(a: &Tensor, b: &Tensor) -> Tensor {
+    let mut v = Vec::with_capacity(a.data().len() + b.data().len());
+    v.extend_from_slice(a.data());
+    v.extend_from_slice(b.data());
+    Tensor::from_vec(a.rows() + b.rows(), a.cols(), v).expect("same widths")
+}
+
+/// The first `rows` rows of `t`, and the rest.
+fn split_rows(t: &Tensor, rows: usize) -> (Tensor, Tensor) {
+    let (head, tail) = t.data().split_at(rows * t.cols());
+    (
+        Tensor::from_vec(rows, t.cols(), head.to_vec()).expect("rows × cols"),
+        Tensor::from_vec(t.rows() - rows, t.cols(), tail.to_vec()).expect("rows × cols"),
+    )
+}
+
+/// FiBiNET's MLP input from the bilinear layer's output over the embeddings stacked
+/// above their SENet output: the two halves side by side.
+fn fibinet_join(p: &Tensor, rows: usize) -> Tensor {
+    let (plain, reweighted) = split_rows(p, rows);
+    Tensor::concat_cols(&[&plain, &reweighted]).expect("same rows")
+}
+
 fn add_into(a: &mut Tensor, b: &Tensor) {
     a.data_mut()
         .iter_mut()
@@ -169,6 +201,13 @@ impl Body {
         } else {
             mlp.outputs()
         };
+        if let Some((reduction, kind)) = arch.fibinet {
+            return Body::Fibinet {
+                se: SeNet::new(fields, dim, reduction, seed ^ 0x5E),
+                bilinear: Bilinear::new(fields, dim, kind, seed ^ 0xB1),
+                mlp,
+            };
+        }
         if arch.afm {
             return Body::Afm {
                 afm: AfmPooling::new(fields, dim, shape.afm_units, seed ^ 0xAF),
@@ -232,6 +271,12 @@ impl Body {
                 mlp.infer(&joined).expect("widths made together").into_vec()
             }
             Body::Afm { afm, .. } => afm.infer(e),
+            Body::Fibinet { se, bilinear, mlp } => {
+                let p = bilinear.infer(&stack_rows(e, &se.infer(e)));
+                mlp.infer(&fibinet_join(&p, e.rows()))
+                    .expect("widths made together")
+                    .into_vec()
+            }
             Body::Stacked { cross, mlp } => mlp
                 .infer(&cross.infer(e))
                 .expect("the cross network keeps the width")
@@ -256,6 +301,11 @@ impl Body {
                 mlp.forward(joined, true).into_vec()
             }
             Body::Afm { afm, .. } => afm.forward(e, true),
+            Body::Fibinet { se, bilinear, mlp } => {
+                let v = se.forward(e, true);
+                let p = bilinear.forward(&stack_rows(e, &v), true);
+                mlp.forward(fibinet_join(&p, e.rows()), true).into_vec()
+            }
             Body::Stacked { cross, mlp } => {
                 let c = cross.forward(e, true);
                 mlp.forward(c, true).into_vec()
@@ -289,6 +339,14 @@ impl Body {
                 cross.backward(dc)
             }
             Body::Afm { afm, .. } => afm.backward(dz.data()),
+            Body::Fibinet { se, bilinear, mlp } => {
+                let dj = mlp.backward(dz);
+                let w = bilinear.outputs();
+                let dp = stack_rows(&dj.slice_cols(0, w), &dj.slice_cols(w, w));
+                let (mut de, dv) = split_rows(&bilinear.backward(&dp), dj.rows());
+                add_into(&mut de, &se.backward(&dv));
+                de
+            }
             Body::Beside { tower, mlp, out } => {
                 let dj = out.backward(&dz);
                 let w = if mlp.linears.is_empty() {
@@ -315,6 +373,11 @@ impl Body {
             Body::Stacked { cross, mlp } => (cross.params(), mlp, None),
             Body::Beside { tower, mlp, out } => (tower.params(), mlp, Some(out)),
             Body::Afm { afm, mlp } => (afm.params(), mlp, None),
+            Body::Fibinet { se, bilinear, mlp } => {
+                let mut p = se.params();
+                p.extend(bilinear.params());
+                (p, mlp, None)
+            }
         }
     }
 
@@ -326,6 +389,11 @@ impl Body {
             Body::Stacked { cross, mlp } => (cross.params_mut(), mlp, None),
             Body::Beside { tower, mlp, out } => (tower.params_mut(), mlp, Some(out)),
             Body::Afm { afm, mlp } => (afm.params_mut(), mlp, None),
+            Body::Fibinet { se, bilinear, mlp } => {
+                let mut p = se.params_mut();
+                p.extend(bilinear.params_mut());
+                (p, mlp, None)
+            }
         }
     }
 

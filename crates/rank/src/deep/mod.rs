@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use funnel_features::SampleSet;
 use funnel_model::{ModelReader, ModelWriter, Params};
-use funnel_train::{loss, Activation, Decay, Optimizer, Rule, Schedule, SparseRule, TrainError};
+use funnel_train::{
+    loss, Activation, BilinearKind, Decay, Optimizer, Rule, Schedule, SparseRule, TrainError,
+};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde_json::{json, Value};
@@ -91,6 +93,8 @@ pub struct DeepConfig {
     /// AFM: units of the attention network over the pairs (`attention_units`); 0 for
     /// other models.
     pub afm_units: usize,
+    /// FiBiNET: the SENet's `reduction_ratio` and the `bilinear_type`.
+    pub(crate) fibinet: Option<(usize, BilinearKind)>,
     /// Epochs, patience, validation share, shuffling.
     pub epochs: EpochOptions,
 }
@@ -293,6 +297,28 @@ impl DeepConfig {
                 ),
                 _ => None,
             },
+            fibinet: if model == "fibinet" {
+                let reduction: usize = p.get(model, "reduction_ratio", 3, "a positive integer")?;
+                if reduction == 0 {
+                    return Err(funnel_model::ModelError::Param {
+                        model,
+                        message: "`reduction_ratio` must be positive".into(),
+                    }
+                    .into());
+                }
+                let kind = p.choice(
+                    model,
+                    "bilinear_type",
+                    "interaction",
+                    &["all", "each", "interaction"],
+                )?;
+                Some((
+                    reduction,
+                    BilinearKind::parse(&kind).expect("a listed bilinear type"),
+                ))
+            } else {
+                None
+            },
             epochs: crate::epoch_options(model, p, deep_epochs())?,
         })
     }
@@ -322,12 +348,14 @@ impl DeepConfig {
                 attention: None,
                 cin: false,
                 afm: false,
+                fibinet: None,
             },
             None => Arch {
                 product: self.product.or(base.product),
                 attention: self.attention.or(base.attention),
                 cin: !self.cin.is_empty(),
                 afm: self.afm_units > 0,
+                fibinet: self.fibinet,
                 ..base
             },
         }
@@ -387,6 +415,10 @@ impl DeepConfig {
         }
         if self.afm_units > 0 {
             v["attention_units"] = json!(self.afm_units);
+        }
+        if let Some((reduction, kind)) = self.fibinet {
+            v["reduction_ratio"] = json!(reduction);
+            v["bilinear_type"] = json!(kind.name());
         }
         if !self.cin.is_empty() {
             v["cin_layers"] = json!(self
@@ -523,6 +555,7 @@ impl Deep {
                 attention: None,
                 cin: false,
                 afm: false,
+                fibinet: None,
             },
             p,
         )
@@ -541,6 +574,7 @@ impl Deep {
                 attention: None,
                 cin: false,
                 afm: false,
+                fibinet: None,
             },
             p,
         )
@@ -601,6 +635,19 @@ impl Deep {
         Deep::new("autoint", Arch::default(), p)
     }
 
+    /// FiBiNET: the linear term plus an MLP over the bilinear interactions of the field
+    /// embeddings and of their SENet-reweighted copies.
+    pub fn fibinet(p: &Params) -> Result<Self> {
+        Deep::new(
+            "fibinet",
+            Arch {
+                wide: true,
+                ..Arch::default()
+            },
+            p,
+        )
+    }
+
     /// DCN (v1): rank-one cross layers beside an MLP.
     pub fn dcn(p: &Params) -> Result<Self> {
         Deep::new("dcn", Arch::default(), p)
@@ -616,6 +663,7 @@ impl Deep {
             "autoint" => Deep::autoint(&Params::default())?,
             "xdeepfm" => Deep::xdeepfm(&Params::default())?,
             "afm" => Deep::afm(&Params::default())?,
+            "fibinet" => Deep::fibinet(&Params::default())?,
             _ => Deep::wide_deep(&Params::default())?,
         };
         d.config = DeepConfig::from_json(name, r.params())?;

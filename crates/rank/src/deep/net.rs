@@ -5,7 +5,8 @@
 use funnel_features::SampleSet;
 use funnel_model::{ModelReader, ModelWriter};
 use funnel_train::{
-    Activation, Bags, EmbeddingTable, FmInteraction, Mlp, Optimizer, Param, SparseRule, Tensor,
+    Activation, Bags, BilinearKind, EmbeddingTable, FmInteraction, Mlp, Optimizer, Param,
+    SparseRule, Tensor,
 };
 
 use super::body::{Body, CrossSpec, Product};
@@ -68,6 +69,9 @@ pub(crate) struct Arch {
     pub cin: bool,
     /// AFM's attention-based pooling of the pairs instead of an MLP.
     pub afm: bool,
+    /// FiBiNET: the SENet's reduction ratio and the bilinear interaction's matrices; the
+    /// MLP reads the bilinear interactions of the embeddings and of their SENet output.
+    pub fibinet: Option<(usize, BilinearKind)>,
 }
 
 /// Sizes and initialisation of a network.
@@ -115,8 +119,11 @@ impl Net {
             body: Body::Mlp(Mlp::new(0, &[], 0, Activation::Identity, 0.0, 0)),
         };
         let mut mlp = Mlp::new(
-            arch.product
-                .map_or(fields * dim, |p| p.mlp_inputs(fields, dim)),
+            match (arch.product, arch.fibinet) {
+                (Some(p), _) => p.mlp_inputs(fields, dim),
+                (None, Some(_)) => fields * fields.saturating_sub(1) * dim,
+                (None, None) => fields * dim,
+            },
             &shape.hidden,
             Body::mlp_has_output(&arch) as usize,
             shape.activation,
