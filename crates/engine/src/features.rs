@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use funnel_features::record::{is_record_key, Attributes, ITEM_CATEGORIES};
+use funnel_features::record::{is_record_key, Attributes, HistoryItem, ITEM_CATEGORIES};
 use funnel_features::{FeatureSpec, FieldKind, Pipeline, RawRecord, RawValue, SamplesSpec};
 use rustc_hash::FxHashMap;
 
@@ -167,10 +167,10 @@ pub fn spec_for(
 }
 
 /// The part of a record every candidate shares: the user (absent for a session), their
-/// history (item ids, oldest first), the time and the request's context.
+/// history (items, oldest first: `hist` and `hist.<name>`), the time and the request's context.
 pub fn user_record<'a>(
     user: Option<(&str, &Attributes)>,
-    hist: impl Iterator<Item = &'a str>,
+    hist: impl Iterator<Item = &'a ItemState>,
     time: i64,
     context: &[(String, RawValue)],
 ) -> RawRecord {
@@ -178,7 +178,10 @@ pub fn user_record<'a>(
     if let Some((id, attrs)) = user {
         r.set_user(id, attrs);
     }
-    r.set_history(hist.map(str::to_string).collect());
+    let hist: Vec<HistoryItem> = hist
+        .map(|it| (it.id.as_str(), &it.attributes[..]))
+        .collect();
+    r.set_history(&hist);
     r.set_time(time);
     for (k, v) in context {
         r.set_context(k, v.clone());

@@ -714,8 +714,8 @@ impl<'a> SampleMaker<'a> {
         if e.kind == Kind::Other {
             return;
         }
-        let ids = hist.iter().map(|&i| self.items[i as usize].id.as_str());
-        let mut rec = user_record(Some((user, attrs)), ids, e.timestamp, &[]);
+        let hist = hist.iter().map(|&i| &self.items[i as usize]);
+        let mut rec = user_record(Some((user, attrs)), hist, e.timestamp, &[]);
         with_item(&mut rec, &self.items[e.item as usize]);
         match e.kind {
             Kind::Positive => {

@@ -151,7 +151,7 @@ impl RequestContext<'_> {
         let n = self.positives.len();
         let hist = self.positives[n.saturating_sub(history)..]
             .iter()
-            .map(|&i| self.cat.items()[i as usize].id.as_str());
+            .map(|&i| &self.cat.items()[i as usize]);
         user_record(
             self.user.map(|u| (u.id.as_str(), &*u.attributes)),
             hist,

@@ -251,7 +251,7 @@ mod tests {
             .map(|i| {
                 let mut r = features::user_record(
                     Some(("u1", &Vec::new())),
-                    ["i3", "i4"].into_iter(),
+                    [&cat.items()[3], &cat.items()[4]].into_iter(),
                     1_000_000,
                     &[],
                 );
@@ -269,7 +269,7 @@ mod tests {
         let check = |cat: &Catalog| {
             let base = features::user_record(
                 Some(("u1", &Vec::new())),
-                ["i3", "i4"].into_iter(),
+                [&cat.items()[3], &cat.items()[4]].into_iter(),
                 1_000_000,
                 &[],
             );

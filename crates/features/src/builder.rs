@@ -4,7 +4,9 @@
 //! Each interaction, in time order, becomes one record with the keys `user_id`,
 //! `item_id`, `user.<column>` and `item.<column>` for every attribute column, and `hist`:
 //! the user's last `history` items from interactions *strictly earlier* than this one,
-//! oldest first (events at the same second do not see each other, so nothing leaks);
+//! oldest first (events at the same second do not see each other, so nothing leaks),
+//! with `hist.<column>` beside it for every item column: those items' attributes,
+//! aligned with `hist` (DIN's behaviours with their categories);
 //! with timestamps, `context.hour` and `context.weekday` too (the keys are those of
 //! [`crate::record`], which the server uses as well). The label follows `[samples] label`. For each positive, `negatives_per_positive`
 //! items the user never interacted with (anywhere in the log) are sampled as negatives,
@@ -24,7 +26,7 @@ use serde::Serialize;
 use crate::error::{FeatureError, Result};
 use crate::pipeline::Pipeline;
 use crate::raw::RawRecord;
-use crate::record::{event_record, table_attributes, ITEM_PREFIX, USER_PREFIX};
+use crate::record::{event_record, table_attributes, HistoryItem, ITEM_PREFIX, USER_PREFIX};
 use crate::sample::SampleSet;
 use crate::spec::{FeatureSpec, SamplesSpec, SplitRule};
 use crate::stable::SplitMix64;
@@ -279,11 +281,15 @@ pub fn build_records(
             s.dedup();
         }
     }
-    let record = |user: u32, item: u32, hist: Vec<String>, t: i64| {
+    let record = |user: u32, item: u32, hist: &VecDeque<u32>, t: i64| {
+        let hist: Vec<HistoryItem> = hist
+            .iter()
+            .map(|&it| (log.items.external(it), &item_attrs[it as usize][..]))
+            .collect();
         event_record(
             (log.users.external(user), &user_attrs[user as usize]),
             (log.items.external(item), &item_attrs[item as usize]),
-            (spec.history > 0).then_some(hist),
+            (spec.history > 0).then_some(&hist[..]),
             timed.then_some(t),
         )
     };
@@ -338,12 +344,12 @@ pub fn build_records(
                     continue;
                 }
                 let part = if is_train { &mut train } else { &mut test };
-                // Each record owns its list; building it here avoids copying a shared one.
-                let hist = history[e.user as usize]
-                    .iter()
-                    .map(|&it| log.items.external(it).to_string())
-                    .collect();
-                part.push(record(e.user, item, hist, t), label, e.user, t);
+                part.push(
+                    record(e.user, item, &history[e.user as usize], t),
+                    label,
+                    e.user,
+                    t,
+                );
             }
         }
         if spec.history > 0 {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{FeatureError, Result};
 use crate::raw::{RawRecord, RawValue};
+use crate::record;
 use crate::sample::SampleSet;
 use crate::spec::FieldKind;
 use crate::stable::{exact, exact_vec, finite, hash64, num_token};
@@ -310,7 +311,16 @@ impl TokenEncoder {
     ) {
         out.clear();
         match &self.source {
-            Source::Key(k) => raw_tokens(rec.get(k), self.list, out),
+            Source::Key(k) => match rec.get(k) {
+                // No item of the history has the attribute: every position lacks it, so
+                // the list stays as long as `hist` (see `record::set_history`).
+                RawValue::Missing if k.starts_with(record::HIST_PREFIX) => {
+                    if let RawValue::Tokens(h) = rec.get(record::HIST) {
+                        out.extend(h.iter().map(|_| Cow::Borrowed(record::NO_VALUE)));
+                    }
+                }
+                v => raw_tokens(v, self.list, out),
+            },
             Source::Cross(parts) => cross_tokens(fields, parts, rec, out),
         }
         if let Some(m) = self.max_len {
@@ -374,10 +384,19 @@ impl TokenEncoder {
         }
         let vocab = self.vocab(fields);
         let mut locals: Vec<u32> = tokens.iter().map(|t| self.local(vocab, t)).collect();
-        locals.sort_unstable();
-        // Each distinct index once, weighted count/sqrt(n): a list's field has norm ~1
-        // whatever its length, so long histories do not drown the other fields.
+        // A list's values are weighted 1/sqrt(n): its field has norm ~1 whatever its
+        // length, so long histories do not drown the other fields.
         let scale = 1.0 / (locals.len() as f64).sqrt();
+        if field.kind == FieldKind::Sequence {
+            // Positions in order, repeats kept: `hist` and its `hist.<column>` lists stay
+            // aligned, one feature per position (a pooled sum is the same as by counts).
+            for l in locals {
+                out.push((f, field.offset + l, scale as f32));
+            }
+            return;
+        }
+        locals.sort_unstable();
+        // Each distinct index once, weighted count/sqrt(n).
         let mut k = 0;
         while k < locals.len() {
             let run = locals[k..].iter().take_while(|&&l| l == locals[k]).count();

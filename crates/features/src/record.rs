@@ -8,6 +8,7 @@
 //! | `user.<name>`, `item.<name>` | each attribute of the user and the item |
 //! | `item.categories` | the item's categories (server records) |
 //! | `hist` | the user's previous items, oldest first |
+//! | `hist.<name>` | for every item attribute `item.<name>`, the attribute of each item in `hist`, aligned with it: one token per position (a list's first token, a number's text, `∅` where the item lacks it) |
 //! | `context.hour`, `context.weekday` | hour of day (0–23) and day of week (0 = Monday), UTC, of the event's time |
 //! | `context.<name>` | other request context (server records) |
 
@@ -21,6 +22,12 @@ pub const USER_ID: &str = "user_id";
 pub const ITEM_ID: &str = "item_id";
 /// Key of the user's previous items.
 pub const HIST: &str = "hist";
+/// Prefix of the history's aligned item attributes.
+pub const HIST_PREFIX: &str = "hist.";
+/// The token of a history position whose item lacks the attribute: every position keeps
+/// a token, so `hist.<name>` stays aligned with `hist` (vocabularies map it to their
+/// out-of-vocabulary index).
+pub const NO_VALUE: &str = "\u{2205}";
 /// Prefix of user attributes.
 pub const USER_PREFIX: &str = "user.";
 /// Prefix of item attributes.
@@ -37,10 +44,13 @@ pub const WEEKDAY: &str = "context.weekday";
 /// The attributes of one user or item as record entries (keys already prefixed).
 pub type Attributes = Vec<(String, RawValue)>;
 
+/// One item of a history: its id and its attributes.
+pub type HistoryItem<'a> = (&'a str, &'a [(String, RawValue)]);
+
 /// Whether a raw key is one that [`event_record`] and the server can produce.
 pub fn is_record_key(key: &str) -> bool {
     [USER_ID, ITEM_ID, HIST].contains(&key)
-        || [USER_PREFIX, ITEM_PREFIX, CONTEXT_PREFIX]
+        || [USER_PREFIX, ITEM_PREFIX, CONTEXT_PREFIX, HIST_PREFIX]
             .iter()
             .any(|p| key.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
 }
@@ -100,6 +110,17 @@ pub fn table_attributes(ids: &IdMap, table: Option<&EntityTable>, prefix: &str) 
         .collect()
 }
 
+/// One history position's token of an attribute value: the value, a list's first
+/// token, a number's text; `None` when missing or empty.
+fn position_token(v: &RawValue) -> Option<String> {
+    match v {
+        RawValue::Missing => None,
+        RawValue::Num(x) => crate::stable::num_token(*x),
+        RawValue::Token(t) => Some(t.clone()).filter(|t| !t.is_empty()),
+        RawValue::Tokens(ts) => ts.iter().find(|t| !t.is_empty()).cloned(),
+    }
+}
+
 /// Hour of day (0–23) and day of week (0 = Monday) of Unix time `t`, UTC.
 pub fn hour_and_weekday(t: i64) -> (i64, i64) {
     let days = t.div_euclid(86_400);
@@ -127,9 +148,39 @@ impl RawRecord {
         }
     }
 
-    /// Sets `hist`, the user's previous items oldest first.
-    pub fn set_history(&mut self, items: Vec<String>) {
-        self.insert(HIST, items);
+    /// Sets `hist`, the user's previous items oldest first (id and attributes of each),
+    /// and `hist.<name>` for every item attribute `item.<name>` any of them has: one
+    /// token per item, aligned with `hist` (see [`NO_VALUE`]).
+    pub fn set_history(&mut self, items: &[HistoryItem<'_>]) {
+        self.retain(|k| !k.starts_with(HIST_PREFIX));
+        self.insert(
+            HIST,
+            items
+                .iter()
+                .map(|(id, _)| id.to_string())
+                .collect::<Vec<_>>(),
+        );
+        let mut names: Vec<&str> = items
+            .iter()
+            .flat_map(|(_, attrs)| attrs.iter())
+            .filter_map(|(k, _)| k.strip_prefix(ITEM_PREFIX))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let key = format!("{ITEM_PREFIX}{name}");
+            let column: Vec<String> = items
+                .iter()
+                .map(|(_, attrs)| {
+                    attrs
+                        .iter()
+                        .find(|(k, _)| *k == key)
+                        .and_then(|(_, v)| position_token(v))
+                        .unwrap_or_else(|| NO_VALUE.to_string())
+                })
+                .collect();
+            self.insert(format!("{HIST_PREFIX}{name}"), column);
+        }
     }
 
     /// Sets `context.hour` and `context.weekday` from Unix time `t`.
@@ -145,12 +196,13 @@ impl RawRecord {
     }
 }
 
-/// The record of one event: user, item, their attributes, the history (when given) and
-/// the time context (when the event has a time).
+/// The record of one event: user, item, their attributes, the history (when given: the
+/// previous items' ids and attributes, oldest first) and the time context (when the event
+/// has a time).
 pub fn event_record(
     user: (&str, &[(String, RawValue)]),
     item: (&str, &[(String, RawValue)]),
-    hist: Option<Vec<String>>,
+    hist: Option<&[HistoryItem<'_>]>,
     time: Option<i64>,
 ) -> RawRecord {
     let mut r = RawRecord::new();
@@ -181,10 +233,49 @@ mod tests {
     fn a_reused_record_forgets_the_previous_item() {
         let a = vec![("item.price".to_string(), RawValue::Num(3.0))];
         let b = vec![("item.brand".to_string(), RawValue::from("x"))];
-        let mut r = event_record(("u", &[]), ("i1", &a), Some(vec!["i0".into()]), Some(0));
+        let h: &[HistoryItem] = &[("i0", &[])];
+        let mut r = event_record(("u", &[]), ("i1", &a), Some(h), Some(0));
         r.set_item("i2", &b);
-        let fresh = event_record(("u", &[]), ("i2", &b), Some(vec!["i0".into()]), Some(0));
+        let fresh = event_record(("u", &[]), ("i2", &b), Some(h), Some(0));
         assert_eq!(r, fresh);
+    }
+
+    /// Each item attribute gets a history list of one token per `hist` position, whatever
+    /// the item has: a value, a list, a number, or nothing.
+    #[test]
+    fn history_attributes_are_aligned_with_the_history() {
+        let a = vec![
+            ("item.category".to_string(), RawValue::from("shoes")),
+            (
+                "item.tags".to_string(),
+                RawValue::Tokens(vec!["".into(), "red".into(), "big".into()]),
+            ),
+        ];
+        let b = vec![("item.price".to_string(), RawValue::Num(3.5))];
+        let c: Vec<(String, RawValue)> = Vec::new();
+        let mut r = RawRecord::new();
+        r.set_history(&[("i1", &a), ("i2", &b), ("i1", &a), ("i3", &c)]);
+        fn list(r: &RawRecord, k: &str) -> Vec<String> {
+            match r.get(k) {
+                RawValue::Tokens(t) => t.clone(),
+                other => panic!("{k}: {other:?}"),
+            }
+        }
+        assert_eq!(list(&r, "hist"), ["i1", "i2", "i1", "i3"]);
+        assert_eq!(
+            list(&r, "hist.category"),
+            ["shoes", NO_VALUE, "shoes", NO_VALUE]
+        );
+        assert_eq!(list(&r, "hist.tags"), ["red", NO_VALUE, "red", NO_VALUE]);
+        assert_eq!(
+            list(&r, "hist.price"),
+            [NO_VALUE, "3.5", NO_VALUE, NO_VALUE]
+        );
+        assert!(is_record_key("hist.category"));
+        // a shorter history replaces every list
+        r.set_history(&[("i2", &b)]);
+        assert_eq!(r.get("hist.category"), &RawValue::Missing);
+        assert_eq!(list(&r, "hist.price"), ["3.5"]);
     }
 
     #[test]

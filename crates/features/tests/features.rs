@@ -337,9 +337,27 @@ fn lists_sequences_and_crosses() {
     assert!(close(g[0].1, 2.0 * s5) && close(g[1].1, s5) && close(g[2].1, 2.0 * s5));
     assert_eq!(field(&p, &t[3], "genres"), [], "empty list: skip");
     // Sequences keep the last max_len = 2 items, in the item vocabulary's positions but
-    // in their own range.
+    // in their own range, position by position.
     let h = field(&p, &t[3], "hist"); // [i1, i2, i1] → [i2, i1]
-    assert!(h.len() == 2 && h[0].0 == 1 && h[1].0 == 2, "{h:?}");
+    assert!(h.len() == 2 && h[0].0 == 2 && h[1].0 == 1, "{h:?}");
+    assert!(close(h[0].1, s2) && close(h[1].1, s2));
+    // Repeats keep their places, and an unknown item keeps its place at the OOV index.
+    let r = RawRecord::new().with("hist", &["i1", "i1"][..]);
+    assert_eq!(
+        field(&p, &r, "hist")
+            .iter()
+            .map(|x| x.0)
+            .collect::<Vec<_>>(),
+        [1, 1]
+    );
+    let r = RawRecord::new().with("hist", &["zz", "i2"][..]);
+    assert_eq!(
+        field(&p, &r, "hist")
+            .iter()
+            .map(|x| x.0)
+            .collect::<Vec<_>>(),
+        [0, 2]
+    );
     let item = field(&p, &t[0], "item_id")[0].0;
     assert_eq!(item, 1);
     assert_ne!(
@@ -367,6 +385,61 @@ fn lists_sequences_and_crosses() {
         [(32, 1.0)],
         "missing gender → indicator"
     );
+}
+
+/// `hist.<name>` sequences take the vocabulary of the candidate's attribute and stay
+/// aligned with `hist`: a position whose item lacks the attribute is at the
+/// out-of-vocabulary index, and a history none of whose items has it reads as all such.
+#[test]
+fn history_attribute_sequences_stay_aligned_with_the_history() {
+    let spec = FeatureSpec::parse(
+        r#"
+[[field]]
+name = "item.category"
+kind = "categorical"
+
+[[field]]
+name = "hist"
+kind = "sequence"
+
+[[field]]
+name = "hist.category"
+kind = "sequence"
+vocab_from = "item.category"
+"#,
+        Path::new("din.toml"),
+    )
+    .unwrap();
+    let item = |id: &str, c: &str| {
+        (
+            id.to_string(),
+            vec![("item.category".to_string(), RawValue::from(c))],
+        )
+    };
+    let (a, b) = (item("i1", "shoes"), item("i2", "hats"));
+    let none: (String, Vec<(String, RawValue)>) = ("i3".into(), Vec::new());
+    let record = |hist: &[&(String, Vec<(String, RawValue)>)]| {
+        let mut r = RawRecord::new().with("item.category", "shoes");
+        let h: Vec<funnel_features::record::HistoryItem> = hist
+            .iter()
+            .map(|(id, attrs)| (id.as_str(), &attrs[..]))
+            .collect();
+        r.set_history(&h);
+        r
+    };
+    let p = spec.fit(&[record(&[&a, &b]), record(&[&b])]).unwrap();
+    let cats = |r: &RawRecord| {
+        field(&p, r, "hist.category")
+            .iter()
+            .map(|x| x.0)
+            .collect::<Vec<_>>()
+    };
+    let shoes = field(&p, &record(&[]), "item.category")[0].0;
+    let r = record(&[&a, &none, &a]);
+    assert_eq!(field(&p, &r, "hist").len(), 3);
+    assert_eq!(cats(&r), [shoes, 0, shoes]);
+    assert_eq!(cats(&record(&[&none, &none])), [0, 0]);
+    assert_eq!(cats(&record(&[])), Vec::<u32>::new());
 }
 
 #[test]
@@ -680,6 +753,49 @@ fn token(r: &RawRecord, key: &str) -> String {
         RawValue::Token(s) => s.clone(),
         other => panic!("{key}: {other:?}"),
     }
+}
+
+/// Every record's `hist.category` lists the category of each item in its `hist`, in the
+/// same order, with `∅` for items without one: the lists stay aligned.
+#[test]
+fn builder_writes_history_attributes_aligned_with_the_history() {
+    let log = log(30, 30, 40);
+    let category = |i: u32| (i % 5 != 0).then(|| format!("c{}", i % 3));
+    let items = EntityTable {
+        ids: IdMap::from_externals((0..40).map(|i| format!("i{i}"))),
+        columns: vec![("category".into(), AttrKind::Categorical)],
+        rows: (0..40)
+            .map(|i| {
+                vec![match category(i) {
+                    Some(c) => AttrValue::Categorical(c),
+                    None => AttrValue::Missing,
+                }]
+            })
+            .collect(),
+    };
+    let d = build_records(&samples("rating >= 4", 0, 1.0, 6), &log, None, Some(&items)).unwrap();
+    let list = |r: &RawRecord, k: &str| match r.get(k) {
+        RawValue::Tokens(t) => t.clone(),
+        other => panic!("{k}: {other:?}"),
+    };
+    let mut positions = 0;
+    for r in d.train.records.iter().chain(&d.test.records) {
+        let hist = list(r, "hist");
+        // absent when no item of the history has a category (the pipeline reads every
+        // position as lacking it)
+        let cats = match r.get("hist.category") {
+            RawValue::Missing => vec![funnel_features::record::NO_VALUE.to_string(); hist.len()],
+            _ => list(r, "hist.category"),
+        };
+        assert_eq!(hist.len(), cats.len());
+        for (item, cat) in hist.iter().zip(&cats) {
+            let i: u32 = item[1..].parse().unwrap();
+            let want = category(i).unwrap_or_else(|| funnel_features::record::NO_VALUE.into());
+            assert_eq!(*cat, want, "{item}");
+            positions += 1;
+        }
+    }
+    assert!(positions > 1000, "{positions}");
 }
 
 #[test]
