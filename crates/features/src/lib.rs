@@ -70,7 +70,7 @@ pub use builder::{
 pub use error::{FeatureError, Result};
 pub use pipeline::Pipeline;
 pub use raw::{RawRecord, RawValue};
-pub use sample::{Row, SampleSet};
+pub use sample::{FieldInfo, Row, SampleSet};
 pub use spec::{
     Compare, FeatureSpec, FieldKind, FieldSpec, FillValue, LabelRule, MissingPolicy, SamplesSpec,
     SplitRule, Transform,

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{FeatureError, Result};
 use crate::raw::{RawRecord, RawValue};
 use crate::record;
-use crate::sample::SampleSet;
+use crate::sample::{FieldInfo, SampleSet};
 use crate::spec::FieldKind;
 use crate::stable::{exact, exact_vec, finite, hash64, num_token};
 
@@ -615,7 +615,27 @@ impl Pipeline {
         }
         out.n_features = self.n_features;
         out.n_fields = self.n_fields();
+        out.schema = Some(std::sync::Arc::new(self.schema()));
         out
+    }
+
+    /// The fields' layout, as [`SampleSet::schema`] carries it.
+    pub fn schema(&self) -> Vec<FieldInfo> {
+        self.fields
+            .iter()
+            .map(|f| FieldInfo {
+                name: f.name.clone(),
+                sequence: f.kind == FieldKind::Sequence,
+                offset: f.offset,
+                vocab_of: match &f.encoder {
+                    Encoder::Tokens(TokenEncoder {
+                        codes: Codes::SharedVocab(g),
+                        ..
+                    }) => Some(*g as u32),
+                    _ => None,
+                },
+            })
+            .collect()
     }
 
     /// The pipeline as JSON.

@@ -28,6 +28,24 @@ pub struct SampleSet {
     pub n_features: u32,
     /// One more than the largest field.
     pub n_fields: u32,
+    /// The fields as the pipeline that made the samples lays them out; `None` for samples
+    /// read from libsvm/libffm files. Models that relate fields to each other read it
+    /// (DIN: which sequence takes which candidate field's vocabulary).
+    pub schema: Option<std::sync::Arc<Vec<FieldInfo>>>,
+}
+
+/// One field of a [`SampleSet`], as its pipeline lays it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldInfo {
+    /// The spec's name of the field.
+    pub name: String,
+    /// A `sequence` field: one feature per position, in order.
+    pub sequence: bool,
+    /// Its first global index.
+    pub offset: u32,
+    /// The field whose vocabulary it takes (`vocab_from`): the same token is at the same
+    /// distance from both fields' offsets.
+    pub vocab_of: Option<u32>,
 }
 
 /// One sample, borrowed from a [`SampleSet`].
@@ -117,6 +135,9 @@ impl SampleSet {
         self.values.extend_from_slice(&other.values);
         self.n_features = self.n_features.max(other.n_features);
         self.n_fields = self.n_fields.max(other.n_fields);
+        if self.schema.is_none() {
+            self.schema.clone_from(&other.schema);
+        }
     }
 
     /// The samples at `rows`, in that order (for splits and shuffles).
@@ -124,6 +145,7 @@ impl SampleSet {
         let mut out = SampleSet::new();
         out.n_features = self.n_features;
         out.n_fields = self.n_fields;
+        out.schema.clone_from(&self.schema);
         for &i in rows {
             let r = self.row(i);
             out.labels.push(r.label);

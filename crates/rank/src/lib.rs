@@ -7,7 +7,7 @@
 //! Models: [`FtrlLr`] (logistic regression, FTRL-Proximal), [`Fm`] (factorisation
 //! machine), [`Ffm`] (field-aware FM), [`Gbdt`] (histogram GBDT, LambdaMART, GBDT+LR in
 //! [`gbdt`]), and the deep CTR models in [`deep`] ([`Deep`]: Wide & Deep, DeepFM, NFM,
-//! AFM, PNN, AutoInt, xDeepFM, DCN, DCN-V2) on the `funnel-train` substrate; [`registry`]
+//! AFM, PNN, AutoInt, xDeepFM, FiBiNET, DIN, DCN, DCN-V2) on the `funnel-train` substrate; [`registry`]
 //! lists them all. [`RankModel`] bundles a ranker with what serving
 //! needs around it: the calibration map, the negative keep rate it was trained with,
 //! and the fitted feature pipeline (as JSON), all in one file.

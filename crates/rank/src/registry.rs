@@ -126,6 +126,12 @@ pub const MODELS: &[Entry] = &[
         load: |r, _| Ok(Box::new(Deep::load("afm", r)?)),
     },
     Entry {
+        name: "din",
+        summary: "DIN: an MLP over field embeddings and the user's history pooled by attention from the candidate (needs a spec with hist sequences)",
+        build: |p| Ok(Box::new(Deep::din(p)?)),
+        load: |r, _| Ok(Box::new(Deep::load("din", r)?)),
+    },
+    Entry {
         name: "fibinet",
         summary: "FiBiNET: the linear term plus an MLP over bilinear interactions of field embeddings and of their SENet-reweighted copies",
         build: |p| Ok(Box::new(Deep::fibinet(p)?)),

@@ -7,9 +7,13 @@ use funnel_features::SampleSet;
 use funnel_rank::registry::{self, MODELS};
 use funnel_rank::{build, evaluate, Params, RankModel};
 
-/// Feature 1 of field 0 means click, feature 2 no click; field 1 is noise.
+/// Feature 1 of field 0 means click, feature 2 no click; field 1 is noise; field 2 is a
+/// history of two noise tokens in field 1's vocabulary (as a spec's `hist` with
+/// `vocab_from`), so that models attending over histories (DIN) have one.
 fn samples(n: usize, seed: u32) -> SampleSet {
+    use funnel_features::FieldInfo;
     let mut s = SampleSet::new();
+    let w = 1.0 / 2f32.sqrt();
     for i in 0..n as u32 {
         let h = (i.wrapping_mul(2_654_435_761) ^ seed) >> 7;
         let click = h % 3 != 0;
@@ -20,11 +24,24 @@ fn samples(n: usize, seed: u32) -> SampleSet {
             &[
                 (0, if signal { 1 } else { 2 }, 1.0),
                 (1, 3 + (h >> 5) % 50, 1.0),
+                (2, 63 + (h >> 9) % 50, w),
+                (2, 63 + (h >> 13) % 50, w),
             ],
         );
     }
-    s.n_features = 60;
-    s.n_fields = 2;
+    s.n_features = 120;
+    s.n_fields = 3;
+    let field = |name: &str, sequence, offset, vocab_of| FieldInfo {
+        name: name.into(),
+        sequence,
+        offset,
+        vocab_of,
+    };
+    s.schema = Some(std::sync::Arc::new(vec![
+        field("signal", false, 0, None),
+        field("noise", false, 2, None),
+        field("hist", true, 62, Some(1)),
+    ]));
     s
 }
 
@@ -123,6 +140,7 @@ fn predicting_with_shared_features_equals_predicting_merged_rows() {
         ("afm", ""),
         ("fibinet", ""),
         ("fibinet", "bilinear_type=all"),
+        ("din", "history_links=0:1:0"),
         ("dcnv2", "cross_rank=4"),
     ] {
         let mut set: Vec<&str> = vec![if name == "gbdt" {

@@ -30,7 +30,7 @@ use crate::online::{
 };
 use crate::Ranker;
 use body::{CrossSpec, Product};
-use net::{Arch, Batch, Net, Shape};
+use net::{Arch, Batch, DinShape, Link, Net, Shape};
 
 /// Samples scored per forward pass when predicting.
 const PREDICT_BATCH: usize = 4096;
@@ -95,8 +95,76 @@ pub struct DeepConfig {
     pub afm_units: usize,
     /// FiBiNET: the SENet's `reduction_ratio` and the `bilinear_type`.
     pub(crate) fibinet: Option<(usize, BilinearKind)>,
+    /// DIN: the activation unit (`attention_hidden`, `attention_activation`), the history
+    /// positions kept (`history_len`, 0: the longest in the first fit's samples) and the
+    /// links of history fields to candidate fields (`history_links`, found in the
+    /// samples' schema by the first fit and kept in the model file).
+    pub(crate) din: Option<DinShape>,
     /// Epochs, patience, validation share, shuffling.
     pub epochs: EpochOptions,
+}
+
+/// `history:candidate:shift,…` as [`DeepConfig::to_json`] writes DIN's links.
+fn parse_links(model: &'static str, s: &str) -> Result<Vec<Link>> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|w| {
+            let parts: Vec<&str> = w.trim().split(':').collect();
+            match parts[..] {
+                [h, q, shift] => match (h.parse(), q.parse(), shift.parse()) {
+                    (Ok(history), Ok(query), Ok(shift)) => Ok(Link {
+                        history,
+                        query,
+                        shift,
+                    }),
+                    _ => Err(()),
+                },
+                _ => Err(()),
+            }
+            .map_err(|()| {
+                funnel_model::ModelError::Param {
+                    model,
+                    message: format!(
+                        "`history_links={s}`: expected history:candidate:shift field links such as 7:1:-1700"
+                    ),
+                }
+                .into()
+            })
+        })
+        .collect()
+}
+
+/// DIN's links from the samples' schema: each sequence field whose vocabulary is a
+/// candidate field's (not a sequence's), in field order.
+fn links_of(s: &SampleSet) -> Vec<Link> {
+    let Some(schema) = &s.schema else {
+        return Vec::new();
+    };
+    schema
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.sequence)
+        .filter_map(|(h, f)| {
+            let q = f.vocab_of? as usize;
+            let target = schema.get(q).filter(|t| !t.sequence)?;
+            Some(Link {
+                history: h as u32,
+                query: q as u32,
+                shift: target.offset as i64 - f.offset as i64,
+            })
+        })
+        .collect()
+}
+
+/// DIN's positions: the longest history of the first link's field in `s` (at least 1).
+fn longest_history(s: &SampleSet, field: u32) -> usize {
+    (0..s.len())
+        .map(|i| s.row(i).fields.iter().filter(|&&f| f == field).count())
+        .max()
+        .unwrap_or(0)
+        .max(1)
 }
 
 fn parse_hidden(model: &'static str, s: &str) -> Result<Vec<usize>> {
@@ -297,6 +365,34 @@ impl DeepConfig {
                 ),
                 _ => None,
             },
+            din: if model == "din" {
+                let hidden: String = p.get(
+                    model,
+                    "attention_hidden",
+                    "64,16".to_string(),
+                    "layer widths such as 64,16",
+                )?;
+                let activation = p.choice(
+                    model,
+                    "attention_activation",
+                    "relu",
+                    &["sigmoid", "relu", "tanh", "gelu"],
+                )?;
+                let links: String = p.get(
+                    model,
+                    "history_links",
+                    String::new(),
+                    "history:candidate:shift field links (written by the first fit)",
+                )?;
+                Some(DinShape {
+                    links: parse_links(model, &links)?,
+                    len: p.get(model, "history_len", 0, "a non-negative integer")?,
+                    hidden: parse_hidden(model, &hidden)?,
+                    activation: Activation::parse(&activation).expect("a listed activation"),
+                })
+            } else {
+                None
+            },
             fibinet: if model == "fibinet" {
                 let reduction: usize = p.get(model, "reduction_ratio", 3, "a positive integer")?;
                 if reduction == 0 {
@@ -333,6 +429,7 @@ impl DeepConfig {
             mlp_init_std: self.mlp_init_std,
             cin: self.cin.clone(),
             afm_units: self.afm_units,
+            din: self.din.clone(),
             seed: self.seed,
         }
     }
@@ -349,6 +446,7 @@ impl DeepConfig {
                 cin: false,
                 afm: false,
                 fibinet: None,
+                din: false,
             },
             None => Arch {
                 product: self.product.or(base.product),
@@ -356,6 +454,7 @@ impl DeepConfig {
                 cin: !self.cin.is_empty(),
                 afm: self.afm_units > 0,
                 fibinet: self.fibinet,
+                din: self.din.is_some(),
                 ..base
             },
         }
@@ -419,6 +518,22 @@ impl DeepConfig {
         if let Some((reduction, kind)) = self.fibinet {
             v["reduction_ratio"] = json!(reduction);
             v["bilinear_type"] = json!(kind.name());
+        }
+        if let Some(d) = &self.din {
+            v["attention_hidden"] = json!(d
+                .hidden
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(","));
+            v["attention_activation"] = json!(d.activation.name());
+            v["history_len"] = json!(d.len);
+            v["history_links"] = json!(d
+                .links
+                .iter()
+                .map(|l| format!("{}:{}:{}", l.history, l.query, l.shift))
+                .collect::<Vec<_>>()
+                .join(","));
         }
         if !self.cin.is_empty() {
             v["cin_layers"] = json!(self
@@ -556,6 +671,7 @@ impl Deep {
                 cin: false,
                 afm: false,
                 fibinet: None,
+                din: false,
             },
             p,
         )
@@ -575,6 +691,7 @@ impl Deep {
                 cin: false,
                 afm: false,
                 fibinet: None,
+                din: false,
             },
             p,
         )
@@ -648,6 +765,12 @@ impl Deep {
         )
     }
 
+    /// DIN: an MLP over the field embeddings and the user's history pooled by attention
+    /// from the candidate (the activation unit over `[q, k, q − k, q ⊙ k]`).
+    pub fn din(p: &Params) -> Result<Self> {
+        Deep::new("din", Arch::default(), p)
+    }
+
     /// DCN (v1): rank-one cross layers beside an MLP.
     pub fn dcn(p: &Params) -> Result<Self> {
         Deep::new("dcn", Arch::default(), p)
@@ -664,6 +787,7 @@ impl Deep {
             "xdeepfm" => Deep::xdeepfm(&Params::default())?,
             "afm" => Deep::afm(&Params::default())?,
             "fibinet" => Deep::fibinet(&Params::default())?,
+            "din" => Deep::din(&Params::default())?,
             _ => Deep::wide_deep(&Params::default())?,
         };
         d.config = DeepConfig::from_json(name, r.params())?;
@@ -680,6 +804,28 @@ impl Deep {
             d.net = Some(net);
         }
         Ok(d)
+    }
+
+    /// DIN: the history links and length from the first samples (unless set).
+    fn find_history(&mut self, s: &SampleSet) -> Result<()> {
+        let Some(d) = &mut self.config.din else {
+            return Ok(());
+        };
+        if d.links.is_empty() {
+            d.links = links_of(s);
+        }
+        let Some(first) = d.links.first() else {
+            return Err(RankError::Samples(format!(
+                "{} attends over the user's history: it needs samples made by a feature spec \
+                 (--spec) with a sequence field whose vocab_from names a candidate field, such as \
+                 hist (vocab_from = \"item_id\") and hist.category (vocab_from = \"item.category\")",
+                self.name
+            )));
+        };
+        if d.len == 0 {
+            d.len = longest_history(s, first.history);
+        }
+        Ok(())
     }
 
     /// Builds the network for `fields` fields, or checks the samples against it.
@@ -717,7 +863,12 @@ impl Deep {
         let net = self.net.as_mut().expect("reserved before training");
         let mut total = 0.0f64;
         for chunk in order.chunks(c.batch_size) {
-            let b = Batch::of(s, chunk.iter().map(|&i| i as usize), net.fields);
+            let b = Batch::of(
+                s,
+                chunk.iter().map(|&i| i as usize),
+                net.fields,
+                net.din_links(),
+            );
             let z = net.forward(&b);
             let (l, dz) = loss::bce_with_logits(&z, &b.labels, None);
             let lr = base_lr * schedule.factor(self.opt.t + 1);
@@ -762,7 +913,12 @@ impl Deep {
         };
         let mut out = Vec::with_capacity(s.len());
         for start in (0..s.len()).step_by(PREDICT_BATCH) {
-            let b = Batch::of(s, start..(start + PREDICT_BATCH).min(s.len()), net.fields);
+            let b = Batch::of(
+                s,
+                start..(start + PREDICT_BATCH).min(s.len()),
+                net.fields,
+                net.din_links(),
+            );
             out.extend(net.infer(&b));
         }
         out
@@ -785,6 +941,9 @@ impl Ranker for Deep {
         check_finite(train)?;
         if train.is_empty() {
             return Err(RankError::Samples("no training samples".into()));
+        }
+        if self.net.is_none() {
+            self.find_history(train)?;
         }
         let o = self.config.epochs;
         let (fit_rows, valid) = validation_split(train, valid, &o)?;

@@ -5,8 +5,8 @@
 use funnel_features::SampleSet;
 use funnel_model::{ModelReader, ModelWriter};
 use funnel_train::{
-    Activation, Bags, BilinearKind, EmbeddingTable, FmInteraction, Mlp, Optimizer, Param,
-    SparseRule, Tensor,
+    Activation, AttentionUnit, Bags, BilinearKind, EmbeddingTable, FmInteraction, Mlp, Optimizer,
+    Param, SparseRule, Tensor,
 };
 
 use super::body::{Body, CrossSpec, Product};
@@ -23,18 +23,64 @@ pub(crate) struct Batch {
     pub all: Bags,
     /// Labels (clicks as 1).
     pub labels: Vec<f32>,
+    /// DIN: `rows × len × links` bags of one token each, the history's positions (oldest
+    /// first, the newest `len`) with every linked field's token, in the candidate
+    /// field's rows; empty bags pad short histories.
+    pub keys: Bags,
+    /// DIN: `rows × len`, 1 at the positions a history has.
+    pub mask: Vec<f32>,
+}
+
+/// DIN: a history field (a sequence) read in the rows of the candidate field whose
+/// vocabulary it takes (`shift` = that field's offset minus its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub history: u32,
+    pub query: u32,
+    pub shift: i64,
 }
 
 impl Batch {
     /// The samples `rows` of `s`, with fields at or beyond `fields` ignored.
-    pub fn of(s: &SampleSet, rows: impl Iterator<Item = usize>, fields: usize) -> Batch {
+    pub fn of(
+        s: &SampleSet,
+        rows: impl Iterator<Item = usize>,
+        fields: usize,
+        din: Option<(&[Link], usize)>,
+    ) -> Batch {
         let mut b = Batch {
             fields: Bags::new(),
             all: Bags::new(),
+            keys: Bags::new(),
             ..Default::default()
         };
+        let mut tokens: Vec<Vec<u32>> = Vec::new();
         for i in rows {
             let r = s.row(i);
+            if let Some((links, len)) = din {
+                tokens.resize(links.len(), Vec::new());
+                for (l, t) in links.iter().zip(&mut tokens) {
+                    t.clear();
+                    t.extend(
+                        r.fields
+                            .iter()
+                            .zip(r.indices)
+                            .filter(|(&f, _)| f == l.history)
+                            .map(|(_, &x)| (x as i64 + l.shift).max(0) as u32),
+                    );
+                }
+                let n = tokens[0].len();
+                let start = n.saturating_sub(len);
+                for p in 0..len {
+                    for t in &tokens {
+                        if let Some(&x) = t.get(start + p) {
+                            b.keys.push(x, 1.0);
+                        }
+                        b.keys.close();
+                    }
+                    b.mask.push(if start + p < n { 1.0 } else { 0.0 });
+                }
+            }
             let mut k = 0;
             for f in 0..fields as u32 {
                 while k < r.fields.len() && r.fields[k] == f {
@@ -72,6 +118,9 @@ pub(crate) struct Arch {
     /// FiBiNET: the SENet's reduction ratio and the bilinear interaction's matrices; the
     /// MLP reads the bilinear interactions of the embeddings and of their SENet output.
     pub fibinet: Option<(usize, BilinearKind)>,
+    /// DIN: attention from the candidate over the history (its links are in
+    /// [`Shape::din`]).
+    pub din: bool,
 }
 
 /// Sizes and initialisation of a network.
@@ -88,7 +137,25 @@ pub(crate) struct Shape {
     pub cin: Vec<usize>,
     /// Units of AFM's attention network.
     pub afm_units: usize,
+    /// DIN: the history fields and what they attend with.
+    pub din: Option<DinShape>,
     pub seed: u64,
+}
+
+/// DIN's history: the linked fields, positions kept, and the activation unit's MLP.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DinShape {
+    pub links: Vec<Link>,
+    pub len: usize,
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+}
+
+/// DIN's part of a network: the links and the activation unit over `[q, k, q − k, q ⊙ k]`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Din {
+    pub links: Vec<Link>,
+    pub unit: AttentionUnit,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +167,7 @@ pub(crate) struct Net {
     wide: Option<EmbeddingTable>,
     bias: Param,
     fm: Option<FmInteraction>,
+    din: Option<Din>,
     body: Body,
 }
 
@@ -116,13 +184,24 @@ impl Net {
                 .then(|| EmbeddingTable::new(features, 1, 0.0, shape.seed ^ 0x5EED)),
             bias: Param::new(vec![0.0]),
             fm: arch.fm.then(|| FmInteraction::new(fields, dim)),
+            din: shape.din.as_ref().map(|d| Din {
+                links: d.links.clone(),
+                unit: AttentionUnit::new(
+                    d.len,
+                    d.links.len() * dim,
+                    &d.hidden,
+                    d.activation,
+                    shape.seed ^ 0xD1,
+                ),
+            }),
             body: Body::Mlp(Mlp::new(0, &[], 0, Activation::Identity, 0.0, 0)),
         };
+        let interest = shape.din.as_ref().map_or(0, |d| d.links.len() * dim);
         let mut mlp = Mlp::new(
             match (arch.product, arch.fibinet) {
                 (Some(p), _) => p.mlp_inputs(fields, dim),
                 (None, Some(_)) => fields * fields.saturating_sub(1) * dim,
-                (None, None) => fields * dim,
+                (None, None) => fields * dim + interest,
             },
             &shape.hidden,
             Body::mlp_has_output(&arch) as usize,
@@ -163,10 +242,53 @@ impl Net {
             .expect("one bag per sample and field")
     }
 
+    /// DIN: the candidate's linked fields side by side (the query), and the history's
+    /// keys, `rows × len·links·dim`.
+    fn din_inputs(&self, din: &Din, e: &Tensor, b: &Batch) -> (Tensor, Tensor) {
+        let d = self.dim;
+        let parts: Vec<Tensor> = din
+            .links
+            .iter()
+            .map(|l| e.slice_cols(l.query as usize * d, d))
+            .collect();
+        let q = Tensor::concat_cols(&parts.iter().collect::<Vec<_>>()).expect("same rows");
+        let keys = self
+            .emb
+            .lookup(&b.keys)
+            .reshape(b.rows, din.unit.len * din.links.len() * d)
+            .expect("len × links bags per row");
+        (q, keys)
+    }
+
+    /// The body's input: the field embeddings, and for DIN the attention-pooled history
+    /// beside them.
+    fn body_input(&mut self, e: &Tensor, b: &Batch, train: bool) -> Tensor {
+        let Some(din) = self.din.take() else {
+            return e.clone();
+        };
+        let (q, keys) = self.din_inputs(&din, e, b);
+        let mut din = din;
+        let pooled = if train {
+            din.unit.forward(&q, &keys, &b.mask, true)
+        } else {
+            din.unit.infer(&q, &keys, &b.mask)
+        };
+        self.din = Some(din);
+        Tensor::concat_cols(&[e, &pooled]).expect("same rows")
+    }
+
     /// Logits, keeping nothing.
     pub fn infer(&self, b: &Batch) -> Vec<f32> {
         let e = self.embed(b);
-        let mut z = self.body.infer(&e);
+        let x = match &self.din {
+            Some(din) => {
+                let (q, keys) = self.din_inputs(din, &e, b);
+                let pooled = din.unit.infer(&q, &keys, &b.mask);
+                Tensor::concat_cols(&[&e, &pooled]).expect("same rows")
+            }
+            None => e.clone(),
+        };
+        let mut z = self.body.infer(&x);
         z.iter_mut().for_each(|z| *z += self.bias.value[0]);
         if let Some(w) = &self.wide {
             z.iter_mut()
@@ -182,7 +304,8 @@ impl Net {
     /// Logits of a training pass (dropout on), keeping what backward needs.
     pub fn forward(&mut self, b: &Batch) -> Vec<f32> {
         let e = self.embed(b);
-        let mut z = self.body.forward(&e);
+        let x = self.body_input(&e, b, true);
+        let mut z = self.body.forward(&x);
         z.iter_mut().for_each(|z| *z += self.bias.value[0]);
         if let Some(w) = &self.wide {
             z.iter_mut()
@@ -205,6 +328,29 @@ impl Net {
             w.backward(&b.all, &dz_t);
         }
         let mut de = self.body.backward(dz_t);
+        if let Some(din) = &mut self.din {
+            // [e | pooled]: the pooled history's gradient goes through the unit to the
+            // query (the candidate's linked fields) and the keys (the history's rows).
+            let fd = self.fields * self.dim;
+            let dpooled = de.slice_cols(fd, de.cols() - fd);
+            de = de.slice_cols(0, fd);
+            let (dq, dkeys) = din.unit.backward(&dpooled);
+            let d = self.dim;
+            for (k, l) in din.links.iter().enumerate() {
+                let at = l.query as usize * d;
+                for r in 0..b.rows {
+                    let src = dq.row(r)[k * d..(k + 1) * d].to_vec();
+                    de.row_mut(r)[at..at + d]
+                        .iter_mut()
+                        .zip(src)
+                        .for_each(|(a, g)| *a += g);
+                }
+            }
+            let dkeys = dkeys
+                .reshape(b.keys.len(), d)
+                .expect("one gradient row per key bag");
+            self.emb.backward(&b.keys, &dkeys);
+        }
         if let Some(fm) = &mut self.fm {
             let dfm = fm.backward(dz);
             de.data_mut()
@@ -221,7 +367,15 @@ impl Net {
     fn dense(&mut self) -> Vec<&mut Param> {
         let mut p = self.body.params_mut();
         p.push(&mut self.bias);
+        if let Some(din) = &mut self.din {
+            p.extend(din.unit.params_mut());
+        }
         p
+    }
+
+    /// DIN's links and history length, for [`Batch::of`].
+    pub fn din_links(&self) -> Option<(&[Link], usize)> {
+        self.din.as_ref().map(|d| (&d.links[..], d.unit.len))
     }
 
     /// Squared norm of every gradient, dense and sparse.
@@ -263,6 +417,13 @@ impl Net {
             && self.wide.as_ref().is_none_or(|w| finite(&w.values))
             && finite(&self.bias.value)
             && self.body.is_finite()
+            && self.din.as_ref().is_none_or(|d| {
+                d.unit
+                    .mlp
+                    .linears
+                    .iter()
+                    .all(|l| finite(&l.weight.value) && finite(&l.bias.value))
+            })
     }
 
     /// Freezes (or thaws) everything but the embedding tables: online learning that keeps
@@ -281,6 +442,20 @@ impl Net {
         }
         w.f32s("bias", vec![1], &self.bias.value);
         self.body.write(w);
+        if let Some(din) = &self.din {
+            for (l, lin) in din.unit.mlp.linears.iter().enumerate() {
+                w.f32s(
+                    &format!("din.{l}.weight"),
+                    vec![lin.outputs(), lin.inputs()],
+                    &lin.weight.value,
+                );
+                w.f32s(
+                    &format!("din.{l}.bias"),
+                    vec![lin.outputs()],
+                    &lin.bias.value,
+                );
+            }
+        }
     }
 
     pub fn load(arch: Arch, shape: &Shape, fields: usize, r: &ModelReader) -> Result<Net> {
@@ -314,6 +489,21 @@ impl Net {
         }
         net.bias = Param::new(r.f32s("bias")?);
         net.body.read(r)?;
+        if let Some(din) = &mut net.din {
+            for (l, lin) in din.unit.mlp.linears.iter_mut().enumerate() {
+                for (name, p) in [("weight", &mut lin.weight), ("bias", &mut lin.bias)] {
+                    let v = r.f32s(&format!("din.{l}.{name}"))?;
+                    if v.len() != p.value.len() {
+                        return Err(bad(format!(
+                            "`din.{l}.{name}` holds {} values where the model's settings make {}",
+                            v.len(),
+                            p.value.len()
+                        )));
+                    }
+                    p.value = v;
+                }
+            }
+        }
         Ok(net)
     }
 }
