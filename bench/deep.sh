@@ -2,7 +2,8 @@
 # Funnel's deep rankers beside DeepCTR-Torch (PyPI) and plain PyTorch, same data, 2 threads.
 #   bash bench/deep.sh [quality|mlp|epoch|all]   RUNS=3 by default (medians; sides alternate)
 # quality: ml-100k CTR samples exported by `funnel rank export` (examples/ml-100k-ctr.toml)
-#          into target/bench-data/ml100k-ctr; for each model (MODELS="deepfm widedeep dcnv2") and
+#          into target/bench-data/ml100k-ctr; for each model (MODELS="deepfm widedeep dcnv2", or
+#          fibinet, din: DIN attends over `hist`, linked to item_id by the export's pipeline) and
 #          each seed 0..RUNS-1, Funnel `rank eval` and bench/deep_peer.py (DeepCTR-Torch) at
 #          the same embedding size, MLP, batch size and learning rate; AUC / GAUC / LogLoss
 #          and training examples/s, medians over the seeds.
@@ -37,12 +38,16 @@ if [[ $what == all || $what == quality ]]; then
   for m in ${MODELS:-deepfm widedeep dcnv2}; do
     declare -A fa=() pa=()
     for ((s = 0; s < RUNS; s++)); do
-      extra=()
+      extra=() peer=()
       [ "$m" = dcnv2 ] && extra=(--set wide=true) # DeepCTR-Torch's DCN always has its linear part
+      if [ "$m" = din ]; then # the history links, from the export's pipeline (libffm has no schema)
+        peer=(--pipeline $D/pipeline.json)
+        extra=(--set "history_links=$($PY bench/deep_peer.py --train $D/train.ffm --test $D/test.ffm --model din "${peer[@]}" --links)")
+      fi
       $F rank eval --train $D/train.ffm --test $D/test.ffm --format libffm --model "$m" \
         --set seed=$s --set shuffle_seed=$s "${extra[@]}" --json "$OUT/funnel-$m-$s.json" >/dev/null 2>&1
       $PY bench/deep_peer.py --train $D/train.ffm --test $D/test.ffm --model "$m" --seed $((1024 + s)) \
-        --json "$OUT/torch-$m-$s.json" >/dev/null 2>&1
+        "${peer[@]}" --json "$OUT/torch-$m-$s.json" >/dev/null 2>&1
     done
     for side in funnel torch; do
       read -r auc gauc ll eps < <(python3 - "$OUT" "$side" "$m" "$RUNS" <<'PY'

@@ -2,7 +2,8 @@
 """The PyTorch side of Funnel's deep-ranker benchmark: DeepCTR-Torch (PyPI `deepctr-torch`)
 trained and scored on the very libffm files `funnel rank eval` reads.
 
-  deep_peer.py --train F --test F --model deepfm|widedeep|dcnv2|fibinet [--dim 16] [--hidden 256,128]
+  deep_peer.py --train F --test F --model deepfm|widedeep|dcnv2|fibinet|din [--dim 16] [--hidden 256,128]
+               [--pipeline pipeline.json (din: which sequence fields are histories)]
                [--batch 256] [--lr 5e-4] [--dropout 0.2] [--cross-layers 3] [--epochs 20]
                [--patience 2] [--threads 2] [--json OUT]
 
@@ -12,7 +13,11 @@ over every feature, DeepFM's FM over the field embeddings, the MLP (ReLU) over t
 concatenated (dcnv2: DeepCTR-Torch's DCN with cross_parameterization="matrix", the
 cross network beside the MLP, plus its linear part: Funnel's dcnv2 with wide=true;
 fibinet: DeepCTR-Torch's FiBiNET, bilinear_type="interaction", reduction_ratio=3, as
-Funnel's defaults);
+Funnel's defaults; din: DeepCTR-Torch's DIN with attention units (64, 16) and ReLU, as
+Funnel's defaults, over each sequence field whose vocabulary is a candidate field's,
+read from the export's pipeline.json: the history's tokens are shifted into the
+candidate field's indices, so both share embeddings, and the other fields are pooled as
+usual. `--links` prints Funnel's `history_links` for the same pipeline);
 dropout after each hidden layer; Adam at the same learning rate and batch size; L2 1e-5 on embeddings and
 linear weights (DeepCTR-Torch's defaults; Funnel's reg_embedding is 1e-5 on touched rows).
 One difference the library imposes: a multi-valued field (genres, history, crosses) is
@@ -54,6 +59,21 @@ def read_ffm(path):
     return np.array(labels, dtype=np.float32), groups, rows
 
 
+def din_links(pipeline):
+    """(history field, candidate field, index shift) for each sequence field whose
+    vocabulary is a candidate field's, as Funnel's DIN finds them."""
+    fields = json.load(open(pipeline))["fields"]
+    links = []
+    for h, f in enumerate(fields):
+        codes = f["encoder"].get("tokens", {}).get("codes")
+        if f["kind"] != "sequence" or not isinstance(codes, dict) or "shared_vocab" not in codes:
+            continue
+        q = codes["shared_vocab"]
+        if fields[q]["kind"] != "sequence":
+            links.append((h, q, fields[q]["offset"] - f["offset"]))
+    return links
+
+
 def gauc(y, p, groups):
     by = {}
     for i, g in enumerate(groups):
@@ -72,7 +92,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
-    ap.add_argument("--model", default="deepfm", choices=["deepfm", "widedeep", "dcnv2", "fibinet"])
+    ap.add_argument("--model", default="deepfm", choices=["deepfm", "widedeep", "dcnv2", "fibinet", "din"])
+    ap.add_argument("--pipeline", help="din: the export's pipeline.json")
+    ap.add_argument("--links", action="store_true", help="din: print Funnel's history_links and exit")
     ap.add_argument("--dim", type=int, default=16)
     ap.add_argument("--hidden", default="256,128")
     ap.add_argument("--batch", type=int, default=256)
@@ -87,9 +109,13 @@ def main():
     ap.add_argument("--one-epoch", action="store_true",
                     help="speed only: one epoch over the whole training file, no validation, no test")
     a = ap.parse_args()
+    links = din_links(a.pipeline) if a.model == "din" else []
+    if a.links:
+        print(",".join(f"{h}:{q}:{shift}" for h, q, shift in links))
+        return
     torch.set_num_threads(a.threads)
     from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
-    from deepctr_torch.models import DCN, WDL, DeepFM, FiBiNET
+    from deepctr_torch.models import DCN, DIN, WDL, DeepFM, FiBiNET
 
     ytr, gtr, rtr = read_ffm(a.train)
     yte, gte, rte = read_ffm(a.test)
@@ -103,26 +129,52 @@ def main():
                 c[f] += 1
             maxlen = [max(m, x) for m, x in zip(maxlen, c)]
 
+    history = {h: (q, shift) for h, q, shift in links}
+
     def columns(rows):
         x = {}
         for f in range(n_fields):
             x[f"f{f}"] = np.zeros((len(rows), maxlen[f]), dtype=np.int64)
+        lengths = np.zeros((len(rows), 1), dtype=np.int64)
         fill = [0] * n_fields
         for i, r in enumerate(rows):
             fill = [0] * n_fields
             for f, idx, _ in r:
-                x[f"f{f}"][i, fill[f]] = idx + 1  # 0 is DeepCTR-Torch's padding
+                # 0 is DeepCTR-Torch's padding; a history reads the candidate's indices
+                shift = history[f][1] if f in history else 0
+                x[f"f{f}"][i, fill[f]] = idx + shift + 1
                 fill[f] += 1
-        return {k: (v[:, 0] if maxlen[int(k[1:])] == 1 else v) for k, v in x.items()}
+            if links:
+                lengths[i, 0] = fill[links[0][0]]
+        out = {}
+        for k, v in x.items():
+            f = int(k[1:])
+            if f in history:
+                out[f"hist_f{history[f][0]}"] = v
+            else:
+                out[k] = v[:, 0] if maxlen[f] == 1 else v
+        if links:
+            out["seq_length"] = lengths
+        return out
 
     feats = []
     for f in range(n_fields):
         sf = SparseFeat(f"f{f}", vocab, embedding_dim=a.dim, embedding_name="emb")
-        feats.append(sf if maxlen[f] == 1 else VarLenSparseFeat(sf, maxlen=maxlen[f], combiner="sum"))
+        if f in history:
+            hist = SparseFeat(f"hist_f{history[f][0]}", vocab, embedding_dim=a.dim, embedding_name="emb")
+            feats.append(VarLenSparseFeat(hist, maxlen=maxlen[f], length_name="seq_length"))
+        else:
+            feats.append(sf if maxlen[f] == 1 else VarLenSparseFeat(sf, maxlen=maxlen[f], combiner="sum"))
     hidden = tuple(int(h) for h in a.hidden.split(",") if h)
     common = dict(dnn_hidden_units=hidden, dnn_dropout=a.dropout, seed=a.seed, task="binary", device="cpu")
     if a.model == "dcnv2":
         model = DCN(feats, feats, cross_num=a.cross_layers, cross_parameterization="matrix", **common)
+    elif a.model == "din":
+        # DIN's queries must be single-valued fields (DeepCTR-Torch looks them up as SparseFeat)
+        queries = [f"f{q}" for _, q, _ in links]
+        assert links and all(maxlen[q] == 1 for _, q, _ in links), "din needs single-valued candidate fields"
+        model = DIN(feats, queries, att_hidden_size=(64, 16), att_activation="relu",
+                    l2_reg_embedding=1e-5, **common)
     elif a.model == "fibinet":
         from deepctr_torch.layers.interaction import BilinearInteraction, SENETLayer
         model = FiBiNET(feats, feats, bilinear_type="interaction", reduction_ratio=3, **common)
