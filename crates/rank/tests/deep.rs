@@ -335,4 +335,8 @@ fn din_without_a_history_schema_is_refused_naming_what_it_needs() {
     let mut m = build("din", &Params::parse(&["epochs=1", &links]).unwrap()).unwrap();
     m.fit(&plain, None).unwrap();
     assert_eq!(m.predict(&d.test).len(), d.test.len());
+    // links to fields the samples lack are refused, naming the key
+    let mut m = build("din", &Params::parse(&["history_links=3:9:0"]).unwrap()).unwrap();
+    let err = m.fit(&plain, None).unwrap_err().to_string();
+    assert!(err.contains("history_links"), "{err}");
 }

@@ -822,6 +822,20 @@ impl Deep {
                 self.name
             )));
         };
+        if let Some(l) = d
+            .links
+            .iter()
+            .find(|l| l.history.max(l.query) >= s.n_fields || l.history == l.query)
+        {
+            return Err(funnel_model::ModelError::Param {
+                model: self.name,
+                message: format!(
+                    "`history_links`: {}:{}:{} names a field the samples (with {} fields) do not have, or links a field to itself",
+                    l.history, l.query, l.shift, s.n_fields
+                ),
+            }
+            .into());
+        }
         if d.len == 0 {
             d.len = longest_history(s, first.history);
         }
