@@ -51,6 +51,20 @@ fn config() -> Config {
     c
 }
 
+/// A new user's `n` clicks on items of category c3 (i3, i13, …), one second apart.
+fn newbie_clicks_on_c3(n: usize) -> Vec<Feedback> {
+    (0..n)
+        .map(|k| {
+            Feedback::new(
+                "click",
+                "newbie",
+                &format!("i{}", 3 + 10 * k),
+                5000 + k as i64,
+            )
+        })
+        .collect()
+}
+
 fn click_probability(engine: &Engine, user: &str, item: &str) -> f64 {
     let a = engine
         .rank(&RankRequest {
@@ -71,16 +85,7 @@ fn the_online_ranker_learns_feedback_before_any_refit() {
     assert_eq!(v.version, 1);
     assert!(v.metrics.contains_key("ranker.auc"));
     // a new user clicks item after item of category c3 …
-    let clicks: Vec<Feedback> = (0..15)
-        .map(|k| {
-            Feedback::new(
-                "click",
-                "newbie",
-                &format!("i{}", 3 + 10 * k),
-                5000 + k as i64,
-            )
-        })
-        .collect();
+    let clicks = newbie_clicks_on_c3(15);
     engine.add_feedback(&clicks);
     // (measured with the same history before and after: only learning moves it)
     let before = click_probability(&engine, "newbie", "i193");
@@ -206,16 +211,7 @@ fn deep_rankers_are_trained_served_and_learn_online() {
         let v = engine.train_blocking().unwrap();
         let auc = v.metrics["ranker.auc"];
         assert!(auc > 0.5, "{model}: held-out AUC {auc}");
-        let clicks: Vec<Feedback> = (0..15)
-            .map(|k| {
-                Feedback::new(
-                    "click",
-                    "newbie",
-                    &format!("i{}", 3 + 10 * k),
-                    5000 + k as i64,
-                )
-            })
-            .collect();
+        let clicks = newbie_clicks_on_c3(15);
         engine.add_feedback(&clicks);
         let before = click_probability(&engine, "newbie", "i193");
         assert!(before > 0.0 && before < 1.0, "{model}: {before}");
@@ -277,16 +273,7 @@ vocab_from = "item.categories"
     // the new user's first click is on category c5, then eight on c3
     engine.add_feedback(&[Feedback::new("click", "newbie", "i5", 4999)]);
     let before = click_probability(&engine, "newbie", "i193");
-    let clicks: Vec<Feedback> = (0..8)
-        .map(|k| {
-            Feedback::new(
-                "click",
-                "newbie",
-                &format!("i{}", 3 + 10 * k),
-                5000 + k as i64,
-            )
-        })
-        .collect();
+    let clicks = newbie_clicks_on_c3(8);
     engine.add_feedback(&clicks);
     let after = click_probability(&engine, "newbie", "i193");
     eprintln!("din: p(click) of another c3 item for the new user: {before:.4} -> {after:.4}");
