@@ -432,41 +432,45 @@ impl Body {
 
     /// Reads the arrays `write` wrote into a body of the same shape (`self`, freshly built).
     pub fn read(&mut self, r: &ModelReader) -> Result<()> {
-        let bad = |m: String| {
-            RankError::Model(funnel_model::ModelError::ModelFile {
-                path: r.path().to_string(),
-                message: m,
-            })
-        };
-        let fill = |name: &str, p: &mut Param| -> Result<()> {
-            let v = r.f32s(name)?;
-            if v.len() != p.value.len() {
-                return Err(bad(format!(
-                    "`{name}` holds {} values where the model's settings make {}",
-                    v.len(),
-                    p.value.len()
-                )));
-            }
-            p.value = v;
-            Ok(())
-        };
         let (inner, mlp, out) = self.parts_mut();
         for (l, lin) in mlp.linears.iter_mut().enumerate() {
-            fill(&format!("mlp.{l}.weight"), &mut lin.weight)?;
-            fill(&format!("mlp.{l}.bias"), &mut lin.bias)?;
+            read_linear(r, &format!("mlp.{l}"), lin)?;
         }
         for (k, p) in inner.into_iter().enumerate() {
-            fill(&format!("interaction.{k}"), p)?;
+            read_param(r, &format!("interaction.{k}"), p)?;
         }
         if let Some(o) = out {
-            fill("out.weight", &mut o.weight)?;
-            fill("out.bias", &mut o.bias)?;
+            read_linear(r, "out", o)?;
         }
         Ok(())
     }
 }
 
-fn write_linear(w: &mut ModelWriter, name: &str, l: &Linear) {
+/// Fills `p` with the array `name` of a model file, refusing one of another size.
+pub(crate) fn read_param(r: &ModelReader, name: &str, p: &mut Param) -> Result<()> {
+    let v = r.f32s(name)?;
+    if v.len() != p.value.len() {
+        return Err(RankError::Model(funnel_model::ModelError::ModelFile {
+            path: r.path().to_string(),
+            message: format!(
+                "`{name}` holds {} values where the model's settings make {}",
+                v.len(),
+                p.value.len()
+            ),
+        }));
+    }
+    p.value = v;
+    Ok(())
+}
+
+/// Reads what [`write_linear`] wrote as `name`.
+pub(crate) fn read_linear(r: &ModelReader, name: &str, l: &mut Linear) -> Result<()> {
+    read_param(r, &format!("{name}.weight"), &mut l.weight)?;
+    read_param(r, &format!("{name}.bias"), &mut l.bias)
+}
+
+/// Writes a linear layer's weights and biases as `name.weight` and `name.bias`.
+pub(crate) fn write_linear(w: &mut ModelWriter, name: &str, l: &Linear) {
     w.f32s(
         &format!("{name}.weight"),
         vec![l.outputs(), l.inputs()],

@@ -104,6 +104,20 @@ pub struct DeepConfig {
     pub epochs: EpochOptions,
 }
 
+/// The heads a model has before its settings add theirs (cross network, products,
+/// attention, CIN, AFM, FiBiNET, DIN — see [`DeepConfig::arch`]): the linear "wide" term,
+/// and DeepFM's FM interaction.
+fn base_arch(name: &str) -> Arch {
+    Arch {
+        wide: matches!(
+            name,
+            "widedeep" | "deepfm" | "nfm" | "afm" | "xdeepfm" | "fibinet"
+        ),
+        fm: name == "deepfm",
+        ..Arch::default()
+    }
+}
+
 /// `history:candidate:shift,…` as [`DeepConfig::to_json`] writes DIN's links.
 fn parse_links(model: &'static str, s: &str) -> Result<Vec<Link>> {
     if s.is_empty() {
@@ -439,18 +453,12 @@ impl DeepConfig {
         match self.cross {
             Some((c, wide)) => Arch {
                 wide,
-                fm: false,
                 cross: Some(c),
-                product: None,
-                attention: None,
-                cin: false,
-                afm: false,
-                fibinet: None,
-                din: false,
+                ..Arch::default()
             },
             None => Arch {
-                product: self.product.or(base.product),
-                attention: self.attention.or(base.attention),
+                product: self.product,
+                attention: self.attention,
                 cin: !self.cin.is_empty(),
                 afm: self.afm_units > 0,
                 fibinet: self.fibinet,
@@ -644,9 +652,11 @@ pub struct Deep {
 }
 
 impl Deep {
-    fn new(name: &'static str, arch: Arch, p: &Params) -> Result<Self> {
+    /// The model `name` (a registry name) from `--set` parameters: its heads from
+    /// [`base_arch`], its settings over the defaults.
+    fn new(name: &'static str, p: &Params) -> Result<Self> {
         let config = DeepConfig::from_params(name, p)?;
-        let arch = config.arch(arch);
+        let arch = config.arch(base_arch(name));
         let rule = Rule::parse(&config.optimizer).expect("a listed optimiser");
         let opt = Optimizer::new(rule, config.learning_rate, config.weight_decay);
         Ok(Deep {
@@ -660,138 +670,70 @@ impl Deep {
 
     /// Wide & Deep: a linear model over every feature plus an MLP over field embeddings.
     pub fn wide_deep(p: &Params) -> Result<Self> {
-        Deep::new(
-            "widedeep",
-            Arch {
-                wide: true,
-                fm: false,
-                cross: None,
-                product: None,
-                attention: None,
-                cin: false,
-                afm: false,
-                fibinet: None,
-                din: false,
-            },
-            p,
-        )
+        Deep::new("widedeep", p)
     }
 
     /// DeepFM: first-order terms, the FM interaction of field embeddings, and an MLP over
     /// the same embeddings.
     pub fn deepfm(p: &Params) -> Result<Self> {
-        Deep::new(
-            "deepfm",
-            Arch {
-                wide: true,
-                fm: true,
-                cross: None,
-                product: None,
-                attention: None,
-                cin: false,
-                afm: false,
-                fibinet: None,
-                din: false,
-            },
-            p,
-        )
+        Deep::new("deepfm", p)
     }
 
     /// DCN-V2: a cross network of full-rank layers (or a mixture of low-rank experts)
     /// beside or under an MLP.
     pub fn dcnv2(p: &Params) -> Result<Self> {
-        Deep::new("dcnv2", Arch::default(), p)
+        Deep::new("dcnv2", p)
     }
 
     /// NFM: the linear term plus an MLP over the bi-interaction pooling of the field
     /// embeddings.
     pub fn nfm(p: &Params) -> Result<Self> {
-        Deep::new(
-            "nfm",
-            Arch {
-                wide: true,
-                ..Arch::default()
-            },
-            p,
-        )
+        Deep::new("nfm", p)
     }
 
     /// PNN: an MLP over the field embeddings and their inner (IPNN) or outer (OPNN)
     /// products.
     pub fn pnn(p: &Params) -> Result<Self> {
-        Deep::new("pnn", Arch::default(), p)
+        Deep::new("pnn", p)
     }
 
     /// AFM: the linear term plus the attention-weighted sum of the field pairs'
     /// elementwise products, projected to one value.
     pub fn afm(p: &Params) -> Result<Self> {
-        Deep::new(
-            "afm",
-            Arch {
-                wide: true,
-                ..Arch::default()
-            },
-            p,
-        )
+        Deep::new("afm", p)
     }
 
     /// xDeepFM: the linear term, a compressed interaction network and an MLP, side by side.
     pub fn xdeepfm(p: &Params) -> Result<Self> {
-        Deep::new(
-            "xdeepfm",
-            Arch {
-                wide: true,
-                ..Arch::default()
-            },
-            p,
-        )
+        Deep::new("xdeepfm", p)
     }
 
     /// AutoInt+: multi-head self-attention layers over the field embeddings beside an MLP.
     pub fn autoint(p: &Params) -> Result<Self> {
-        Deep::new("autoint", Arch::default(), p)
+        Deep::new("autoint", p)
     }
 
     /// FiBiNET: the linear term plus an MLP over the bilinear interactions of the field
     /// embeddings and of their SENet-reweighted copies.
     pub fn fibinet(p: &Params) -> Result<Self> {
-        Deep::new(
-            "fibinet",
-            Arch {
-                wide: true,
-                ..Arch::default()
-            },
-            p,
-        )
+        Deep::new("fibinet", p)
     }
 
     /// DIN: an MLP over the field embeddings and the user's history pooled by attention
     /// from the candidate (the activation unit over `[q, k, q − k, q ⊙ k]`).
     pub fn din(p: &Params) -> Result<Self> {
-        Deep::new("din", Arch::default(), p)
+        Deep::new("din", p)
     }
 
     /// DCN (v1): rank-one cross layers beside an MLP.
     pub fn dcn(p: &Params) -> Result<Self> {
-        Deep::new("dcn", Arch::default(), p)
+        Deep::new("dcn", p)
     }
 
     pub(crate) fn load(name: &'static str, r: &ModelReader) -> Result<Self> {
-        let mut d = match name {
-            "deepfm" => Deep::deepfm(&Params::default())?,
-            "dcnv2" => Deep::dcnv2(&Params::default())?,
-            "dcn" => Deep::dcn(&Params::default())?,
-            "nfm" => Deep::nfm(&Params::default())?,
-            "pnn" => Deep::pnn(&Params::default())?,
-            "autoint" => Deep::autoint(&Params::default())?,
-            "xdeepfm" => Deep::xdeepfm(&Params::default())?,
-            "afm" => Deep::afm(&Params::default())?,
-            "fibinet" => Deep::fibinet(&Params::default())?,
-            "din" => Deep::din(&Params::default())?,
-            _ => Deep::wide_deep(&Params::default())?,
-        };
+        let mut d = Deep::new(name, &Params::default())?;
         d.config = DeepConfig::from_json(name, r.params())?;
-        d.arch = d.config.arch(d.arch);
+        d.arch = d.config.arch(base_arch(name));
         d.opt = Optimizer::new(
             Rule::parse(&d.config.optimizer).expect("a listed optimiser"),
             d.config.learning_rate,

@@ -9,7 +9,7 @@ use funnel_train::{
     Param, SparseRule, Tensor,
 };
 
-use super::body::{Body, CrossSpec, Product};
+use super::body::{read_linear, write_linear, Body, CrossSpec, Product};
 use crate::error::{RankError, Result};
 
 /// A batch of samples as the network reads them.
@@ -260,20 +260,15 @@ impl Net {
         (q, keys)
     }
 
-    /// The body's input: the field embeddings, and for DIN the attention-pooled history
-    /// beside them.
-    fn body_input(&mut self, e: &Tensor, b: &Batch, train: bool) -> Tensor {
-        let Some(din) = self.din.take() else {
+    /// The body's input in a training pass: the field embeddings, and for DIN the
+    /// attention-pooled history beside them (kept for backward).
+    fn body_input(&mut self, e: &Tensor, b: &Batch) -> Tensor {
+        let Some(din) = &self.din else {
             return e.clone();
         };
-        let (q, keys) = self.din_inputs(&din, e, b);
-        let mut din = din;
-        let pooled = if train {
-            din.unit.forward(&q, &keys, &b.mask, true)
-        } else {
-            din.unit.infer(&q, &keys, &b.mask)
-        };
-        self.din = Some(din);
+        let (q, keys) = self.din_inputs(din, e, b);
+        let unit = &mut self.din.as_mut().expect("checked above").unit;
+        let pooled = unit.forward(&q, &keys, &b.mask, true);
         Tensor::concat_cols(&[e, &pooled]).expect("same rows")
     }
 
@@ -304,7 +299,7 @@ impl Net {
     /// Logits of a training pass (dropout on), keeping what backward needs.
     pub fn forward(&mut self, b: &Batch) -> Vec<f32> {
         let e = self.embed(b);
-        let x = self.body_input(&e, b, true);
+        let x = self.body_input(&e, b);
         let mut z = self.body.forward(&x);
         z.iter_mut().for_each(|z| *z += self.bias.value[0]);
         if let Some(w) = &self.wide {
@@ -444,16 +439,7 @@ impl Net {
         self.body.write(w);
         if let Some(din) = &self.din {
             for (l, lin) in din.unit.mlp.linears.iter().enumerate() {
-                w.f32s(
-                    &format!("din.{l}.weight"),
-                    vec![lin.outputs(), lin.inputs()],
-                    &lin.weight.value,
-                );
-                w.f32s(
-                    &format!("din.{l}.bias"),
-                    vec![lin.outputs()],
-                    &lin.bias.value,
-                );
+                write_linear(w, &format!("din.{l}"), lin);
             }
         }
     }
@@ -491,17 +477,7 @@ impl Net {
         net.body.read(r)?;
         if let Some(din) = &mut net.din {
             for (l, lin) in din.unit.mlp.linears.iter_mut().enumerate() {
-                for (name, p) in [("weight", &mut lin.weight), ("bias", &mut lin.bias)] {
-                    let v = r.f32s(&format!("din.{l}.{name}"))?;
-                    if v.len() != p.value.len() {
-                        return Err(bad(format!(
-                            "`din.{l}.{name}` holds {} values where the model's settings make {}",
-                            v.len(),
-                            p.value.len()
-                        )));
-                    }
-                    p.value = v;
-                }
+                read_linear(r, &format!("din.{l}"), lin)?;
             }
         }
         Ok(net)

@@ -394,7 +394,7 @@ impl Pairs {
                 weighted: self.weighted,
                 normalise,
             };
-            let f = &mut s.fast;
+            let (f, own_g, own_h) = (&mut s.fast, &mut s.lg, &mut s.lh);
             f.score.clear();
             f.score.extend(s.score.iter().map(|&x| (x - best) as f32));
             f.label.clone_from(&s.label);
@@ -406,16 +406,16 @@ impl Pairs {
             f.lg.resize(n, 0.0);
             f.lh.clear();
             f.lh.resize(n, 0.0);
-            let mut own = Vec::with_capacity(n);
+            // Each document's own sums (f64), then what the documents above it added.
             for i in 0..(n - 1).min(self.truncation) {
                 let (g, h, l) = pairs_below(i, f, &c);
-                own.push((g, h));
+                own_g[i] = g;
+                own_h[i] = h;
                 sum_lambdas += l;
             }
-            for (k, (lg, lh)) in s.lg.iter_mut().zip(&mut s.lh).enumerate() {
-                let (g, h) = own.get(k).copied().unwrap_or_default();
-                *lg = f.lg[k] as f64 + g;
-                *lh = f.lh[k] as f64 + h;
+            for (k, (lg, lh)) in own_g.iter_mut().zip(own_h.iter_mut()).enumerate() {
+                *lg += f.lg[k] as f64;
+                *lh += f.lh[k] as f64;
             }
         }
         for i in 0..(n - 1).min(self.truncation) {
