@@ -57,7 +57,7 @@ pub struct TrainArgs {
     /// Format of the sample files: libsvm or libffm.
     #[arg(long, default_value = "libffm")]
     pub format: String,
-    /// lr (FTRL-Proximal), fm, ffm, gbdt or lambdamart (`funnel models` lists them).
+    /// A ranker `funnel models` lists: lr (FTRL-Proximal), fm, ffm, gbdt, gbdt_lr, lambdamart, or a deep model (widedeep, deepfm, dcnv2, din, …).
     #[arg(long)]
     pub model: String,
     /// Model parameters as key=value (repeatable), e.g. --set factors=8.
